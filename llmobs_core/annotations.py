@@ -1,0 +1,188 @@
+"""Validation and normalisation of annotate() data, per span kind. Runs on the caller's thread,
+so it only reshapes: anything that needs encoding is encoded later, on the writer thread."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._log import warn_limited
+
+if TYPE_CHECKING:
+    from .span import LLMObsSpan
+
+_MESSAGE_KEYS = ("role", "content", "tool_calls", "tool_results")
+_DOCUMENT_KEYS = ("text", "name", "id", "score")
+
+
+class Rejected(Exception):
+    """An annotation value that cannot be used; the message says why."""
+
+
+def _messages(data: Any) -> list[dict[str, Any]]:
+    """A string, a message dict, or a list of either."""
+    if isinstance(data, str):
+        return [{"content": data}]
+    if isinstance(data, Mapping):
+        return [_message(data)]
+    if isinstance(data, (list, tuple)):
+        return [{"content": item} if isinstance(item, str) else _message(item) for item in data]
+    raise Rejected(f"messages must be a string, a dict or a list of them, "
+                   f"not {type(data).__name__}")
+
+
+def _message(item: Any) -> dict[str, Any]:
+    if not isinstance(item, Mapping):
+        raise Rejected(f"a message must be a dict or a string, not {type(item).__name__}")
+    message = {key: item[key] for key in _MESSAGE_KEYS if item.get(key) is not None}
+    if "content" not in message and "tool_calls" not in message and "tool_results" not in message:
+        raise Rejected("a message needs content, tool_calls or tool_results")
+    role = message.get("role")
+    if role is not None and not isinstance(role, str):
+        raise Rejected("a message's role must be a string")
+    for key in ("tool_calls", "tool_results"):
+        calls = message.get(key)
+        if calls is not None and not (
+            isinstance(calls, (list, tuple)) and all(isinstance(c, Mapping) for c in calls)
+        ):
+            raise Rejected(f"a message's {key} must be a list of dicts")
+    return message
+
+
+def _documents(data: Any) -> list[dict[str, Any]]:
+    """A string, a document dict (with text), or a list of either."""
+    if isinstance(data, str):
+        return [{"text": data}]
+    if isinstance(data, Mapping):
+        return [_document(data)]
+    if isinstance(data, (list, tuple)):
+        return [{"text": item} if isinstance(item, str) else _document(item) for item in data]
+    raise Rejected(f"documents must be a string, a dict or a list of them, "
+                   f"not {type(data).__name__}")
+
+
+def _document(item: Any) -> dict[str, Any]:
+    if not isinstance(item, Mapping):
+        raise Rejected(f"a document must be a dict or a string, not {type(item).__name__}")
+    document = {key: item[key] for key in _DOCUMENT_KEYS if item.get(key) is not None}
+    score = document.get("score")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, numbers.Real)):
+        raise Rejected("a document's score must be a number")
+    if not document:
+        raise Rejected("a document needs at least one of text, name, id, score")
+    return document
+
+
+def _value(data: Any) -> Any:
+    return data
+
+
+# kind -> (input shaper, output shaper)
+_SHAPERS = {
+    "llm": (_messages, _messages),
+    "embedding": (_documents, _value),
+    "retrieval": (_value, _documents),
+}
+_VALUE_SHAPERS = (_value, _value)
+
+
+def shape_io(kind: str, direction: int, data: Any) -> Any:
+    """Shape input (direction 0) or output (1) for `kind`; raises Rejected."""
+    return _SHAPERS.get(kind, _VALUE_SHAPERS)[direction](data)
+
+
+def shape_io_leniently(kind: str, direction: int, data: Any) -> Any:
+    """For values captured automatically by decorators: whatever does not fit the kind's shape
+    becomes a single message or document holding the value."""
+    try:
+        return shape_io(kind, direction, data)
+    except Rejected:
+        shaper = _SHAPERS.get(kind, _VALUE_SHAPERS)[direction]
+        if shaper is _messages:
+            return [{"content": data}]
+        if shaper is _documents:
+            return [{"text": data}]
+        return data
+
+
+def metrics_of(data: Any) -> dict[str, float]:
+    if not isinstance(data, Mapping):
+        raise Rejected(f"metrics must be a dict of names to numbers, not {type(data).__name__}")
+    metrics = {}
+    for key, value in data.items():
+        if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                or not math.isfinite(value)):
+            warn_limited("annotate.metric",
+                         "llmobs: metric %r dropped: its value is not a finite number", key)
+            continue
+        metrics[str(key).replace(".", "_")] = value
+    return metrics
+
+
+def tags_of(data: Any) -> dict[str, str]:
+    if not isinstance(data, Mapping):
+        raise Rejected(f"tags must be a dict of names to values, not {type(data).__name__}")
+    return {str(key): str(value) for key, value in data.items()}
+
+
+def metadata_of(data: Any) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise Rejected(f"metadata must be a dict, not {type(data).__name__}")
+    return dict(data)
+
+
+def apply_annotations(span: LLMObsSpan, input_data: Any, output_data: Any, metadata: Any,
+                     metrics: Any, tags: Any) -> None:
+    if input_data is not None:
+        _guarded(span, "input_data", _set_input, input_data)
+    if output_data is not None:
+        _guarded(span, "output_data", _set_output, output_data)
+    if metadata is not None:
+        _guarded(span, "metadata", _merge_metadata, metadata)
+    if metrics is not None:
+        _guarded(span, "metrics", _merge_metrics, metrics)
+    if tags is not None:
+        _guarded(span, "tags", _apply_tags, tags)
+
+
+def _guarded(span: LLMObsSpan, field: str, apply: Callable[[LLMObsSpan, Any], None],
+             data: Any) -> None:
+    try:
+        apply(span, data)
+    except Exception as exc:  # Rejected, or a hostile object's own fault
+        warn_limited(f"annotate.{field}", "llmobs: annotate(%s=...) dropped on span %r: %s",
+                     field, span.name, exc)
+
+
+def _set_input(span: LLMObsSpan, data: Any) -> None:
+    span.input = shape_io(span.kind, 0, data)
+
+
+def _set_output(span: LLMObsSpan, data: Any) -> None:
+    span.output = shape_io(span.kind, 1, data)
+
+
+def _merge_metadata(span: LLMObsSpan, data: Any) -> None:
+    _merge(span, "metadata", metadata_of(data))
+
+
+def _merge_metrics(span: LLMObsSpan, data: Any) -> None:
+    _merge(span, "metrics", metrics_of(data))
+
+
+def _merge(span: LLMObsSpan, attribute: str, values: dict[str, Any]) -> None:
+    current = getattr(span, attribute)
+    if current is None:
+        setattr(span, attribute, values)
+    else:
+        current.update(values)
+
+
+def _apply_tags(span: LLMObsSpan, data: Any) -> None:
+    tags = tags_of(data)
+    session_id = tags.pop("session_id", None)
+    if session_id:
+        span.session_id = session_id
+    _merge(span, "tags", tags)

@@ -1,0 +1,235 @@
+"""LLMObs: the public entry point, in the shape of Datadog's LLM Observability SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ._log import log, warn_limited
+from .annotations import apply_annotations
+from .config import parse_bool, resolve
+from .context import current_parent
+from .evaluations import build_evaluation
+from .export import sinks_for
+from .export.writer import DROP_REASONS, Writer
+from .span import KINDS, NOOP_SPAN, LLMObsSpan, NoopSpan
+from .tracer import Tracer, install, state, uninstall
+
+F = TypeVar("F", bound=Callable[..., Any])
+AnySpan = LLMObsSpan | NoopSpan
+
+
+def _start(kind: str, name: str | None, session_id: Any, ml_app: Any,
+           model_name: Any = None, model_provider: Any = None) -> AnySpan:
+    tracer = state.tracer
+    if tracer is None:
+        return NOOP_SPAN
+    return tracer.start_span(kind, name or kind, session_id, ml_app, model_name, model_provider)
+
+
+class LLMObs:
+    """Enable llmobs, open spans of each kind, annotate them, submit evaluations."""
+
+    @staticmethod
+    def enable(
+        ml_app: str | None = None,
+        service: str | None = None,
+        env: str | None = None,
+        version: str | None = None,
+        agentless_enabled: bool | None = None,
+        site: str | None = None,
+        api_key: str | None = None,
+        exporter: Any = None,
+        span_processor: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+        tags: dict[str, str] | None = None,
+        shutdown_timeout: float | None = None,
+    ) -> None:
+        """Start recording. Explicit arguments beat the environment (DD_LLMOBS_ML_APP,
+        DD_SERVICE, ...). Enabling again replaces the configuration; a wrong setting raises."""
+        if parse_bool(os.environ.get("DD_LLMOBS_ENABLED"), "DD_LLMOBS_ENABLED") is False:
+            log.info("llmobs: DD_LLMOBS_ENABLED is false; enable() does nothing")
+            return
+        config = resolve({
+            "ml_app": ml_app, "service": service, "env": env, "version": version,
+            "agentless_enabled": agentless_enabled, "site": site, "api_key": api_key,
+            "exporter": exporter, "span_processor": span_processor, "tags": tags,
+            "shutdown_timeout": shutdown_timeout,
+        })
+        writer = Writer(sinks_for(config.exporter), config.static_tags(), config.span_processor)
+        previous = state.tracer
+        install(Tracer(config, writer))
+        if previous is not None:
+            previous.shutdown()
+
+    @staticmethod
+    def disable() -> None:
+        """Stop recording: drain what was recorded (within the shutdown timeout), close sinks."""
+        tracer = uninstall()
+        if tracer is not None:
+            tracer.shutdown()
+
+    @staticmethod
+    def enabled() -> bool:
+        return state.tracer is not None
+
+    # -- spans ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def llm(model_name: str | None = None, name: str | None = None,
+            model_provider: str | None = None, session_id: str | None = None,
+            ml_app: str | None = None) -> AnySpan:
+        return _start("llm", name, session_id, ml_app, model_name, model_provider)
+
+    @staticmethod
+    def embedding(model_name: str | None = None, name: str | None = None,
+                  model_provider: str | None = None, session_id: str | None = None,
+                  ml_app: str | None = None) -> AnySpan:
+        return _start("embedding", name, session_id, ml_app, model_name, model_provider)
+
+    @staticmethod
+    def workflow(name: str | None = None, session_id: str | None = None,
+                 ml_app: str | None = None) -> AnySpan:
+        return _start("workflow", name, session_id, ml_app)
+
+    @staticmethod
+    def agent(name: str | None = None, session_id: str | None = None,
+              ml_app: str | None = None) -> AnySpan:
+        return _start("agent", name, session_id, ml_app)
+
+    @staticmethod
+    def tool(name: str | None = None, session_id: str | None = None,
+             ml_app: str | None = None) -> AnySpan:
+        return _start("tool", name, session_id, ml_app)
+
+    @staticmethod
+    def task(name: str | None = None, session_id: str | None = None,
+             ml_app: str | None = None) -> AnySpan:
+        return _start("task", name, session_id, ml_app)
+
+    @staticmethod
+    def retrieval(name: str | None = None, session_id: str | None = None,
+                  ml_app: str | None = None) -> AnySpan:
+        return _start("retrieval", name, session_id, ml_app)
+
+    @staticmethod
+    def trace(kind: str, name: str | None = None, **options: Any) -> AnySpan:
+        """The Node.js SDK's generic form: a span of any kind, used as a context manager. An
+        unknown kind is logged and the block runs untraced."""
+        if kind not in KINDS:
+            log.error("llmobs: unknown span kind %r (valid kinds: %s); the block runs untraced",
+                      kind, ", ".join(KINDS))
+            return NOOP_SPAN
+        return _start(kind, name, options.get("session_id"), options.get("ml_app"),
+                      options.get("model_name"), options.get("model_provider"))
+
+    @staticmethod
+    def wrap(kind: str, name: str | None = None, **options: Any) -> Callable[[F], F]:
+        """The Node.js SDK's generic decorator: ``LLMObs.wrap(kind="tool")(fn)``."""
+        from .decorators import span_decorator
+
+        return span_decorator(kind, name=name, **options)
+
+    @staticmethod
+    def current_span() -> LLMObsSpan | None:
+        parent = current_parent.get()
+        return parent if type(parent) is LLMObsSpan else None
+
+    # -- annotations and evaluations -----------------------------------------------------------
+
+    @staticmethod
+    def annotate(span: LLMObsSpan | None = None, input_data: Any = None, output_data: Any = None,
+                 metadata: Any = None, metrics: Any = None, tags: Any = None) -> None:
+        """Add data to a span (the active one when `span` is None). Never raises: data that
+        cannot be used is dropped, field by field, with a warning."""
+        if state.tracer is None:
+            return
+        if span is None:
+            span = LLMObs.current_span()
+            if span is None:
+                warn_limited("annotate.nospan", "llmobs: annotate() found no active span")
+                return
+        elif type(span) is not LLMObsSpan:
+            if not isinstance(span, NoopSpan):
+                warn_limited("annotate.type", "llmobs: annotate() needs an LLMObsSpan, not %s",
+                             type(span).__name__)
+            return
+        if span.duration_ns is not None:
+            warn_limited("annotate.finished", "llmobs: annotate() on finished span %r ignored",
+                         span.name)
+            return
+        apply_annotations(span, input_data, output_data, metadata, metrics, tags)
+
+    @staticmethod
+    def export_span(span: LLMObsSpan | None = None) -> dict[str, str] | None:
+        """The span's ids, to join an evaluation to it later: {"span_id", "trace_id"}."""
+        span = span if span is not None else LLMObs.current_span()
+        if type(span) is not LLMObsSpan:
+            warn_limited("export_span", "llmobs: export_span() found no span to export")
+            return None
+        return {"span_id": str(span.span_id), "trace_id": f"{span.trace_id:032x}"}
+
+    @staticmethod
+    def submit_evaluation(
+        span_context: dict[str, str] | None = None,
+        label: str | None = None,
+        metric_type: str | None = None,
+        value: Any = None,
+        tags: dict[str, str] | None = None,
+        ml_app: str | None = None,
+        timestamp_ms: int | None = None,
+        assessment: str | None = None,
+        reasoning: str | None = None,
+        span_with_tag_value: dict[str, str] | None = None,
+    ) -> None:
+        """Attach an evaluation (a score, a category, a boolean or JSON) to a span. Wrong
+        arguments raise ValueError or TypeError saying what to fix."""
+        tracer = state.tracer
+        if tracer is None:
+            return
+        metric = build_evaluation(
+            span_context=span_context, span_with_tag_value=span_with_tag_value, label=label,
+            metric_type=metric_type, value=value, tags=tags,
+            ml_app=ml_app or tracer.default_ml_app, timestamp_ms=timestamp_ms,
+            assessment=assessment, reasoning=reasoning,
+        )
+        tracer.enqueue(metric)
+
+    # -- delivery ------------------------------------------------------------------------------
+
+    @staticmethod
+    def flush(timeout: float = 5.0) -> bool:
+        """Block until everything recorded so far is delivered; False if `timeout` ran out."""
+        tracer = state.tracer
+        return True if tracer is None else tracer.writer.flush(timeout)
+
+    @staticmethod
+    async def aflush(timeout: float = 5.0) -> bool:
+        """flush() for async code: waits without blocking the event loop."""
+        tracer = state.tracer
+        marker = None if tracer is None else tracer.writer.flush_marker()
+        if marker is None:
+            return True
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(True))
+
+        marker.callbacks.append(wake)
+        if marker.done.is_set():
+            return True
+        try:
+            return await asyncio.wait_for(done, timeout)
+        except asyncio.TimeoutError:
+            return False
+
+    @staticmethod
+    def stats() -> dict[str, Any]:
+        """Counts: enqueued, sent, pending, and dropped by reason."""
+        tracer = state.tracer
+        if tracer is None:
+            return {"enqueued": 0, "sent": 0, "pending": 0,
+                    "dropped": dict.fromkeys(DROP_REASONS, 0)}
+        return tracer.writer.stats()

@@ -1,0 +1,118 @@
+"""Configuration, resolved once at enable(): explicit argument > environment > default."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_ML_APP = "unnamed-ml-app"
+_ML_APP_MAX = 193
+_ML_APP_CHARS = re.compile(r"[a-z0-9_\-:./]*")
+_TRUE = frozenset(("1", "true", "yes", "on"))
+_FALSE = frozenset(("0", "false", "no", "off"))
+
+
+def ml_app_problem(name: object) -> str | None:
+    """Say which of WIRE.md's ml_app rules `name` breaks, or None when it is valid."""
+    if not isinstance(name, str):
+        return f"it must be a string, not {type(name).__name__}"
+    if not name:
+        return "it must not be empty"
+    if len(name) > _ML_APP_MAX:
+        return f"it must be at most {_ML_APP_MAX} characters (it has {len(name)})"
+    if name != name.lower():
+        return "it must be lowercase"
+    if not _ML_APP_CHARS.fullmatch(name):
+        return 'it may contain only letters, digits and "_", "-", ":", ".", "/"'
+    if "__" in name:
+        return "it must not contain runs of underscores"
+    if name.endswith("_"):
+        return "it must not end with an underscore"
+    return None
+
+
+def parse_bool(value: str | None, setting: str) -> bool | None:
+    if value is None or value.strip() == "":
+        return None
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{setting}={value!r} is not a boolean: use true or false")
+
+
+def parse_tags(value: str | None) -> tuple[str, ...]:
+    """DD_TAGS: "k:v,k2:v2" or "k:v k2:v2"."""
+    if not value:
+        return ()
+    parts = value.replace(",", " ").split()
+    return tuple(p for p in parts if ":" in p and not p.startswith(":"))
+
+
+@dataclass(frozen=True)
+class Config:
+    ml_app: str | None = None
+    service: str | None = None
+    env: str | None = None
+    version: str | None = None
+    agentless_enabled: bool = False
+    site: str = "datadoghq.com"
+    api_key: str | None = field(default=None, repr=False)
+    tags: tuple[str, ...] = ()
+    exporter: Any = None
+    span_processor: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
+    shutdown_timeout: float = 2.0
+
+    @property
+    def default_ml_app(self) -> str:
+        return self.ml_app or self.service or DEFAULT_ML_APP
+
+    def static_tags(self) -> list[str]:
+        """The tags every span of this process carries (per-span ones are added at export)."""
+        tags = [f"{key}:{value}" for key, value in
+                (("service", self.service), ("env", self.env), ("version", self.version))
+                if value]
+        tags.append("language:python")
+        tags.extend(self.tags)
+        return tags
+
+
+def resolve(explicit: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if environ is None else environ
+
+    def pick(name: str, variable: str) -> Any:
+        value = explicit.get(name)
+        return value if value is not None else (env.get(variable) or None)
+
+    agentless = explicit.get("agentless_enabled")
+    if agentless is None:
+        agentless = parse_bool(env.get("DD_LLMOBS_AGENTLESS_ENABLED"),
+                               "DD_LLMOBS_AGENTLESS_ENABLED") or False
+    ml_app = pick("ml_app", "DD_LLMOBS_ML_APP")
+    if ml_app is not None:
+        problem = ml_app_problem(ml_app)
+        if problem:
+            raise ValueError(f"ml_app {ml_app!r} is invalid: {problem}")
+    extra_tags = explicit.get("tags") or {}
+    if not isinstance(extra_tags, Mapping):
+        raise TypeError("tags must be a dict of tag names to values")
+    processor = explicit.get("span_processor")
+    if processor is not None and not callable(processor):
+        raise TypeError("span_processor must be a callable taking a span event dict")
+    return Config(
+        ml_app=ml_app,
+        service=pick("service", "DD_SERVICE"),
+        env=pick("env", "DD_ENV"),
+        version=pick("version", "DD_VERSION"),
+        agentless_enabled=bool(agentless),
+        site=pick("site", "DD_SITE") or "datadoghq.com",
+        api_key=pick("api_key", "DD_API_KEY"),
+        tags=parse_tags(env.get("DD_TAGS")) + tuple(f"{k}:{v}" for k, v in extra_tags.items()),
+        exporter=explicit.get("exporter"),
+        span_processor=processor,
+        shutdown_timeout=float(explicit.get("shutdown_timeout") or 2.0),
+    )

@@ -1,0 +1,37 @@
+"""The one ContextVar that says what the current parent is: a live span, a remote context
+extracted from headers, or nothing."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+current_parent: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "llmobs_current_parent", default=None
+)
+
+T = TypeVar("T")
+
+
+def bind_context(fn: Callable[..., T]) -> Callable[..., T]:
+    """Return `fn` bound to a copy of the caller's context, so the active span (and every other
+    contextvar) follows it into a thread that does not copy context itself, such as
+    ``ThreadPoolExecutor.submit`` or ``threading.Thread(target=...)``."""
+    ctx = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def run_in_context(*args: Any, **kwargs: Any) -> T:
+        return ctx.copy().run(fn, *args, **kwargs)
+
+    return run_in_context
+
+
+class ContextThreadPoolExecutor(ThreadPoolExecutor):
+    """A ThreadPoolExecutor whose tasks run in a copy of the submitter's context, so spans opened
+    in them are children of the span that was active at submit time."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+        return super().submit(bind_context(fn), *args, **kwargs)

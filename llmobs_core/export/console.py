@@ -1,0 +1,39 @@
+"""A sink that prints each span as one readable line (and each evaluation), for demos and
+debugging."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from .base import Event
+
+
+class ConsoleSink:
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    def send_spans(self, events: list[Event]) -> None:
+        stream = self._stream or sys.stdout
+        for event in events:
+            kind = event["meta"]["span"]["kind"]
+            ml_app = next((t[7:] for t in event["tags"] if t.startswith("ml_app:")), "")
+            error = event["meta"].get("error")
+            status = f"error {error['type']}: {error['message']}" if error else "ok"
+            stream.write(
+                f"[llmobs] {kind:<9} {event['name']:<28} {event['duration'] / 1e6:8.2f} ms  "
+                f"{status:<6} ml_app={ml_app} trace={event['trace_id']} "
+                f"span={event['span_id']} parent={event['parent_id']}\n"
+            )
+        stream.flush()
+
+    def send_evaluations(self, metrics: list[Event]) -> None:
+        stream = self._stream or sys.stdout
+        for metric in metrics:
+            value = metric.get(f"{metric['metric_type']}_value")
+            stream.write(f"[llmobs] evaluation {metric['label']}={value!r} "
+                         f"join_on={metric['join_on']}\n")
+        stream.flush()
+
+    def shutdown(self) -> None:
+        return None

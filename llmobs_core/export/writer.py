@@ -1,0 +1,217 @@
+"""The writer: one per process, shared by every sink. Callers append finished spans and
+evaluations to a bounded deque (no I/O, no encoding, no lock on that path); a daemon thread
+batches them, builds events, runs the user's span processor and hands batches to the sinks."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .._log import log, warn_limited
+from ..events import build_span_event
+from ..span import LLMObsSpan
+from .base import Event, Sink
+
+DROP_REASONS = ("queue_full", "oversize", "span_processor", "sink_error")
+_WARN_EVERY_S = 60.0
+
+
+class _FlushMarker:
+    """Put in the queue by flush(): when the thread reaches it, all before it has been handled."""
+
+    __slots__ = ("done", "callbacks")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.callbacks: list[Callable[[], None]] = []
+
+    def release(self) -> None:
+        self.done.set()
+        for callback in self.callbacks:
+            callback()
+
+
+class Writer:
+    def __init__(
+        self,
+        sinks: Sequence[Sink],
+        static_tags: list[str],
+        span_processor: Callable[[Event], Event | None] | None = None,
+        max_queue: int = 100_000,
+        batch_size: int = 1_000,
+        interval: float = 1.0,
+    ) -> None:
+        self.sinks = list(sinks)
+        self._static_tags = static_tags
+        self._span_processor = span_processor
+        self._max_queue = max_queue
+        self._batch_size = batch_size
+        self._interval = interval
+        self._reset_state()
+        self._stopped = False
+        os.register_at_fork(after_in_child=self._after_fork_in_child)
+
+    def _reset_state(self) -> None:
+        self._queue: deque[Any] = deque()
+        self._wake = threading.Event()
+        self._counts_lock = threading.Lock()
+        self._taken = 0
+        self._sent = 0
+        self._dropped = dict.fromkeys(DROP_REASONS, 0)
+        self._last_warned_drops = 0
+        self._last_warning = 0.0
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    def _after_fork_in_child(self) -> None:
+        # The parent keeps and sends what it had buffered; the child starts empty.
+        self._reset_state()
+
+    # -- the caller's side ---------------------------------------------------------------------
+
+    def enqueue(self, item: LLMObsSpan | Event) -> None:
+        queue = self._queue
+        if len(queue) >= self._max_queue:
+            self._count_drop("queue_full")
+            return
+        queue.append(item)
+        if self._thread is None:
+            self._start()
+        elif len(queue) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()
+
+    def flush(self, timeout: float | None = 5.0) -> bool:
+        """Deliver everything enqueued before this call; False if `timeout` passed first."""
+        marker = self._request_flush()
+        return marker.done.wait(timeout) if marker else True
+
+    def flush_marker(self) -> _FlushMarker | None:
+        return self._request_flush()
+
+    def _request_flush(self) -> _FlushMarker | None:
+        if self._stopped or threading.current_thread() is self._thread:
+            return None
+        marker = _FlushMarker()
+        self._queue.append(marker)
+        if self._thread is None:
+            self._start()
+        self._wake.set()
+        return marker
+
+    def stats(self) -> dict[str, Any]:
+        with self._counts_lock:
+            dropped = dict(self._dropped)
+            sent, taken = self._sent, self._taken
+        pending = sum(1 for item in list(self._queue) if not isinstance(item, _FlushMarker))
+        return {"enqueued": taken + pending, "sent": sent, "pending": pending,
+                "dropped": dropped}
+
+    def shutdown(self, timeout: float) -> None:
+        """Drain with a deadline, then close the sinks. Safe to call more than once."""
+        if self._stopped:
+            return
+        if self._thread is not None and self._pid == os.getpid():
+            self.flush(timeout)
+        self._stopped = True
+        self._wake.set()
+        for sink in self.sinks:
+            try:
+                sink.shutdown()
+            except Exception:
+                log.warning("llmobs: sink %r failed to shut down", sink, exc_info=True)
+
+    # -- the thread's side ---------------------------------------------------------------------
+
+    def _start(self) -> None:
+        thread = threading.Thread(target=self._run, name="llmobs-writer", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            try:
+                self._drain()
+            except Exception:  # the thread must outlive any fault of ours or a sink's
+                log.exception("llmobs: writer fault")
+            self._warn_about_drops()
+
+    def _drain(self) -> None:
+        queue = self._queue
+        while queue:
+            spans: list[Event] = []
+            evaluations: list[Event] = []
+            marker = None
+            while queue and len(spans) + len(evaluations) < self._batch_size:
+                item = queue.popleft()
+                if type(item) is LLMObsSpan:
+                    event = self._span_event(item)
+                    if event is not None:
+                        spans.append(event)
+                elif type(item) is _FlushMarker:
+                    marker = item
+                    break
+                else:
+                    evaluations.append(item)
+            self._send(spans, evaluations)
+            if marker is not None:
+                marker.release()
+
+    def _span_event(self, span: LLMObsSpan) -> Event | None:
+        with self._counts_lock:
+            self._taken += 1
+        event = build_span_event(span, self._static_tags)
+        if self._span_processor is None:
+            return event
+        try:
+            processed = self._span_processor(event)
+        except Exception:
+            warn_limited("writer.processor", "llmobs: span_processor raised; the span was dropped",
+                         level=30)
+            processed = None
+        if processed is None:
+            self._count_drop("span_processor")
+        return processed
+
+    def _send(self, spans: list[Event], evaluations: list[Event]) -> None:
+        with self._counts_lock:
+            self._taken += len(evaluations)
+        for batch, method in ((spans, "send_spans"), (evaluations, "send_evaluations")):
+            if not batch:
+                continue
+            delivered = False
+            for sink in self.sinks:
+                try:
+                    getattr(sink, method)(batch)
+                    delivered = True
+                except Exception as exc:
+                    warn_limited(f"sink.{type(sink).__name__}",
+                                 "llmobs: %s failed (%s: %s); %d events dropped",
+                                 type(sink).__name__, type(exc).__name__, exc, len(batch))
+            if delivered:
+                with self._counts_lock:
+                    self._sent += len(batch)
+            else:
+                self._count_drop("sink_error", len(batch))
+
+    def _count_drop(self, reason: str, n: int = 1) -> None:
+        with self._counts_lock:
+            self._dropped[reason] += n
+
+    def _warn_about_drops(self) -> None:
+        now = time.monotonic()
+        if now - self._last_warning < _WARN_EVERY_S:
+            return
+        with self._counts_lock:
+            total = sum(self._dropped.values())
+            dropped = dict(self._dropped)
+        if total > self._last_warned_drops:
+            self._last_warning = now
+            self._last_warned_drops = total
+            log.warning("llmobs: %d spans or evaluations dropped so far %s; see LLMObs.stats()",
+                        total, {k: v for k, v in dropped.items() if v})

@@ -1,0 +1,145 @@
+"""The span: a slotted record that lives on the caller's thread until it finishes, then is
+handed, unencoded, to the writer."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from random import getrandbits
+from typing import Any
+
+from .context import current_parent
+
+KINDS = ("agent", "embedding", "llm", "retrieval", "task", "tool", "workflow")
+MODEL_KINDS = frozenset(("llm", "embedding"))
+_MAX_STACK_CHARS = 8000
+
+
+def new_span_id() -> int:
+    return getrandbits(64) or 1
+
+
+def new_trace_id() -> int:
+    """128 bits: Unix seconds in the top 32, zeros in the next 32, 64 random bits below."""
+    return (int(time.time()) << 96) | (getrandbits(64) or 1)
+
+
+class LLMObsSpan:
+    """One unit of work: an LLM call, or the workflow, agent, tool, task, retrieval or embedding
+    around it. Use it as a context manager; `LLMObs.annotate` fills it in."""
+
+    __slots__ = (
+        "kind", "name", "trace_id", "span_id", "parent_id", "apm_trace_id", "ml_app",
+        "session_id", "model_name", "model_provider", "start_ns", "duration_ns", "_start_perf",
+        "error", "input", "output", "metadata", "metrics", "tags", "_token", "_on_finish",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        parent: Any,
+        ml_app: str,
+        session_id: str | None,
+        on_finish: Callable[[LLMObsSpan], None],
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.span_id = new_span_id()
+        if parent is None:
+            self.trace_id = self.apm_trace_id = new_trace_id()
+            self.parent_id = None
+        else:
+            self.trace_id = parent.trace_id
+            self.apm_trace_id = parent.apm_trace_id
+            self.parent_id = parent.span_id if type(parent) is LLMObsSpan else parent.parent_id
+        self.ml_app = ml_app
+        self.session_id = session_id
+        self.model_name = self.model_provider = None
+        self.error: tuple[str, str, str] | None = None
+        self.input = self.output = None
+        self.metadata: dict[str, Any] | None = None
+        self.metrics: dict[str, float] | None = None
+        self.tags: dict[str, str] | None = None
+        self._token = None
+        self._on_finish = on_finish
+        self.duration_ns: int | None = None
+        self.start_ns = time.time_ns()
+        self._start_perf = time.perf_counter_ns()
+
+    @property
+    def finished(self) -> bool:
+        return self.duration_ns is not None
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.error is None else "error"
+
+    def __enter__(self) -> LLMObsSpan:
+        self._token = current_parent.set(self)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            self.set_exception(exc)
+        self.finish()
+        self.deactivate()
+
+    def deactivate(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                current_parent.reset(token)
+            except ValueError:
+                # Exited in another context than it was entered in (a span handed between
+                # tasks): that context never saw it active, so there is nothing to restore.
+                pass
+
+    def set_exception(self, exc: BaseException) -> None:
+        stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.error = (_qualified_name(type(exc)), str(exc), stack[-_MAX_STACK_CHARS:])
+
+    def finish(self) -> None:
+        """End the span and hand it to the exporter. Calling it again does nothing."""
+        if self.duration_ns is None:
+            self.duration_ns = time.perf_counter_ns() - self._start_perf
+            self._on_finish(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"<LLMObsSpan {self.kind} {self.name!r} trace_id={self.trace_id:032x} "
+            f"span_id={self.span_id} status={self.status}>"
+        )
+
+
+def _qualified_name(cls: type) -> str:
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+class NoopSpan:
+    """What every span-opening call gives back while llmobs is disabled: the user's code runs,
+    nothing is recorded."""
+
+    __slots__ = ()
+    kind = name = ml_app = session_id = None
+    finished = True
+
+    def __enter__(self) -> NoopSpan:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def finish(self) -> None:
+        return None
+
+    def set_exception(self, exc: BaseException) -> None:
+        return None
+
+    def deactivate(self) -> None:
+        return None
+
+
+NOOP_SPAN = NoopSpan()

@@ -1,0 +1,85 @@
+"""The process-wide state while llmobs is enabled: its configuration and its writer, and the
+function every span-opening path goes through."""
+
+from __future__ import annotations
+
+import atexit
+from functools import lru_cache
+from typing import Any
+
+from ._log import warn_limited
+from .config import Config, ml_app_problem
+from .context import current_parent
+from .export.writer import Writer
+from .span import LLMObsSpan
+
+
+class Tracer:
+    def __init__(self, config: Config, writer: Writer) -> None:
+        self.config = config
+        self.writer = writer
+        self.default_ml_app = config.default_ml_app
+        self.enqueue = writer.enqueue
+
+    def start_span(
+        self,
+        kind: str,
+        name: str,
+        session_id: str | None = None,
+        ml_app: str | None = None,
+        model_name: str | None = None,
+        model_provider: str | None = None,
+    ) -> LLMObsSpan:
+        parent = current_parent.get()
+        if parent is None:
+            inherited_app, inherited_session = self.default_ml_app, None
+        else:
+            inherited_app = parent.ml_app or self.default_ml_app
+            inherited_session = parent.session_id
+        if ml_app is not None and not (isinstance(ml_app, str) and _valid_ml_app(ml_app)):
+            warn_limited("span.ml_app", "llmobs: ml_app %r is invalid (%s); using %r",
+                         ml_app, ml_app_problem(ml_app), inherited_app)
+            ml_app = None
+        span = LLMObsSpan(kind, name, parent, ml_app or inherited_app,
+                          session_id or inherited_session, self.enqueue)
+        if model_name is not None:
+            span.model_name = model_name
+        if model_provider is not None:
+            span.model_provider = model_provider
+        return span
+
+    def shutdown(self) -> None:
+        self.writer.shutdown(self.config.shutdown_timeout)
+
+
+@lru_cache(maxsize=256)
+def _valid_ml_app(name: Any) -> bool:
+    return ml_app_problem(name) is None
+
+
+class _Global:
+    """Holds the one active tracer; None means disabled."""
+
+    tracer: Tracer | None = None
+    atexit_registered = False
+
+
+state = _Global()
+
+
+def install(tracer: Tracer) -> None:
+    state.tracer = tracer
+    if not state.atexit_registered:
+        atexit.register(_drain_at_exit)
+        state.atexit_registered = True
+
+
+def uninstall() -> Tracer | None:
+    tracer, state.tracer = state.tracer, None
+    return tracer
+
+
+def _drain_at_exit() -> None:
+    tracer = state.tracer
+    if tracer is not None:
+        tracer.shutdown()
