@@ -1,0 +1,80 @@
+"""What the Datadog and W3C header codecs share: id parsing, value checks and the size budget."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+log = logging.getLogger("llmobs")
+
+MAX_64 = 2**64 - 1
+MAX_128 = 2**128 - 1
+PRIORITY_MIN, PRIORITY_MAX = -255, 255
+V = TypeVar("V")
+
+_DECIMAL = re.compile(r"[0-9]{1,40}")
+_PRIORITY = re.compile(r"-?[0-9]{1,3}")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceHeaders:
+    """One format's reading: its trace and parent ids, priority, and propagated tags.
+
+    Tag keys carry no format prefix: "_dd.p.llmobs_sid" and "t.llmobs_sid" are both "llmobs_sid".
+    """
+
+    trace_id: int
+    parent_id: int
+    sampling_priority: int | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def parse_decimal(text: str | None, maximum: int) -> int | None:
+    if text is None or not _DECIMAL.fullmatch(text):
+        return None
+    value = int(text)
+    return value if 0 < value <= maximum else None
+
+
+def parse_hex(text: str | None, digits: int) -> int | None:
+    """A lowercase hex id of exactly `digits` digits, not all zero."""
+    if text is None or len(text) != digits or text.strip("0123456789abcdef"):
+        return None
+    return int(text, 16) or None
+
+
+def parse_priority(text: str | None) -> int | None:
+    if text is None or not _PRIORITY.fullmatch(text):
+        return None
+    value = int(text)
+    return value if PRIORITY_MIN <= value <= PRIORITY_MAX else None
+
+
+def add_unique(into: dict[str, V], conflicts: set[str], key: str, value: V) -> None:
+    """Add key=value; a key seen twice with different values is dropped as ambiguous."""
+    if key in conflicts:
+        return
+    if into.setdefault(key, value) != value:
+        del into[key]
+        conflicts.add(key)
+        log.debug("llmobs propagation: %r appears twice with different values; ignored", key)
+
+
+def is_printable_ascii(text: str) -> bool:
+    return text.isascii() and text.isprintable()
+
+
+def fit(
+    required: list[str], optional: list[tuple[str, str]], sep: str, limit: int, header: str
+) -> list[str]:
+    """Keep every required item, then each optional (name, item) in order while the total fits."""
+    kept = list(required)
+    for name, item in optional:
+        if len(sep.join([*kept, item])) <= limit:
+            kept.append(item)
+        else:
+            log.debug("llmobs propagation: %s left out of %s to stay within %d characters",
+                      name, header, limit)
+    return kept

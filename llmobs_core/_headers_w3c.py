@@ -1,0 +1,140 @@
+"""W3C traceparent, the tracestate dd= member, and baggage.
+
+The dd= member follows ddtrace: "s:<priority>;p:<span hex>;t.<key>:<value>...", where t. stands
+for _dd.p. and "=" in a value is written "~". ddtrace rewrites ",", ";", "~" and non-ASCII to "_"
+(lossy); llmobs leaves such a value out instead. Baggage values are percent-encoded UTF-8 and
+decoded with "+" as a literal plus, as the W3C spec says (OpenTelemetry Python reads "+" as a
+space, but never receives one from here: "+" is always encoded).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from urllib.parse import quote, unquote
+
+from ._headers_common import (
+    TraceHeaders,
+    add_unique,
+    fit,
+    is_printable_ascii,
+    log,
+    parse_hex,
+    parse_priority,
+)
+
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+BAGGAGE = "baggage"
+DD_MEMBER_MAX = 256
+BAGGAGE_MAX = 8192
+BAGGAGE_MEMBER_MAX = 4096
+
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+
+
+def can_carry(value: str) -> bool:
+    return (
+        is_printable_ascii(value)
+        and not any(c in value for c in ",;~")
+        and value == value.strip(" ")
+    )
+
+
+def encode_trace_context(
+    apm_trace_id: int,
+    span_id: int,
+    sampling_priority: int,
+    required: dict[str, str],
+    optional: list[tuple[str, str]],
+) -> dict[str, str]:
+    flags = "01" if sampling_priority > 0 else "00"
+    extra = []
+    for key, value in optional:
+        if can_carry(value):
+            extra.append((key, f"t.{key}:{value.replace('=', '~')}"))
+        else:
+            log.debug("llmobs propagation: %s has characters tracestate cannot carry", key)
+    items = [f"s:{sampling_priority}", f"p:{span_id:016x}"]
+    items += [f"t.{key}:{value}" for key, value in required.items()]
+    dd = fit(items, extra, ";", DD_MEMBER_MAX - len("dd="), "tracestate dd member")
+    return {
+        TRACEPARENT: f"00-{apm_trace_id:032x}-{span_id:016x}-{flags}",
+        TRACESTATE: "dd=" + ";".join(dd),
+    }
+
+
+def decode_trace_context(get: Callable[[str], str | None]) -> TraceHeaders | None:
+    match = _TRACEPARENT.fullmatch(get(TRACEPARENT) or "")
+    if match is None:
+        return None
+    version, trace_hex, span_hex, flags_hex, rest = match.groups()
+    if version == "ff" or (version == "00" and rest is not None):
+        return None
+    trace_id, span_id = parse_hex(trace_hex, 32), parse_hex(span_hex, 16)
+    if trace_id is None or span_id is None:
+        return None
+    sampled = int(flags_hex, 16) & 1
+    state_priority, tags = _decode_dd_member(get(TRACESTATE))
+    return TraceHeaders(trace_id, span_id, _priority(sampled, state_priority), tags)
+
+
+def _priority(sampled: int, state_priority: int | None) -> int:
+    """ddtrace's rule: tracestate's s: counts only when its sign agrees with the sampled flag."""
+    if state_priority is not None and (state_priority > 0) == bool(sampled):
+        return state_priority
+    return sampled
+
+
+def _decode_dd_member(header: str | None) -> tuple[int | None, dict[str, str]]:
+    members = {m.strip(" \t") for m in (header or "").split(",")}
+    dd = [m[3:] for m in members if m.startswith("dd=")]
+    if len(dd) != 1:
+        if dd:
+            log.debug("llmobs propagation: %d different tracestate dd members ignored", len(dd))
+        return None, {}
+    fields: dict[str, str] = {}
+    conflicts: set[str] = set()
+    for item in dd[0].split(";"):
+        key, sep, value = item.partition(":")
+        if sep and key and value and is_printable_ascii(item) and "=" not in item:
+            add_unique(fields, conflicts, key, value)
+    tags = {k[2:]: v.replace("~", "=") for k, v in fields.items() if k.startswith("t.")}
+    return parse_priority(fields.get("s")), tags
+
+
+def encode_baggage(optional: list[tuple[str, str]]) -> dict[str, str]:
+    """Members key=value, each at most 4,096 characters (OpenTelemetry's limit), 8,192 in all."""
+    items = []
+    for key, value in optional:
+        try:
+            item = f"{key}={quote(value, safe=':/')}"
+        except UnicodeEncodeError:
+            log.debug("llmobs propagation: %s left out of baggage: not valid Unicode", key)
+            continue
+        if len(item) <= BAGGAGE_MEMBER_MAX:
+            items.append((key, item))
+        else:
+            log.debug("llmobs propagation: %s left out of baggage: over %d characters encoded",
+                      key, BAGGAGE_MEMBER_MAX)
+    members = fit([], items, ",", BAGGAGE_MAX, BAGGAGE)
+    return {BAGGAGE: ",".join(members)} if members else {}
+
+
+def decode_baggage(header: str | None) -> dict[str, str]:
+    """Members as decoded key -> value; members with bad characters or encoding are skipped."""
+    found: dict[str, str] = {}
+    conflicts: set[str] = set()
+    for member in (header or "").split(","):
+        key, sep, value = member.split(";", 1)[0].partition("=")
+        key, value = key.strip(" \t"), value.strip(" \t")
+        if not (sep and key and value and is_printable_ascii(key + value)):
+            continue
+        try:
+            key = unquote(key, errors="strict")
+            value = unquote(value, errors="strict")
+        except UnicodeDecodeError:
+            log.debug("llmobs propagation: baggage member with invalid percent-encoding skipped")
+            continue
+        add_unique(found, conflicts, key, value)
+    return found

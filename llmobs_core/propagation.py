@@ -1,0 +1,195 @@
+"""Trace context in HTTP-style headers: Datadog x-datadog-*, W3C traceparent/tracestate, baggage.
+
+`inject` writes all three formats; `extract` reads any of them, alone or together, and gives a
+`RemoteContext` or None ("no remote parent"). Header names are lowercase. Pure: stdlib only.
+
+Writing: the span's own id is both the APM parent (x-datadog-parent-id, traceparent) and the
+llmobs parent (_dd.p.llmobs_parent_id). ml_app and the session id go into x-datadog-tags, the
+tracestate dd= member and baggage (ml_app, session.id). A value a format cannot carry exactly is
+left out of that format; when a format's size budget (x-datadog-tags 512 characters, dd= member
+256) is short, ml_app is kept before the session id; the ids always fit. Datadog headers are
+skipped when the low 64 bits of the APM trace id are zero, which they cannot express. `inject`
+raises ValueError for an id out of range (a caller bug) before writing anything.
+
+Reading follows ddtrace 4.16: Datadog headers first; W3C is used alone, or beside Datadog when
+the trace ids agree (then traceparent's parent id is the APM parent, as in ddtrace); on a
+conflict W3C is ignored entirely. llmobs keys come from x-datadog-tags, else tracestate;
+ml_app and session also from baggage. `parent_id` is None when _dd.p.llmobs_parent_id is
+missing, "undefined" or invalid: the caller decides whether to parent on `apm_parent_id` instead
+(ddtrace then makes an llmobs root with a fresh llmobs trace id). Baggage alone carries no
+parent, so gives None. Malformed input never raises: a bad optional field is dropped, a bad id
+means no context, and each header is ignored whole when longer than its cap (x-datadog-tags 512,
+tracestate and baggage 8,192, others 256 characters). `HEADERS` names every header read or written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from . import _headers_datadog as datadog
+from . import _headers_w3c as w3c
+from ._headers_common import (
+    MAX_64,
+    MAX_128,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    add_unique,
+    log,
+    parse_decimal,
+    parse_hex,
+)
+
+__all__ = ["HEADERS", "RemoteContext", "extract", "extract_dict", "inject", "inject_dict"]
+
+HEADERS = (
+    datadog.TRACE_ID, datadog.PARENT_ID, datadog.SAMPLING_PRIORITY, datadog.TAGS,
+    w3c.TRACEPARENT, w3c.TRACESTATE, w3c.BAGGAGE,
+)
+_MAX_INPUT = {datadog.TAGS: datadog.TAGS_MAX, w3c.TRACESTATE: 8192, w3c.BAGGAGE: 8192}
+_MAX_INPUT_DEFAULT = 256
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteContext:
+    trace_id: int
+    parent_id: int | None
+    apm_trace_id: int
+    apm_parent_id: int
+    sampling_priority: int | None
+    ml_app: str | None
+    session_id: str | None
+
+
+def inject(
+    setter: Callable[[str, str], None],
+    *,
+    trace_id: int,
+    span_id: int,
+    apm_trace_id: int,
+    ml_app: str | None,
+    session_id: str | None,
+    sampling_priority: int = 1,
+) -> None:
+    """Write the context of the span `span_id` through `setter(name, value)`."""
+    _check_int("trace_id", trace_id, 1, MAX_128)
+    _check_int("span_id", span_id, 1, MAX_64)
+    _check_int("apm_trace_id", apm_trace_id, 1, MAX_128)
+    _check_int("sampling_priority", sampling_priority, PRIORITY_MIN, PRIORITY_MAX)
+    for name, value in (("ml_app", ml_app), ("session_id", session_id)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} must be a str or None, got {type(value).__name__}")
+    required = {"llmobs_parent_id": str(span_id), "llmobs_trace_id": str(trace_id)}
+    if apm_trace_id >> 64:
+        required = {"tid": f"{apm_trace_id >> 64:016x}", **required}
+    optional = [(k, v) for k, v in (("llmobs_ml_app", ml_app), ("llmobs_sid", session_id)) if v]
+    in_baggage = [(k, v) for k, v in (("ml_app", ml_app), ("session.id", session_id)) if v]
+    args = (apm_trace_id, span_id, sampling_priority, required, optional)
+    headers = {
+        **datadog.encode(*args),
+        **w3c.encode_trace_context(*args),
+        **w3c.encode_baggage(in_baggage),
+    }
+    for name, value in headers.items():
+        setter(name, value)
+
+
+def inject_dict(
+    headers: dict,
+    *,
+    trace_id: int,
+    span_id: int,
+    apm_trace_id: int,
+    ml_app: str | None,
+    session_id: str | None,
+    sampling_priority: int = 1,
+) -> dict:
+    """Inject into a dict, first removing any propagation header of another letter case."""
+    for key in [k for k in headers if isinstance(k, str) and k.lower() in HEADERS]:
+        del headers[key]
+    inject(
+        headers.__setitem__, trace_id=trace_id, span_id=span_id, apm_trace_id=apm_trace_id,
+        ml_app=ml_app, session_id=session_id, sampling_priority=sampling_priority,
+    )
+    return headers
+
+
+def extract(getter: Callable[[str], object]) -> RemoteContext | None:
+    """Read the remote parent through `getter(lowercase name)`, which returns None when absent."""
+    try:
+        return _extract(_reader(getter))
+    except Exception:
+        log.debug("llmobs propagation: unreadable trace headers ignored", exc_info=True)
+        return None
+
+
+def extract_dict(headers: Mapping) -> RemoteContext | None:
+    """Extract from a mapping with keys in any letter case and values str or bytes."""
+    try:
+        found: dict[str, object] = {}
+        conflicts: set[str] = set()
+        for key, value in headers.items():
+            name = _text(key)
+            if name is not None and name.lower() in HEADERS:
+                add_unique(found, conflicts, name.lower(), value)
+    except Exception:
+        log.debug("llmobs propagation: unreadable header mapping ignored", exc_info=True)
+        return None
+    return extract(found.get)
+
+
+def _extract(get: Callable[[str], str | None]) -> RemoteContext | None:
+    dd = datadog.decode(get)
+    tc = w3c.decode_trace_context(get)
+    if dd and tc and dd.trace_id != tc.trace_id:
+        log.debug("llmobs propagation: Datadog and W3C trace ids differ; W3C ignored")
+        tc = None
+    primary = dd or tc
+    if primary is None:
+        return None
+    tags = {**tc.tags, **dd.tags} if dd and tc else primary.tags
+    baggage = w3c.decode_baggage(get(w3c.BAGGAGE))
+    return RemoteContext(
+        trace_id=_llmobs_trace_id(tags.get("llmobs_trace_id")) or primary.trace_id,
+        parent_id=parse_decimal(tags.get("llmobs_parent_id"), MAX_64),
+        apm_trace_id=primary.trace_id,
+        apm_parent_id=(tc or primary).parent_id,
+        sampling_priority=primary.sampling_priority,
+        ml_app=tags.get("llmobs_ml_app") or baggage.get("ml_app") or None,
+        session_id=tags.get("llmobs_sid") or baggage.get("session.id") or None,
+    )
+
+
+def _llmobs_trace_id(text: str | None) -> int | None:
+    """Decimal, as ddtrace writes it; also 32 hex digits, which ddtrace accepts when unambiguous."""
+    if text is not None and len(text) == 32 and not (text.isdigit() and text[0] != "0"):
+        return parse_hex(text, 32)
+    return parse_decimal(text, MAX_128)
+
+
+def _reader(getter: Callable[[str], object]) -> Callable[[str], str | None]:
+    def get(name: str) -> str | None:
+        try:
+            raw = getter(name)
+        except Exception:
+            log.debug("llmobs propagation: reading %s failed", name, exc_info=True)
+            return None
+        limit = _MAX_INPUT.get(name, _MAX_INPUT_DEFAULT)
+        if isinstance(raw, (str, bytes, bytearray)) and len(raw) > limit:
+            log.debug("llmobs propagation: %s ignored: over %d characters", name, limit)
+            return None
+        value = _text(raw)
+        return None if value is None else value.strip(" \t")
+
+    return get
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("latin-1")
+    return value if isinstance(value, str) else None
+
+
+def _check_int(name: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an int from {low} to {high}, got {value!r}")
