@@ -25,15 +25,19 @@ def _messages(data: Any) -> list[dict[str, Any]]:
     """A string, a message dict, or a list of either."""
     if isinstance(data, str):
         return [{"content": data}]
-    if isinstance(data, Mapping):
-        return [_message(data)]
     if isinstance(data, (list, tuple)):
         return [{"content": item} if isinstance(item, str) else _message(item) for item in data]
+    if isinstance(data, Mapping):
+        return [_message(data)]
     raise Rejected(f"messages must be a string, a dict or a list of them, "
                    f"not {type(data).__name__}")
 
 
 def _message(item: Any) -> dict[str, Any]:
+    if type(item) is dict and len(item) == 2 and type(item.get("role")) is str:
+        content = item.get("content")
+        if content is not None:  # the common {"role", "content"} message, checked cheaply
+            return {"role": item["role"], "content": content}
     if not isinstance(item, Mapping):
         raise Rejected(f"a message must be a dict or a string, not {type(item).__name__}")
     message = {key: item[key] for key in _MESSAGE_KEYS if item.get(key) is not None}
@@ -112,12 +116,17 @@ def metrics_of(data: Any) -> dict[str, float]:
         raise Rejected(f"metrics must be a dict of names to numbers, not {type(data).__name__}")
     metrics = {}
     for key, value in data.items():
-        if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-                or not math.isfinite(value)):
+        value_type = type(value)
+        if value_type is not int and not (value_type is float and math.isfinite(value)) and (
+            value_type is bool or not isinstance(value, numbers.Real)
+            or not math.isfinite(value)
+        ):
             warn_limited("annotate.metric",
                          "llmobs: metric %r dropped: its value is not a finite number", key)
             continue
-        metrics[str(key).replace(".", "_")] = value
+        if type(key) is not str:
+            key = str(key)
+        metrics[key.replace(".", "_") if "." in key else key] = value
     return metrics
 
 

@@ -81,6 +81,12 @@ class Config:
         return tags
 
 
+def _exporter_names(value: str | None) -> list[str] | None:
+    """LLMOBS_EXPORTER: one or more sink names, comma-separated (e.g. "local,console")."""
+    names = [name.strip() for name in (value or "").split(",") if name.strip()]
+    return names or None
+
+
 def resolve(explicit: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
     env = os.environ if environ is None else environ
 
@@ -112,7 +118,7 @@ def resolve(explicit: Mapping[str, Any], environ: Mapping[str, str] | None = Non
         site=pick("site", "DD_SITE") or "datadoghq.com",
         api_key=pick("api_key", "DD_API_KEY"),
         tags=parse_tags(env.get("DD_TAGS")) + tuple(f"{k}:{v}" for k, v in extra_tags.items()),
-        exporter=explicit.get("exporter"),
+        exporter=explicit.get("exporter") or _exporter_names(env.get("LLMOBS_EXPORTER")),
         span_processor=processor,
         shutdown_timeout=float(explicit.get("shutdown_timeout") or 2.0),
     )

@@ -30,16 +30,28 @@ def _fallback(value: Any) -> str:
         return f"<unrepresentable {type(value).__name__}>"
 
 
+_PRIMITIVES = frozenset((str, int, float, bool, type(None)))
+
+
 def _plain(value: Any) -> Any:
     """A JSON-safe copy of a dict of arguments, metadata or tool-call data."""
+    if type(value) is dict and all(
+        type(k) is str and type(v) in _PRIMITIVES for k, v in value.items()
+    ):
+        return value
     try:
-        return json.loads(json.dumps(value, default=_fallback, ensure_ascii=False))
+        return json.loads(json.dumps(value, default=_fallback, ensure_ascii=False,
+                                     skipkeys=True))
     except Exception:
         return _fallback(value)
 
 
 def _message(message: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"content": as_text(message.get("content", ""))}
+    # Messages were copied into new dicts by annotate(); the common one is reused as it is.
+    content = message.get("content")
+    if type(content) is str and "tool_calls" not in message and "tool_results" not in message:
+        return message
+    out: dict[str, Any] = {"content": "" if content is None else as_text(content)}
     if "role" in message:
         out["role"] = message["role"]
     for key in ("tool_calls", "tool_results"):
@@ -49,45 +61,54 @@ def _message(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def _document(document: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in document.items():
-        out[key] = value if key == "score" else as_text(value)
-    return out
+    return {key: value if key == "score" else as_text(value) for key, value in document.items()}
 
 
-def _io(kind: str, direction: int, value: Any) -> dict[str, Any]:
+def _input(kind: str, value: Any) -> dict[str, Any]:
     if kind == "llm":
         return {"messages": [_message(m) for m in value]}
-    if (kind, direction) in (("embedding", 0), ("retrieval", 1)):
+    if kind == "embedding":
         return {"documents": [_document(d) for d in value]}
-    return {"value": as_text(value)}
+    return {"value": value if type(value) is str else as_text(value)}
+
+
+def _output(kind: str, value: Any) -> dict[str, Any]:
+    if kind == "llm":
+        return {"messages": [_message(m) for m in value]}
+    if kind == "retrieval":
+        return {"documents": [_document(d) for d in value]}
+    return {"value": value if type(value) is str else as_text(value)}
 
 
 def build_span_event(span: LLMObsSpan, static_tags: list[str]) -> dict[str, Any]:
     kind = span.kind
     meta: dict[str, Any] = {"span": {"kind": kind}}
     if span.input is not None:
-        meta["input"] = _io(kind, 0, span.input)
+        meta["input"] = _input(kind, span.input)
     if span.output is not None:
-        meta["output"] = _io(kind, 1, span.output)
+        meta["output"] = _output(kind, span.output)
     if span.metadata:
-        meta["metadata"] = _plain(span.metadata)
+        metadata = _plain(span.metadata)
+        meta["metadata"] = metadata if type(metadata) is dict else {"value": metadata}
     if kind in MODEL_KINDS:
         meta["model_name"] = span.model_name or "custom"
         meta["model_provider"] = (span.model_provider or "custom").lower()
-    tags = [f"ml_app:{span.ml_app}", *static_tags]
-    if span.session_id:
-        tags.append(f"session_id:{span.session_id}")
+    tags = ["ml_app:" + span.ml_app]
+    tags += static_tags
+    session_id = span.session_id
+    if session_id:
+        tags.append("session_id:" + session_id)
     if span.error is None:
         tags.append("error:0")
     else:
         error_type, message, stack = span.error
         meta["error"] = {"type": error_type, "message": message, "stack": stack}
         tags.append("error:1")
-        tags.append(f"error_type:{error_type}")
+        tags.append("error_type:" + error_type)
     if span.tags:
-        tags.extend(f"{key}:{value}" for key, value in span.tags.items())
+        tags += [f"{key}:{value}" for key, value in span.tags.items()]
     trace_id = f"{span.trace_id:032x}"
+    apm_trace_id = trace_id if span.apm_trace_id == span.trace_id else f"{span.apm_trace_id:032x}"
     span_id = str(span.span_id)
     event: dict[str, Any] = {
         "trace_id": trace_id,
@@ -96,13 +117,12 @@ def build_span_event(span: LLMObsSpan, static_tags: list[str]) -> dict[str, Any]
         "name": span.name,
         "start_ns": span.start_ns,
         "duration": span.duration_ns,
-        "status": span.status,
+        "status": "ok" if span.error is None else "error",
         "meta": meta,
-        "metrics": dict(span.metrics) if span.metrics else {},
+        "metrics": span.metrics or {},
         "tags": tags,
-        "_dd": {"span_id": span_id, "trace_id": trace_id,
-                "apm_trace_id": f"{span.apm_trace_id:032x}"},
+        "_dd": {"span_id": span_id, "trace_id": trace_id, "apm_trace_id": apm_trace_id},
     }
-    if span.session_id:
-        event["session_id"] = span.session_id
+    if session_id:
+        event["session_id"] = session_id
     return event

@@ -1,0 +1,50 @@
+"""Shared fixtures. Every test fails if llmobs logged a library fault (an ERROR record) that the
+test did not ask for: a swallowed fault is a bug, not a pass."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from llmobs_core._log import reset_rate_limits
+from llmobs_core.tracer import state
+
+
+class _FaultCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_library_faults(request: pytest.FixtureRequest):
+    collector = _FaultCollector()
+    logger = logging.getLogger("llmobs")
+    logger.addHandler(collector)
+    reset_rate_limits()
+    try:
+        yield
+    finally:
+        logger.removeHandler(collector)
+    if collector.records and not request.node.get_closest_marker("llmobs_errors_expected"):
+        messages = "\n".join(r.getMessage() for r in collector.records)
+        pytest.fail(f"llmobs logged library faults:\n{messages}")
+
+
+@pytest.fixture(autouse=True)
+def _disabled_between_tests():
+    """Each test starts and ends with llmobs disabled, whatever the test did."""
+    yield
+    tracer, state.tracer = state.tracer, None
+    if tracer is not None:
+        tracer.shutdown()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "llmobs_errors_expected: the test provokes llmobs ERROR logs on purpose"
+    )

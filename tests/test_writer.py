@@ -1,0 +1,175 @@
+"""The writer: span processor, counters, flush and aflush, faulty sinks, the queue bound, fork."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+
+import pytest
+
+from llmobs_core import LLMObs
+from llmobs_core.export.memory import MemorySink
+from llmobs_core.testing import capture
+from llmobs_core.tracer import state
+
+
+class GatedSink(MemorySink):
+    """A sink that holds every batch until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def send_spans(self, events):
+        self.gate.wait(30)
+        super().send_spans(events)
+
+
+class FlakySink(MemorySink):
+    """Raises on its first batch, then works."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    def send_spans(self, events):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("intake unreachable")
+        super().send_spans(events)
+
+
+def test_span_processor_redacts_drops_and_fails_closed(caplog) -> None:
+    """The processor can rewrite or drop an event; one that raises drops it and is counted."""
+
+    def processor(event):
+        if event["name"] == "drop-me":
+            return None
+        if event["name"] == "explode":
+            raise RuntimeError("processor bug")
+        event["meta"]["input"] = {"value": "[redacted]"}
+        return event
+
+    with capture(span_processor=processor) as captured:
+        for name in ("keep", "drop-me", "explode"):
+            with LLMObs.task(name) as span:
+                LLMObs.annotate(span, input_data="card 4242")
+        assert [e["name"] for e in captured.spans] == ["keep"]
+        assert captured.spans[0]["meta"]["input"] == {"value": "[redacted]"}
+        stats = LLMObs.stats()
+    assert stats["dropped"]["span_processor"] == 2
+    assert stats["enqueued"] == 3 and stats["sent"] == 1
+    assert "span_processor raised" in caplog.text
+
+
+def test_failing_sink_is_counted_and_the_writer_carries_on(caplog) -> None:
+    """A sink that raises loses that batch (counted as sink_error); later batches arrive."""
+    sink = FlakySink()
+    LLMObs.enable(exporter=sink)
+    with LLMObs.task("lost"):
+        pass
+    LLMObs.flush()
+    with LLMObs.task("delivered"):
+        pass
+    LLMObs.flush()
+    assert [e["name"] for e in sink.spans] == ["delivered"]
+    assert LLMObs.stats()["dropped"]["sink_error"] == 1
+    assert "ConnectionError: intake unreachable" in caplog.text
+
+
+def test_queue_bound_drops_and_counts_when_the_sink_is_stuck() -> None:
+    """Past the queue bound new spans are dropped and counted, never blocking the caller."""
+    sink = GatedSink()
+    LLMObs.enable(exporter=sink)
+    writer = state.tracer.writer
+    writer._max_queue = 50
+    started = time.perf_counter()
+    for _ in range(500):
+        with LLMObs.task("t"):
+            pass
+    assert time.perf_counter() - started < 2
+    dropped = LLMObs.stats()["dropped"]["queue_full"]
+    sink.gate.set()
+    assert LLMObs.flush(10)
+    stats = LLMObs.stats()
+    assert dropped >= 400
+    assert stats["sent"] + stats["dropped"]["queue_full"] == 500
+    assert len(sink.spans) == stats["sent"]
+
+
+def test_flush_returns_false_on_timeout_and_delivers_later() -> None:
+    """flush() waits at most its timeout; what was pending is still delivered afterwards."""
+    sink = GatedSink()
+    LLMObs.enable(exporter=sink)
+    with LLMObs.task("slow"):
+        pass
+    assert LLMObs.flush(0.05) is False
+    sink.gate.set()
+    assert LLMObs.flush(5) is True
+    assert [e["name"] for e in sink.spans] == ["slow"]
+
+
+def test_aflush_waits_without_blocking_the_event_loop() -> None:
+    """aflush() lets other coroutines run while the sink is busy, then returns True."""
+    sink = GatedSink()
+    LLMObs.enable(exporter=sink)
+
+    async def main():
+        with LLMObs.task("async"):
+            pass
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while not sink.gate.is_set():
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        asyncio.get_running_loop().call_later(0.2, sink.gate.set)
+        delivered, _ = await asyncio.gather(LLMObs.aflush(5), ticker())
+        return delivered, ticks
+
+    delivered, ticks = asyncio.run(main())
+    assert delivered is True and ticks >= 10
+    assert [e["name"] for e in sink.spans] == ["async"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_fork_child_starts_fresh_and_the_parent_loses_nothing() -> None:
+    """After fork the child never re-sends the parent's buffered spans; the parent sends all."""
+    sink = GatedSink()
+    LLMObs.enable(exporter=sink)
+    for i in range(20):
+        with LLMObs.task(f"parent-{i}"):
+            pass
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            sink.gate.set()
+            with LLMObs.task("child"):
+                pass
+            LLMObs.flush(5)
+            names = [e["name"] for e in sink.spans]
+            os.write(write_end, ",".join(names).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    child_names = os.read(read_end, 65536).decode()
+    os.close(read_end)
+    assert status == 0
+    assert child_names == "child"
+    sink.gate.set()
+    LLMObs.flush(5)
+    assert sorted(e["name"] for e in sink.spans) == sorted(f"parent-{i}" for i in range(20))
+
+
+def test_pytest_fixture_from_the_plugin_entry_point(llmobs_spans) -> None:
+    """The llmobs_spans fixture (registered by the pytest11 entry point) captures spans."""
+    with LLMObs.workflow("fixture"):
+        pass
+    assert [e["name"] for e in llmobs_spans.spans] == ["fixture"]
+    assert "ml_app:test-app" in llmobs_spans.spans[0]["tags"]
