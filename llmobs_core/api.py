@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from . import distributed
 from ._log import log, warn_limited
 from .annotations import apply_annotations
 from .config import parse_bool, resolve
@@ -45,6 +46,7 @@ class LLMObs:
         span_processor: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
         tags: dict[str, str] | None = None,
         shutdown_timeout: float | None = None,
+        instrumented_proxy_urls: list[str] | None = None,
     ) -> None:
         """Start recording. Explicit arguments beat the environment (DD_LLMOBS_ML_APP,
         DD_SERVICE, ...). Enabling again replaces the configuration; a wrong setting raises."""
@@ -56,6 +58,7 @@ class LLMObs:
             "agentless_enabled": agentless_enabled, "site": site, "api_key": api_key,
             "exporter": exporter, "span_processor": span_processor, "tags": tags,
             "shutdown_timeout": shutdown_timeout,
+            "instrumented_proxy_urls": instrumented_proxy_urls,
         })
         writer = Writer(sinks_for(config.exporter), config.static_tags(), config.span_processor)
         previous = state.tracer
@@ -135,6 +138,21 @@ class LLMObs:
     def current_span() -> LLMObsSpan | None:
         parent = current_parent.get()
         return parent if type(parent) is LLMObsSpan else None
+
+    # -- distributed tracing ------------------------------------------------------------------
+
+    @staticmethod
+    def inject_distributed_headers(headers: dict[str, Any],
+                                   span: LLMObsSpan | None = None) -> dict[str, Any]:
+        """Write the active (or given) span's context into a dict of HTTP headers: Datadog,
+        W3C traceparent/tracestate and baggage. Returns the same dict."""
+        return distributed.inject_headers(headers, span)  # type: ignore[return-value]
+
+    @staticmethod
+    def activate_distributed_headers(headers: dict[str, Any]) -> distributed.Activation:
+        """Make the context in incoming headers the parent of the next spans opened in this
+        context. Also a context manager that restores the previous context on exit."""
+        return distributed.activate_headers(headers)
 
     # -- annotations and evaluations -----------------------------------------------------------
 

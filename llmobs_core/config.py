@@ -66,6 +66,7 @@ class Config:
     exporter: Any = None
     span_processor: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
     shutdown_timeout: float = 2.0
+    instrumented_proxy_urls: tuple[str, ...] = ()
 
     @property
     def default_ml_app(self) -> str:
@@ -121,4 +122,14 @@ def resolve(explicit: Mapping[str, Any], environ: Mapping[str, str] | None = Non
         exporter=explicit.get("exporter") or _exporter_names(env.get("LLMOBS_EXPORTER")),
         span_processor=processor,
         shutdown_timeout=float(explicit.get("shutdown_timeout") or 2.0),
+        instrumented_proxy_urls=_proxy_urls(explicit.get("instrumented_proxy_urls"),
+                                            env.get("DD_LLMOBS_INSTRUMENTED_PROXY_URLS")),
     )
+
+
+def _proxy_urls(explicit: Any, variable: str | None) -> tuple[str, ...]:
+    if explicit is None:
+        explicit = (variable or "").split(",")
+    elif isinstance(explicit, str) or not all(isinstance(u, str) for u in explicit):
+        raise TypeError("instrumented_proxy_urls must be a list of URL strings")
+    return tuple(url.strip() for url in explicit if url.strip())
