@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._log import warn_limited
@@ -22,11 +22,21 @@ class Rejected(Exception):
 
 
 def _messages(data: Any) -> list[dict[str, Any]]:
-    """A string, a message dict, or a list of either."""
+    """A string, a message dict, or a list of either. The list is copied; a plain
+    {"role": str, "content": str} message is kept as it is (no copy: this runs on every call)."""
+    if type(data) is list:
+        messages = []
+        for item in data:
+            if (type(item) is dict and len(item) == 2 and type(item.get("content")) is str
+                    and type(item.get("role")) is str):
+                messages.append(item)
+            else:
+                messages.append({"content": item} if isinstance(item, str) else _message(item))
+        return messages
     if isinstance(data, str):
         return [{"content": data}]
-    if isinstance(data, (list, tuple)):
-        return [{"content": item} if isinstance(item, str) else _message(item) for item in data]
+    if isinstance(data, tuple):
+        return _messages(list(data))
     if isinstance(data, Mapping):
         return [_message(data)]
     raise Rejected(f"messages must be a string, a dict or a list of them, "
@@ -143,42 +153,39 @@ def metadata_of(data: Any) -> dict[str, Any]:
 
 
 def apply_annotations(span: LLMObsSpan, input_data: Any, output_data: Any, metadata: Any,
-                     metrics: Any, tags: Any) -> None:
+                      metrics: Any, tags: Any) -> None:
+    """Each field is applied on its own: a bad one is dropped with a warning, the rest kept."""
+    kind = span.kind
     if input_data is not None:
-        _guarded(span, "input_data", _set_input, input_data)
+        try:
+            span.input = _SHAPERS.get(kind, _VALUE_SHAPERS)[0](input_data)
+        except Exception as exc:  # Rejected, or a hostile object's own fault
+            _dropped(span, "input_data", exc)
     if output_data is not None:
-        _guarded(span, "output_data", _set_output, output_data)
+        try:
+            span.output = _SHAPERS.get(kind, _VALUE_SHAPERS)[1](output_data)
+        except Exception as exc:
+            _dropped(span, "output_data", exc)
     if metadata is not None:
-        _guarded(span, "metadata", _merge_metadata, metadata)
+        try:
+            _merge(span, "metadata", metadata_of(metadata))
+        except Exception as exc:
+            _dropped(span, "metadata", exc)
     if metrics is not None:
-        _guarded(span, "metrics", _merge_metrics, metrics)
+        try:
+            _merge(span, "metrics", metrics_of(metrics))
+        except Exception as exc:
+            _dropped(span, "metrics", exc)
     if tags is not None:
-        _guarded(span, "tags", _apply_tags, tags)
+        try:
+            _apply_tags(span, tags)
+        except Exception as exc:
+            _dropped(span, "tags", exc)
 
 
-def _guarded(span: LLMObsSpan, field: str, apply: Callable[[LLMObsSpan, Any], None],
-             data: Any) -> None:
-    try:
-        apply(span, data)
-    except Exception as exc:  # Rejected, or a hostile object's own fault
-        warn_limited(f"annotate.{field}", "llmobs: annotate(%s=...) dropped on span %r: %s",
-                     field, span.name, exc)
-
-
-def _set_input(span: LLMObsSpan, data: Any) -> None:
-    span.input = shape_io(span.kind, 0, data)
-
-
-def _set_output(span: LLMObsSpan, data: Any) -> None:
-    span.output = shape_io(span.kind, 1, data)
-
-
-def _merge_metadata(span: LLMObsSpan, data: Any) -> None:
-    _merge(span, "metadata", metadata_of(data))
-
-
-def _merge_metrics(span: LLMObsSpan, data: Any) -> None:
-    _merge(span, "metrics", metrics_of(data))
+def _dropped(span: LLMObsSpan, field: str, exc: Exception) -> None:
+    warn_limited(f"annotate.{field}", "llmobs: annotate(%s=...) dropped on span %r: %s",
+                 field, span.name, exc)
 
 
 def _merge(span: LLMObsSpan, attribute: str, values: dict[str, Any]) -> None:

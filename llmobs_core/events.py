@@ -35,10 +35,12 @@ _PRIMITIVES = frozenset((str, int, float, bool, type(None)))
 
 def _plain(value: Any) -> Any:
     """A JSON-safe copy of a dict of arguments, metadata or tool-call data."""
-    if type(value) is dict and all(
-        type(k) is str and type(v) in _PRIMITIVES for k, v in value.items()
-    ):
-        return value
+    if type(value) is dict:
+        for k, v in value.items():
+            if type(k) is not str or type(v) not in _PRIMITIVES:
+                break
+        else:
+            return value
     try:
         return json.loads(json.dumps(value, default=_fallback, ensure_ascii=False,
                                      skipkeys=True))
@@ -64,9 +66,14 @@ def _document(document: dict[str, Any]) -> dict[str, Any]:
     return {key: value if key == "score" else as_text(value) for key, value in document.items()}
 
 
+def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [m if len(m) == 2 and type(m.get("content")) is str else _message(m)
+            for m in messages]
+
+
 def _input(kind: str, value: Any) -> dict[str, Any]:
     if kind == "llm":
-        return {"messages": [_message(m) for m in value]}
+        return {"messages": _messages(value)}
     if kind == "embedding":
         return {"documents": [_document(d) for d in value]}
     return {"value": value if type(value) is str else as_text(value)}
@@ -74,7 +81,7 @@ def _input(kind: str, value: Any) -> dict[str, Any]:
 
 def _output(kind: str, value: Any) -> dict[str, Any]:
     if kind == "llm":
-        return {"messages": [_message(m) for m in value]}
+        return {"messages": _messages(value)}
     if kind == "retrieval":
         return {"documents": [_document(d) for d in value]}
     return {"value": value if type(value) is str else as_text(value)}

@@ -7,6 +7,7 @@ import time
 import traceback
 from collections.abc import Callable
 from random import getrandbits
+from time import perf_counter_ns, time_ns
 from typing import Any
 
 from .context import current_parent
@@ -46,9 +47,12 @@ class LLMObsSpan:
     ) -> None:
         self.kind = kind
         self.name = name
-        self.span_id = new_span_id()
+        self.span_id = getrandbits(64) or 1
+        self.start_ns = start_ns = time_ns()
         if parent is None:
-            self.trace_id = self.apm_trace_id = new_trace_id()
+            # 128 bits: Unix seconds on top, 32 zero bits, 64 random bits (new_trace_id inlined)
+            self.trace_id = self.apm_trace_id = (
+                (start_ns // 1_000_000_000) << 96 | (getrandbits(64) or 1))
             self.parent_id = None
         else:
             self.trace_id = parent.trace_id
@@ -65,8 +69,7 @@ class LLMObsSpan:
         self._token = None
         self._on_finish = on_finish
         self.duration_ns: int | None = None
-        self.start_ns = time.time_ns()
-        self._start_perf = time.perf_counter_ns()
+        self._start_perf = perf_counter_ns()
 
     @property
     def finished(self) -> bool:
@@ -81,10 +84,19 @@ class LLMObsSpan:
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        # finish() and deactivate() inlined: this runs for every span.
         if exc is not None:
             self.set_exception(exc)
-        self.finish()
-        self.deactivate()
+        if self.duration_ns is None:
+            self.duration_ns = perf_counter_ns() - self._start_perf
+            self._on_finish(self)
+        token = self._token
+        if token is not None:
+            self._token = None
+            try:
+                current_parent.reset(token)
+            except ValueError:
+                pass
 
     def deactivate(self) -> None:
         token, self._token = self._token, None
@@ -103,7 +115,7 @@ class LLMObsSpan:
     def finish(self) -> None:
         """End the span and hand it to the exporter. Calling it again does nothing."""
         if self.duration_ns is None:
-            self.duration_ns = time.perf_counter_ns() - self._start_perf
+            self.duration_ns = perf_counter_ns() - self._start_perf
             self._on_finish(self)
 
     def __repr__(self) -> str:
