@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -173,3 +175,19 @@ def test_pytest_fixture_from_the_plugin_entry_point(llmobs_spans) -> None:
         pass
     assert [e["name"] for e in llmobs_spans.spans] == ["fixture"]
     assert "ml_app:test-app" in llmobs_spans.spans[0]["tags"]
+
+
+def test_exit_drains_what_was_recorded_without_an_explicit_flush() -> None:
+    """A process that ends right after its spans finish still delivers them (atexit drain)."""
+    code = (
+        "from llmobs_core import LLMObs\n"
+        "LLMObs.enable(ml_app='exit-app', exporter='console')\n"
+        "for i in range(300):\n"
+        "    with LLMObs.task(f'task-{i}'):\n"
+        "        pass\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    names = [line.split()[2] for line in result.stdout.splitlines() if line.startswith("[llmobs]")]
+    assert sorted(names) == sorted(f"task-{i}" for i in range(300))
