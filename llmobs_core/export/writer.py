@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from ..span import LLMObsSpan
 from .base import Event, Sink
 
 DROP_REASONS = ("queue_full", "oversize", "span_processor", "sink_error")
+_live_writers: weakref.WeakSet[Writer] = weakref.WeakSet()
 _WARN_EVERY_S = 60.0
 
 
@@ -53,7 +55,7 @@ class Writer:
         self._interval = interval
         self._reset_state()
         self._stopped = False
-        os.register_at_fork(after_in_child=self._after_fork_in_child)
+        _live_writers.add(self)
 
     def _reset_state(self) -> None:
         self._queue: deque[Any] = deque()
@@ -67,7 +69,7 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
 
-    def _after_fork_in_child(self) -> None:
+    def after_fork_in_child(self) -> None:
         # The parent keeps and sends what it had buffered; the child starts empty.
         self._reset_state()
 
@@ -215,3 +217,11 @@ class Writer:
             self._last_warned_drops = total
             log.warning("llmobs: %d spans or evaluations dropped so far %s; see LLMObs.stats()",
                         total, {k: v for k, v in dropped.items() if v})
+
+
+def _reset_writers_in_child() -> None:
+    for writer in list(_live_writers):
+        writer.after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_reset_writers_in_child)
