@@ -1,0 +1,131 @@
+"""One traced request: its span, and the receive/send wrappers that end the span when the
+response is complete. An instance lives for a single ASGI call; the middleware keeps none."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmobs_core import LLMObsSpan
+from llmobs_core._log import warn_limited
+
+from ._scope import route_template
+
+TRACE_ID_HEADER = "x-llmobs-trace-id"  # the trace id, 32 hex digits
+SPAN_ID_HEADER = "x-llmobs-span-id"  # the span id, decimal
+_TRACE_ID_HEADER = TRACE_ID_HEADER.encode("latin-1")
+_SPAN_ID_HEADER = SPAN_ID_HEADER.encode("latin-1")
+
+_CLOSED_FOR_ERROR = 1011  # websocket close code for "internal error"
+
+
+class RequestTrace:
+    __slots__ = ("span", "scope", "method", "add_ids", "status", "trailers", "root_path",
+                 "app_receive", "app_send")
+
+    def __init__(self, span: LLMObsSpan, scope: dict[str, Any], method: str, add_ids: bool,
+                 receive: Any, send: Any) -> None:
+        self.span = span
+        self.scope = scope
+        self.method = method
+        self.add_ids = add_ids
+        self.status: int | None = None
+        self.trailers = False
+        root_path = scope.get("root_path", "")
+        self.root_path = root_path if isinstance(root_path, str) else ""
+        self.app_receive = receive
+        self.app_send = send
+
+    async def receive(self) -> dict[str, Any]:
+        message = await self.app_receive()
+        kind = message["type"]
+        if kind == "http.disconnect":
+            if not self.span.finished:
+                self.end(client_disconnected=True)
+        elif kind == "websocket.disconnect" and not self.span.finished:
+            self.status = message.get("code", 1005)
+            self.end()
+        return message
+
+    async def send(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        final = False
+        if kind == "http.response.start":
+            self.status = message.get("status")
+            self.trailers = bool(message.get("trailers"))
+            if self.add_ids:
+                message = self.with_ids(message)
+        elif kind == "http.response.body":
+            final = not message.get("more_body", False) and not self.trailers
+        elif kind == "http.response.trailers":
+            final = not message.get("more_trailers", False)
+        elif kind == "websocket.accept":
+            if self.add_ids:
+                message = self.with_ids(message)
+        elif kind == "websocket.close":
+            self.status = message.get("code", 1000)
+            final = True
+        elif kind == "http.response.pathsend":
+            final = True
+        try:
+            await self.app_send(message)
+        except OSError:  # ASGI 2.4: the client went away
+            self.end(client_disconnected=True)
+            raise
+        if final and not (kind.startswith("http.") and (self.status or 0) >= 500):
+            # A 5xx span ends when the app returns instead: wrapped around Starlette, the
+            # exception that caused it (ServerErrorMiddleware re-raises it) comes after.
+            self.end()
+
+    def with_ids(self, message: dict[str, Any]) -> dict[str, Any]:
+        span = self.span
+        try:
+            headers = [*message.get("headers", ()),
+                       (_TRACE_ID_HEADER, b"%032x" % span.trace_id),
+                       (_SPAN_ID_HEADER, b"%d" % span.span_id)]
+        except Exception as exc:
+            warn_limited("starlette.headers", "llmobs: could not add trace ids to the response "
+                         "headers: %s: %s", type(exc).__name__, exc)
+            return message
+        return {**message, "headers": headers}
+
+    def end(self, exc: BaseException | None = None, *, client_disconnected: bool = False,
+            returned: bool = False) -> None:
+        """Finish the span once, with its route, status and error. Never raises."""
+        span = self.span
+        if span.finished:
+            return
+        try:
+            if exc is not None and self.status is None and self.scope["type"] == "http":
+                self.status = 500  # what the server or framework answers for it
+            self.describe(span, client_disconnected)
+            if exc is not None:
+                span.set_exception(exc)
+            elif returned and self.status is None and self.scope["type"] == "http":
+                span.error = ("IncompleteResponse",
+                              "the application returned without starting a response", "")
+            span.finish()
+        except Exception as fault:
+            warn_limited("starlette.end", "llmobs: could not finish the request span: %s: %s",
+                         type(fault).__name__, fault)
+            span.finish()
+
+    def describe(self, span: LLMObsSpan, client_disconnected: bool) -> None:
+        tags = span.tags
+        if tags is None:
+            span.tags = tags = {}
+        route = route_template(self.scope, self.root_path)
+        if route is not None:
+            span.name = f"{self.method} {route}"
+            tags["http.route"] = route
+        status = self.status
+        if self.scope["type"] == "websocket":
+            if status is not None:
+                tags["websocket.close_code"] = str(status)
+                if status == _CLOSED_FOR_ERROR:
+                    span.error = ("WebSocketClosed", "closed with code 1011", "")
+        elif status is not None:
+            tags["http.status_code"] = str(status)
+            if status >= 500:
+                span.error = ("HTTPServerError", f"response status {status}", "")
+        if client_disconnected:
+            tags["http.client_disconnected"] = "true"

@@ -1,0 +1,155 @@
+"""LLMObsMiddleware: a pure ASGI middleware that gives every http and websocket request a span
+continuing the caller's trace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from llmobs_core import KINDS
+from llmobs_core._log import warn_limited
+from llmobs_core.config import ml_app_problem
+from llmobs_core.context import current_parent
+from llmobs_core.distributed import context_from
+from llmobs_core.propagation import RemoteContext
+from llmobs_core.span import NOOP_SPAN
+from llmobs_core.tracer import Tracer, state
+
+from ._context import request_span_var
+from ._request import RequestTrace
+from ._scope import trace_headers
+
+Scope = dict[str, Any]
+ScopeCallable = Callable[[Scope], "str | None"]
+
+_TRACED = frozenset(("http", "websocket"))
+
+
+class LLMObsMiddleware:
+    """Wrap an ASGI app (``app.add_middleware(LLMObsMiddleware, ...)`` in Starlette and
+    FastAPI) so that each http and websocket request runs in a span.
+
+    - ml_app: a name, or a callable given the request scope that returns one or None (per
+      request routing); a name given here beats the caller's propagated ml_app, None lets it
+      through, and then the configured one applies.
+    - session_id: a callable given the scope that returns a session id or None (then the
+      caller's propagated session applies).
+    - kind: the span kind (workflow by default).
+    - exclude: paths with no span; an entry ending in "*" is a prefix ("/static/*").
+    - response_headers: add x-llmobs-trace-id and x-llmobs-span-id to each response.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        ml_app: str | ScopeCallable | None = None,
+        session_id: ScopeCallable | None = None,
+        kind: str = "workflow",
+        exclude: Iterable[str] = (),
+        response_headers: bool = True,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        if isinstance(ml_app, str) and ml_app_problem(ml_app) is not None:
+            raise ValueError(f"ml_app {ml_app!r} is invalid: {ml_app_problem(ml_app)}")
+        if not (ml_app is None or isinstance(ml_app, str) or callable(ml_app)):
+            raise TypeError("ml_app must be a name, a callable given the scope, or None")
+        if not (session_id is None or callable(session_id)):
+            raise TypeError("session_id must be a callable given the scope, or None")
+        if isinstance(exclude, str):
+            raise TypeError("exclude must be a collection of paths, not one string")
+        self.app = app
+        self.kind = kind
+        self.ml_app = ml_app
+        self.session_id = session_id
+        self.response_headers = bool(response_headers)
+        paths = list(exclude)
+        self.excluded_paths = frozenset(p for p in paths if not p.endswith("*"))
+        self.excluded_prefixes = tuple(p[:-1] for p in paths if p.endswith("*"))
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] not in _TRACED or self.is_excluded(scope.get("path")):
+            return await self.app(scope, receive, send)
+        tracer = state.tracer
+        if tracer is None:
+            _put_in_state(scope, NOOP_SPAN)
+            return await self.app(scope, receive, send)
+        request = self.start(tracer, scope, receive, send)
+        if request is None:
+            return await self.app(scope, receive, send)
+        span_token = current_parent.set(request.span)
+        request_token = request_span_var.set(request.span)
+        try:
+            await self.app(scope, request.receive, request.send)
+        except BaseException as exc:
+            request.end(exc)
+            raise
+        finally:
+            request.end(returned=True)
+            request_span_var.reset(request_token)
+            current_parent.reset(span_token)
+
+    def is_excluded(self, path: Any) -> bool:
+        if path in self.excluded_paths:
+            return True
+        prefixes = self.excluded_prefixes
+        return bool(prefixes) and isinstance(path, str) and path.startswith(prefixes)
+
+    def start(self, tracer: Tracer, scope: Scope, receive: Any, send: Any) -> RequestTrace | None:
+        """Open the request's span under the caller's remote context. Never raises."""
+        try:
+            remote = remote_context(scope)
+            ml_app = self.ml_app if not callable(self.ml_app) else self.routed(self.ml_app, scope)
+            session = None if self.session_id is None else self.routed(self.session_id, scope)
+            method = scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET"
+            name = f"{method} {scope.get('path', '')}"
+            if remote is None:
+                span = tracer.start_span(self.kind, name, session, ml_app)
+            else:
+                remote_token = current_parent.set(remote)
+                try:
+                    span = tracer.start_span(self.kind, name, session, ml_app)
+                finally:
+                    current_parent.reset(remote_token)
+            span.tags = {"http.method": method} if method != "WEBSOCKET" else {}
+            _put_in_state(scope, span)
+            return RequestTrace(span, scope, method, self.response_headers, receive, send)
+        except Exception as exc:
+            warn_limited("starlette.start", "llmobs: request not traced: %s: %s",
+                         type(exc).__name__, exc)
+            return None
+
+    @staticmethod
+    def routed(choose: ScopeCallable, scope: Scope) -> str | None:
+        try:
+            value = choose(scope)
+        except Exception as exc:
+            warn_limited("starlette.routing", "llmobs: %r raised %s: %s; it is ignored for "
+                         "this request", choose, type(exc).__name__, exc)
+            return None
+        if value is None or (isinstance(value, str) and value):
+            return value
+        warn_limited("starlette.routing.type", "llmobs: %r returned %r, not a string or None; "
+                     "it is ignored", choose, value)
+        return None
+
+
+def remote_context(scope: Scope) -> RemoteContext | None:
+    """The caller's trace context in the request headers; None when absent or unreadable."""
+    try:
+        headers = trace_headers(scope)
+    except Exception as exc:  # headers that break the ASGI spec: the request goes on untraced
+        warn_limited("starlette.headers", "llmobs: unreadable request headers ignored: %s: %s",
+                     type(exc).__name__, exc)
+        return None
+    return None if headers is None else context_from(headers.get)
+
+
+def _put_in_state(scope: Scope, span: Any) -> None:
+    """Starlette's request.state reads scope["state"]."""
+    scope_state = scope.get("state")
+    if scope_state is None:
+        scope["state"] = {"llmobs_span": span}
+    elif isinstance(scope_state, dict):
+        scope_state["llmobs_span"] = span
