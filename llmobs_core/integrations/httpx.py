@@ -45,6 +45,7 @@ _INJECTED = "llmobs.injected"  # request extension: what was written, and what i
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LIST_LIMITS = {"tracestate": 512, "baggage": 8192}
 _OUR_BAGGAGE_KEYS = frozenset(("ml_app", "session.id"))
+_HEADER_NAMES = frozenset(HEADERS)
 
 
 class _Destinations:
@@ -231,12 +232,13 @@ def _write(request: httpx.Request, ours: dict[str, str]) -> None:
     """Set our headers, replacing every earlier propagation header in any letter case; keep
     the foreign members of tracestate and baggage after ours."""
     headers = request.headers
+    present = _HEADER_NAMES.intersection(headers.keys())  # keys() are lowercase
     record: dict[str, tuple[str, str | None]] = {}
     for name in HEADERS:
-        foreign = _foreign_members(name, headers.get(name))
+        foreign = _foreign_members(name, headers.get(name)) if name in present else None
         value = _join(name, ours.get(name), foreign)
         if value is None:
-            if name in headers:
+            if name in present:
                 del headers[name]
             continue
         headers[name] = value
