@@ -1,0 +1,89 @@
+"""Trace context in Celery messages (task protocol 2). The publisher writes it among the message
+headers; on the worker Celery exposes those custom headers both in ``request.headers`` and as
+attributes of the request (checked with the Redis and AMQP transports), and in eager mode
+nothing is sent at all: the task runs in the publisher's own context."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from llmobs_core import LLMObsSpan
+from llmobs_core.distributed import context_from
+from llmobs_core.propagation import HEADERS, RemoteContext, inject
+
+BAGGAGE = "baggage"
+# The ids and Datadog/W3C headers stay under ~1.3 KB by the core's own caps; only baggage (a
+# long session id) can grow further. Past this budget baggage is left out of the message.
+MAX_CONTEXT_CHARS = 2048
+
+
+def context_headers(source: Any) -> dict[str, str]:
+    """The propagation headers for `source` (a span or a remote context); {} when it has no
+    context to give. Unlike llmobs_core.distributed.inject_into, a publish never tags the
+    source span ml-proxy:custom: a queue is not a proxy service."""
+    carrier: dict[str, str] = {}
+    if type(source) is LLMObsSpan:
+        inject(carrier.__setitem__, trace_id=source.trace_id, span_id=source.span_id,
+               apm_trace_id=source.apm_trace_id, ml_app=source.ml_app,
+               session_id=source.session_id)
+    elif type(source) is RemoteContext and source.parent_id is not None:
+        inject(carrier.__setitem__, trace_id=source.trace_id, span_id=source.parent_id,
+               apm_trace_id=source.apm_trace_id, ml_app=source.ml_app,
+               session_id=source.session_id,
+               sampling_priority=source.sampling_priority or 1)
+    if sum(len(value) for value in carrier.values()) > MAX_CONTEXT_CHARS:
+        carrier.pop(BAGGAGE, None)
+    return carrier
+
+
+def carries_context(headers: Mapping[str, Any]) -> bool:
+    return any(name in headers for name in HEADERS)
+
+
+def replace_context(headers: MutableMapping[str, Any], carrier: Mapping[str, str]) -> None:
+    """Drop every trace header in `headers`, then write `carrier`'s."""
+    for name in HEADERS:
+        if name in headers:
+            del headers[name]
+    headers.update(carrier)
+
+
+def request_context(request: Any) -> RemoteContext | None:
+    """The context a worker-side task request carries, or None (a root)."""
+    headers = getattr(request, "headers", None)
+    if not isinstance(headers, Mapping):
+        headers = {}
+    attributes = getattr(request, "__dict__", {})
+
+    def get(name: str) -> object:
+        value = headers.get(name)
+        return attributes.get(name) if value is None else value
+
+    return context_from(get)
+
+
+def chord_body_options(body: Any) -> MutableMapping[str, Any] | None:
+    """The options of the chord body a header task's message carries (protocol 2 embeds it in
+    the message body: args, kwargs, {"chord": ...}), if any: the body is published later, by
+    whichever worker finishes the last header task."""
+    if not isinstance(body, (tuple, list)) or len(body) != 3 or not isinstance(body[2], Mapping):
+        return None
+    chord = body[2].get("chord")
+    if not isinstance(chord, MutableMapping):
+        return None
+    options = chord.get("options")
+    if options is None:
+        options = chord["options"] = {}
+    return options if isinstance(options, MutableMapping) else None
+
+
+def stash_for_chord_body(body: Any, context: Mapping[str, str]) -> None:
+    """Make the chord body, when it is published, carry `context` (the chord's publisher's)."""
+    options = chord_body_options(body)
+    if options is None:
+        return
+    body_headers = options.get("headers")
+    if not isinstance(body_headers, MutableMapping):
+        body_headers = options["headers"] = {}
+    replace_context(body_headers, context)

@@ -1,0 +1,91 @@
+"""One task execution's span and the context tokens it set, from task_prerun to task_postrun.
+
+The execution running in the current context is found through a ContextVar (the signals of
+one execution all fire in the thread that runs it, and eager executions nest); the registry of
+open executions, keyed by task id and a per-execution number (a retried task keeps its id, and
+its next attempt may start before this one ends), exists for stats() and uninstall()."""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import logging
+from typing import Any
+
+from llmobs_core import LLMObsSpan
+from llmobs_core._log import warn_limited
+from llmobs_core.context import current_parent
+
+current_execution: contextvars.ContextVar[Execution | None] = contextvars.ContextVar(
+    "llmobs_celery_execution", default=None
+)
+open_executions: dict[tuple[str, int], Execution] = {}
+faults: dict[str, int] = {}
+_numbers = itertools.count(1)
+_MAX_OPEN = 100_000
+
+
+class Execution:
+    __slots__ = ("key", "task_id", "span", "remote", "capture_output", "_tokens")
+
+    def __init__(self, task_id: str, span: LLMObsSpan, remote: Any,
+                 capture_output: bool, remote_token: Any) -> None:
+        self.key = (task_id, next(_numbers))
+        self.task_id = task_id
+        self.span = span
+        self.remote = remote
+        self.capture_output = capture_output
+        self._tokens = (remote_token, current_parent.set(span), current_execution.set(self))
+        if len(open_executions) >= _MAX_OPEN:
+            count_fault("open", RuntimeError(f"{_MAX_OPEN} task spans open at once; "
+                                             "task_postrun is not reaching llmobs"))
+        else:
+            open_executions[self.key] = self
+
+    def end(self) -> None:
+        """Finish the span, forget the execution, and restore the context it changed."""
+        open_executions.pop(self.key, None)
+        try:
+            self.span.finish()
+        finally:
+            self.deactivate()
+
+    def deactivate(self) -> None:
+        remote_token, span_token, execution_token = self._tokens
+        self._tokens = (None, None, None)
+        _reset(current_execution, execution_token)
+        _reset(current_parent, span_token)
+        _reset(current_parent, remote_token)
+
+
+def _reset(variable: contextvars.ContextVar[Any], token: Any) -> None:
+    if token is None:
+        return
+    try:
+        variable.reset(token)
+    except ValueError:
+        pass  # ended from another context (uninstall): that context keeps its own values
+
+
+def running(task_id: Any) -> Execution | None:
+    """The execution in the current context if it is task `task_id`."""
+    execution = current_execution.get()
+    return execution if execution is not None and execution.task_id == task_id else None
+
+
+def count_fault(where: str, exc: BaseException) -> None:
+    """A fault of llmobs's own (never the task's): counted, logged at most once a minute."""
+    faults[where] = faults.get(where, 0) + 1
+    warn_limited(f"celery.{where}", "llmobs: Celery %s hook failed: %s: %s", where,
+                 type(exc).__name__, exc, level=logging.ERROR)
+
+
+def end_all() -> int:
+    """Finish every open execution's span (for uninstall); returns how many there were."""
+    executions = list(open_executions.values())
+    for execution in executions:
+        try:
+            execution.end()
+        except Exception as exc:
+            count_fault("uninstall", exc)
+    return len(executions)
