@@ -1,0 +1,116 @@
+"""The local store's sink: spans per second for encode + write, as the writer drives it.
+
+Traces of 5 realistic spans (a workflow root, an agent, an llm span with 2 input messages and
+1 output message, a tool, a retrieval), in batches of --batch spans, through
+LocalStoreSink.send_spans into a fresh temporary file. Encoding alone is measured too, with
+json and (when installed) orjson. Target: 200,000 spans/s encode + write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from llmobs_core.export import _store_write
+from llmobs_core.export.local import LocalStoreSink
+
+TAGS = ["ml_app:shop-assistant", "service:chat-api", "env:prod", "version:1.4.2",
+        "language:python", "ddtrace.version:llmobs-0.1.0"]
+
+
+def span(trace_id: str, span_id: int, parent_id: str, kind: str, name: str, start_ns: int,
+         session_id: str) -> dict:
+    meta: dict = {"span": {"kind": kind}, "metadata": {"attempt": 1}}
+    if kind == "llm":
+        meta.update(
+            model_name="gpt-4o-mini", model_provider="openai",
+            metadata={"temperature": 0.2, "max_tokens": 256, "top_p": 1.0},
+            input={"messages": [
+                {"role": "system", "content": "You are a helpful shopping assistant. Be brief."},
+                {"role": "user", "content": "Which of these running shoes suits a beginner "
+                                            "with flat feet, and what does it cost?"}]},
+            output={"messages": [{"role": "assistant", "content": "The Stride 3: stable, "
+                                  "cushioned, 89 EUR. It has a firm arch support."}]})
+    elif kind == "retrieval":
+        meta.update(input={"value": "running shoes flat feet"},
+                    output={"documents": [{"text": "Stride 3 product sheet", "id": "p-311",
+                                           "score": 0.83}]})
+    else:
+        meta.update(input={"value": "Which running shoe for flat feet?"},
+                    output={"value": "The Stride 3 (89 EUR)."})
+    return {
+        "trace_id": trace_id, "span_id": str(span_id), "parent_id": parent_id, "name": name,
+        "start_ns": start_ns, "duration": 48_000_000, "status": "ok", "session_id": session_id,
+        "meta": meta,
+        "metrics": {"input_tokens": 64, "output_tokens": 21, "total_tokens": 85}
+        if kind == "llm" else {},
+        "tags": [*TAGS, f"session_id:{session_id}", "error:0"],
+        "_dd": {"span_id": str(span_id), "trace_id": trace_id, "apm_trace_id": trace_id},
+    }
+
+
+def trace(start_ns: int) -> list[dict]:
+    trace_id = f"{start_ns // 10**9:08x}{0:08x}{random.getrandbits(64):016x}"
+    ids = [random.getrandbits(64) for _ in range(5)]
+    session = f"session-{random.randrange(1000)}"
+    shape = [("undefined", "workflow", "answer_question"), (str(ids[0]), "agent", "shopper"),
+             (str(ids[1]), "retrieval", "search_catalog"), (str(ids[1]), "llm", "chat"),
+             (str(ids[1]), "tool", "price_lookup")]
+    return [span(trace_id, ids[i], parent, kind, name, start_ns + i * 1_000, session)
+            for i, (parent, kind, name) in enumerate(shape)]
+
+
+def make_events(count: int) -> list[dict]:
+    now = time.time_ns()
+    events: list[dict] = []
+    while len(events) < count:
+        events.extend(trace(now + len(events) * 10_000))
+    return events[:count]
+
+
+def encode_rate(events: list[dict]) -> float:
+    started = time.perf_counter()
+    for event in events:
+        _store_write.encode(event)
+    return len(events) / (time.perf_counter() - started)
+
+
+def write_rate(events: list[dict], batch: int, directory: str) -> tuple[float, int]:
+    path = Path(directory) / f"bench-{random.getrandbits(32):08x}.db"
+    sink = LocalStoreSink(path, max_spans=0, max_age_days=0)
+    started = time.perf_counter()
+    for i in range(0, len(events), batch):
+        sink.send_spans(events[i:i + batch])
+    elapsed = time.perf_counter() - started
+    sink.shutdown()
+    return len(events) / elapsed, path.stat().st_size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spans", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    events = make_events(args.spans)
+    print(f"{args.spans:,} spans, {len(json.dumps(events[3])):,} bytes per llm span, "
+          f"batches of {args.batch:,}; best of {args.rounds} rounds")
+    fast = _store_write.orjson
+    encoders = [("orjson", fast), ("json", None)] if fast else [("json", None)]
+    with tempfile.TemporaryDirectory() as directory:
+        for name, module in encoders:
+            _store_write.orjson = module
+            encode = max(encode_rate(events) for _ in range(args.rounds))
+            results = [write_rate(events, args.batch, directory) for _ in range(args.rounds)]
+            rate, size = max(results)
+            print(f"{name:7} encode only {encode:>10,.0f} spans/s   encode + write "
+                  f"{rate:>8,.0f} spans/s   ({size / args.spans:,.0f} bytes per span on disk)")
+    _store_write.orjson = fast
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""The embedded default sink: spans and evaluations in a local SQLite file that the `llmobs`
+command reads. Several processes (a web server and its forked workers) may write to the same
+file at once: WAL mode lets readers go on while one writer commits, and a busy timeout makes
+the other writers wait for their turn instead of failing."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from .._log import log, warn_limited
+from .._store_schema import resolve_store_path
+from ._store_write import (
+    StoreTooNew,
+    insert_evaluations,
+    insert_spans,
+    open_store,
+    prune,
+    write_transaction,
+)
+from .base import Event
+
+__all__ = ["LocalStoreSink", "SinkError"]
+
+MAX_SPANS_ENV = "LLMOBS_LOCAL_MAX_SPANS"
+MAX_DAYS_ENV = "LLMOBS_LOCAL_MAX_DAYS"
+DEFAULT_MAX_SPANS = 1_000_000
+DEFAULT_MAX_DAYS = 30.0
+_PRUNE_CHECK_EVERY = 10_000  # spans stored by this process between two retention checks
+
+# A connection inherited through fork must never be used or closed in the child: closing it
+# could checkpoint and delete the WAL the parent still writes to. Keeping a reference here
+# stops the garbage collector from closing it.
+_inherited_connections: list[sqlite3.Connection] = []
+
+T = TypeVar("T")
+
+
+class SinkError(Exception):
+    """A batch could not be stored. The condition was logged once; the writer counts the
+    batch as dropped ("sink_error"), and the next batch tries again."""
+
+
+class LocalStoreSink:
+    """Stores span events and evaluation metrics in SQLite at `path` (default: LLMOBS_LOCAL_PATH,
+    else .llmobs/traces.db under the current directory). Retention keeps at most `max_spans`
+    spans (LLMOBS_LOCAL_MAX_SPANS, default 1,000,000) and nothing older than `max_age_days`
+    (LLMOBS_LOCAL_MAX_DAYS, default 30), deleting whole traces, oldest first; 0 means no limit.
+    `timeout` is how long, in seconds, a write waits for another process's write to finish."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        max_spans: int | None = None,
+        max_age_days: float | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.path: Path = resolve_store_path(path)
+        self.max_spans: int = _limit(max_spans, MAX_SPANS_ENV, DEFAULT_MAX_SPANS, int)
+        self.max_age_days: float = _limit(max_age_days, MAX_DAYS_ENV, DEFAULT_MAX_DAYS, float)
+        self.timeout = timeout
+        self._prune_every = (min(_PRUNE_CHECK_EVERY, max(1, self.max_spans // 10))
+                             if self.max_spans else _PRUNE_CHECK_EVERY)
+        self._connection: sqlite3.Connection | None = None
+        self._pid = 0
+        self._file_identity: tuple[int, int] | None = None
+        self._tag_ids: dict[str, int] = {}
+        self._stored_since_prune = self._prune_every  # check retention on the first batch
+        self._failing = False
+
+    def __repr__(self) -> str:
+        return f"LocalStoreSink({str(self.path)!r})"
+
+    def send_spans(self, events: list[Event]) -> None:
+        if not events:
+            return
+        stored = self._write(f"{len(events)} spans",
+                             lambda conn: insert_spans(conn, events, self._tag_ids))
+        self._stored_since_prune += stored
+        if self._stored_since_prune >= self._prune_every:
+            self._stored_since_prune = 0
+            self._apply_retention()
+
+    def send_evaluations(self, metrics: list[Event]) -> None:
+        if metrics:
+            self._write(f"{len(metrics)} evaluations",
+                        lambda conn: insert_evaluations(conn, metrics))
+
+    def shutdown(self) -> None:
+        self._forget_connection()
+
+    # -- the connection ------------------------------------------------------------------------
+
+    def _write(self, what: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            conn = self._current_connection()
+            with write_transaction(conn):
+                result = work(conn)
+        except (sqlite3.Error, OSError) as exc:
+            self._forget_connection()
+            condition, message = self._describe(exc)
+            warn_limited(f"local_store.{condition}.{self.path}", "llmobs: %s; %s dropped",
+                         message, what)
+            self._failing = True
+            raise SinkError(f"{message}; {what} dropped") from exc
+        if self._failing:
+            self._failing = False
+            log.info("llmobs: the local trace store %s is writable again", self.path)
+        return result
+
+    def _current_connection(self) -> sqlite3.Connection:
+        conn = self._connection
+        if conn is not None and self._pid != os.getpid():
+            _inherited_connections.append(conn)
+            self._connection = conn = None
+        if conn is not None and self._file_identity != _file_identity(self.path):
+            self._forget_connection()  # the file was deleted or replaced under us
+            conn = None
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = open_store(self.path, self.timeout)
+            self._connection, self._pid = conn, os.getpid()
+            self._file_identity = _file_identity(self.path)
+            self._tag_ids = {}
+        return conn
+
+    def _forget_connection(self) -> None:
+        conn, self._connection = self._connection, None
+        self._tag_ids = {}  # ids cached from a rolled-back transaction may not exist
+        if conn is not None and self._pid == os.getpid():
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    def _apply_retention(self) -> None:
+        conn = self._connection
+        if conn is None:
+            return
+        try:
+            prune(conn, self.max_spans, self.max_age_days, time.time_ns())
+        except sqlite3.Error as exc:
+            warn_limited(f"local_store.prune.{self.path}",
+                         "llmobs: could not prune the local trace store %s: %s", self.path, exc)
+
+    def _describe(self, exc: BaseException) -> tuple[str, str]:
+        """A short name for the condition (to log it once) and a message saying what to do."""
+        path, text = self.path, str(exc).lower()
+        if isinstance(exc, OSError):
+            return "directory", (f"cannot create the directory {path.parent} for the local "
+                                 f"trace store: {exc.strerror or exc}")
+        if isinstance(exc, StoreTooNew):
+            return "too_new", f"{path} was made by a newer llmobs ({exc}); upgrade llmobs"
+        if "disk is full" in text:
+            return "full", f"the disk holding the local trace store {path} is full"
+        if "not a database" in text or "malformed" in text:
+            return "corrupt", (f"{path} is not an llmobs trace store (corrupt or not an SQLite "
+                               "file); move it away and a fresh store is made")
+        if "locked" in text or "busy" in text:
+            return "locked", (f"the local trace store {path} stayed locked by another process "
+                              f"for more than {self.timeout:g}s")
+        if "readonly" in text or "unable to open" in text or "i/o error" in text:
+            return "unwritable", f"cannot write the local trace store {path}: {exc}"
+        return "error", f"the local trace store {path} failed: {exc}"
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _limit(explicit: float | None, env_name: str, default: T, convert: Callable[[str], T]) -> T:
+    """An explicit argument beats the environment, which beats the default."""
+    if explicit is not None:
+        return convert(explicit)  # type: ignore[arg-type]
+    raw = os.environ.get(env_name, "").strip()
+    if not raw:
+        return default
+    try:
+        return convert(raw)
+    except ValueError:
+        warn_limited(env_name, "llmobs: %s=%r is not a number; using %s", env_name, raw, default)
+        return default

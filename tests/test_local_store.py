@@ -1,0 +1,412 @@
+"""The local SQLite store: the sink that writes it and the queries that read it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from llmobs_core import store_queries as q
+from llmobs_core.export.local import LocalStoreSink, SinkError
+
+DAY_NS = 86_400 * 10**9
+
+
+# -- a small factory for span events and evaluation metrics in WIRE.md's shape ----------------
+
+def new_trace_id(at_ns: int | None = None) -> str:
+    seconds = (at_ns or time.time_ns()) // 10**9
+    return f"{seconds:08x}{0:08x}{random.getrandbits(64):016x}"
+
+
+def span_event(trace_id: str, *, parent_id: str = "undefined", name: str = "chat",
+               kind: str = "llm", ml_app: str = "shop", service: str | None = "chat-api",
+               session_id: str | None = None, start_ns: int | None = None,
+               duration: int = 2_000_000, tags: tuple[str, ...] = (),
+               error: dict | None = None) -> dict:
+    span_id = str(random.getrandbits(64))
+    meta: dict = {"span": {"kind": kind}, "metadata": {"temperature": 0.1},
+                  "input": {"messages": [{"role": "system", "content": "Be brief."},
+                                         {"role": "user", "content": "Capital of France?"}]},
+                  "output": {"messages": [{"role": "assistant", "content": "Paris."}]}}
+    if kind == "llm":
+        meta.update(model_name="gpt-4o-mini", model_provider="openai")
+    if error:
+        meta["error"] = error
+    all_tags = [f"ml_app:{ml_app}", "env:test", "language:python", f"error:{int(bool(error))}"]
+    if service:
+        all_tags.append(f"service:{service}")
+    if session_id:
+        all_tags.append(f"session_id:{session_id}")
+    event = {
+        "trace_id": trace_id, "span_id": span_id, "parent_id": parent_id, "name": name,
+        "start_ns": start_ns or time.time_ns(), "duration": duration,
+        "status": "error" if error else "ok", "meta": meta,
+        "metrics": {"input_tokens": 12, "output_tokens": 3, "total_tokens": 15},
+        "tags": [*all_tags, *tags],
+        "_dd": {"span_id": span_id, "trace_id": trace_id, "apm_trace_id": trace_id},
+    }
+    if session_id:
+        event["session_id"] = session_id
+    return event
+
+
+def trace_events(spans: int = 3, start_ns: int | None = None, **fields) -> list[dict]:
+    """A root workflow span and spans-1 llm children, one microsecond apart."""
+    start_ns = start_ns or time.time_ns()
+    trace_id = new_trace_id(start_ns)
+    root = span_event(trace_id, name="answer", kind="workflow", start_ns=start_ns,
+                      duration=10_000_000, **fields)
+    children = [span_event(trace_id, parent_id=root["span_id"], start_ns=start_ns + i * 1000,
+                           **fields) for i in range(1, spans)]
+    return [root, *children]
+
+
+def span_metric(span: dict, label: str = "quality", value: float = 0.9) -> dict:
+    return {"join_on": {"span": {"span_id": span["span_id"], "trace_id": span["trace_id"]}},
+            "label": label, "metric_type": "score", "score_value": value,
+            "ml_app": "shop", "timestamp_ms": time.time_ns() // 10**6, "tags": ["ddtrace:1"]}
+
+
+def stored_span_count(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return tmp_path / "store" / "traces.db"
+
+
+@pytest.fixture
+def warnings_logged(caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.INFO, logger="llmobs")
+    return lambda: [r for r in caplog.records
+                    if r.name == "llmobs" and r.levelno >= logging.WARNING]
+
+
+# -- storing and reading back -----------------------------------------------------------------
+
+def test_spans_and_evaluations_read_back_exactly(store: Path) -> None:
+    """Every field of every span and evaluation comes back as it was sent."""
+    events = trace_events(4, session_id="s-1")
+    metric = span_metric(events[2])
+    sink = LocalStoreSink(store)
+    sink.send_spans(events)
+    sink.send_evaluations([metric])
+    sink.shutdown()
+
+    trace = q.get_trace(store, events[0]["trace_id"])
+    assert trace["spans"] == events
+    assert trace["evaluations"] == [metric]
+    assert q.evaluations_by_span(trace) == {events[2]["span_id"]: [metric]}
+    assert q.list_evals(store) == [metric]
+
+
+def test_trace_summary_lists_root_counts_duration_status_and_session(store: Path) -> None:
+    """A trace's summary names its root, counts its spans and errors, and keeps the session."""
+    events = trace_events(3, session_id="s-9")
+    events[2] = span_event(events[0]["trace_id"], parent_id=events[0]["span_id"], kind="tool",
+                           start_ns=events[0]["start_ns"] + 5, session_id="s-9",
+                           error={"type": "ValueError", "message": "boom", "stack": ""})
+    sink = LocalStoreSink(store)
+    sink.send_spans(events[1:])  # children first, as a writer may see them
+    sink.send_spans(events[:1])
+    [summary] = q.list_traces(store)
+    assert summary == {"trace_id": events[0]["trace_id"], "start_ns": events[0]["start_ns"],
+                       "ml_app": "shop", "root_name": "answer", "root_kind": "workflow",
+                       "span_count": 3, "duration": 10_000_000, "status": "error",
+                       "session_id": "s-9"}
+
+
+def test_trace_without_local_root_uses_its_earliest_span(store: Path) -> None:
+    """A trace continued from another service has no local root: its earliest span stands in."""
+    trace_id = new_trace_id()
+    start = time.time_ns()
+    events = [span_event(trace_id, parent_id="123", name=f"step{i}", start_ns=start + i * 100,
+                         duration=1000) for i in range(3)]
+    LocalStoreSink(store).send_spans(events)
+    [summary] = q.list_traces(store)
+    assert (summary["root_name"], summary["duration"]) == ("step0", 1200)
+
+
+def test_duplicate_spans_and_evaluations_are_stored_once(store: Path) -> None:
+    """A retried batch, or one that overlaps an earlier one, adds only the spans not seen."""
+    events = trace_events(5)
+    metric = span_metric(events[1])
+    sink = LocalStoreSink(store)
+    sink.send_spans(events[:3])
+    sink.send_spans(events[:3])
+    sink.send_spans(events)
+    sink.send_evaluations([metric])
+    sink.send_evaluations([metric, metric])
+    assert stored_span_count(store) == 5
+    assert q.list_traces(store)[0]["span_count"] == 5
+    assert len(q.list_evals(store)) == 1
+
+
+def test_events_without_ids_are_skipped_and_odd_values_still_stored(store: Path) -> None:
+    """A span without ids is left out; values JSON cannot hold natively are stored as text."""
+    good = trace_events(1)[0]
+    good["meta"]["metadata"] = {"when": time.gmtime(0)[:3], 7: "int key", "bad": "\udcff"}
+    LocalStoreSink(store).send_spans([{"name": "no ids"}, good])
+    [stored] = q.get_trace(store, good["trace_id"])["spans"]
+    assert stored["meta"]["metadata"] == {"when": [1970, 1, 1], "7": "int key", "bad": "\udcff"}
+
+
+def test_json_is_used_when_orjson_is_not_installed(store: Path) -> None:
+    """Without orjson the sink encodes with json and stores the same events."""
+    events = trace_events(2)
+    script = ("import sys, json; sys.modules['orjson'] = None\n"
+              "from llmobs_core.export.local import LocalStoreSink\n"
+              "from llmobs_core.export import _store_write\n"
+              "assert _store_write.orjson is None\n"
+              "LocalStoreSink(sys.argv[1]).send_spans(json.loads(sys.stdin.read()))\n")
+    subprocess.run([sys.executable, "-c", script, str(store)], input=json.dumps(events),
+                   text=True, check=True)
+    assert q.get_trace(store, events[0]["trace_id"])["spans"] == events
+
+
+def test_path_defaults_to_cwd_then_env_then_argument(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store is .llmobs/traces.db in the cwd, LLMOBS_LOCAL_PATH beats it, an argument beats
+    both, and the directory is created on first write."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LLMOBS_LOCAL_PATH", raising=False)
+    assert LocalStoreSink().path == tmp_path / ".llmobs" / "traces.db"
+    monkeypatch.setenv("LLMOBS_LOCAL_PATH", str(tmp_path / "env" / "t.db"))
+    assert LocalStoreSink().path == tmp_path / "env" / "t.db"
+    sink = LocalStoreSink(tmp_path / "arg" / "deep" / "t.db")
+    sink.send_spans(trace_events(1))
+    assert stored_span_count(tmp_path / "arg" / "deep" / "t.db") == 1
+
+
+def test_store_uses_wal_mode(store: Path) -> None:
+    """The file is in WAL mode, so the CLI can read while applications write."""
+    LocalStoreSink(store).send_spans(trace_events(1))
+    with sqlite3.connect(store) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_reading_never_creates_the_store(tmp_path: Path) -> None:
+    """Queries on a missing store raise FileNotFoundError and leave no file behind."""
+    missing = tmp_path / "nothing" / "traces.db"
+    with pytest.raises(FileNotFoundError):
+        q.list_traces(missing)
+    assert not missing.parent.exists()
+
+
+def test_store_deleted_while_open_is_made_again(store: Path) -> None:
+    """When the file is deleted under a running sink, the next batch starts a new store."""
+    sink = LocalStoreSink(store)
+    sink.send_spans(trace_events(2))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store}{suffix}").unlink(missing_ok=True)
+    sink.send_spans(trace_events(3))
+    assert stored_span_count(store) == 3
+
+
+# -- several processes ------------------------------------------------------------------------
+
+SPANS_PER_PROCESS = 5_000
+
+
+def _write_from_process(path: str, worker: int) -> None:
+    random.seed(os.getpid() * 1000 + worker)
+    sink = LocalStoreSink(path)
+    events = []
+    while len(events) < SPANS_PER_PROCESS:
+        events += trace_events(5, tags=(f"worker:{worker}",))
+    for i in range(0, SPANS_PER_PROCESS, 250):
+        sink.send_spans(events[i:i + 250])
+    sink.shutdown()
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_processes_writing_at_once_lose_nothing(store: Path, start_method: str) -> None:
+    """Four processes writing 5,000 spans each to one file at once store every span once."""
+    context = multiprocessing.get_context(start_method)
+    LocalStoreSink(store).send_spans([])  # nothing to send: the sink opens nothing
+    workers = [context.Process(target=_write_from_process, args=(str(store), n))
+               for n in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    with sqlite3.connect(store) as conn:
+        total, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT trace_id || span_id) FROM spans").fetchone()
+        traced = conn.execute("SELECT sum(span_count) FROM traces").fetchone()[0]
+    assert total == distinct == traced == 4 * SPANS_PER_PROCESS
+    for n in range(4):
+        assert len(q.list_spans(store, tags=[f"worker:{n}"], limit=10**6)) == SPANS_PER_PROCESS
+
+
+def test_sink_used_in_a_forked_child_opens_its_own_connection(store: Path) -> None:
+    """A child forked from a process with an open store writes through a new connection, and
+    the parent's connection keeps working after the child has exited."""
+    sink = LocalStoreSink(store)
+    sink.send_spans(trace_events(2))
+    pid = os.fork()
+    if pid == 0:  # the child: any failure shows as a non-zero exit code
+        code = 1
+        try:
+            sink.send_spans(trace_events(3))
+            sink.shutdown()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    sink.send_spans(trace_events(4))
+    sink.shutdown()
+    assert stored_span_count(store) == 9
+    with sqlite3.connect(store) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+# -- retention --------------------------------------------------------------------------------
+
+def test_retention_by_count_deletes_whole_oldest_traces(store: Path) -> None:
+    """Past max_spans, whole traces go, oldest first, until the store is back under it."""
+    start = time.time_ns() - 1000 * 10**9
+    traces = [trace_events(5, start_ns=start + i * 10**9) for i in range(30)]
+    sink = LocalStoreSink(store, max_spans=100)
+    for events in traces:
+        sink.send_spans(events)
+    kept = q.list_traces(store, limit=100)
+    assert 0 < sum(t["span_count"] for t in kept) <= 100
+    assert all(t["span_count"] == 5 for t in kept)
+    assert [t["trace_id"] for t in kept] == [e[0]["trace_id"] for e in traces[::-1][:len(kept)]]
+
+
+def test_retention_by_age_deletes_old_traces_and_evaluations(store: Path) -> None:
+    """Traces that started more than max_age_days ago go, with their evaluations."""
+    old = trace_events(2, start_ns=time.time_ns() - 3 * DAY_NS)
+    new = trace_events(2)
+    old_metric = span_metric(old[0]) | {"timestamp_ms": (time.time_ns() - 3 * DAY_NS) // 10**6}
+    sink = LocalStoreSink(store, max_age_days=1)
+    sink.send_evaluations([old_metric, span_metric(new[0])])
+    sink.send_spans(old + new)
+    assert [t["trace_id"] for t in q.list_traces(store)] == [new[0]["trace_id"]]
+    assert q.get_trace(store, old[0]["trace_id"]) is None
+    assert [m["join_on"]["span"]["trace_id"] for m in q.list_evals(store)] == [new[0]["trace_id"]]
+
+
+def test_retention_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LLMOBS_LOCAL_MAX_SPANS and LLMOBS_LOCAL_MAX_DAYS set the limits; arguments beat them."""
+    monkeypatch.setenv("LLMOBS_LOCAL_MAX_SPANS", "500")
+    monkeypatch.setenv("LLMOBS_LOCAL_MAX_DAYS", "2.5")
+    sink = LocalStoreSink()
+    assert (sink.max_spans, sink.max_age_days) == (500, 2.5)
+    sink = LocalStoreSink(max_spans=7, max_age_days=0)
+    assert (sink.max_spans, sink.max_age_days) == (7, 0)
+
+
+# -- bad conditions: one warning, SinkError for the writer to count, recovery -------------------
+
+def _fails_twice_with_one_warning(sink: LocalStoreSink, warnings_logged, expected: str) -> None:
+    for _ in range(2):
+        with pytest.raises(SinkError, match=expected):
+            sink.send_spans(trace_events(2))
+    [record] = warnings_logged()
+    assert expected in record.getMessage()
+
+
+def test_directory_that_cannot_be_made(tmp_path: Path, warnings_logged) -> None:
+    """A store path under a regular file fails with one warning, then works once it can."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a directory should be")
+    sink = LocalStoreSink(blocker / "traces.db")
+    _fails_twice_with_one_warning(sink, warnings_logged, "cannot create the directory")
+    blocker.unlink()
+    sink.send_spans(trace_events(2))
+    assert stored_span_count(blocker / "traces.db") == 2
+
+
+def test_directory_in_proc_fails_cleanly(warnings_logged) -> None:
+    """A path where nothing can be created (/proc) gives SinkError and one warning."""
+    sink = LocalStoreSink(f"/proc/llmobs-{os.getpid()}/traces.db")
+    _fails_twice_with_one_warning(sink, warnings_logged, "cannot create the directory")
+
+
+def test_corrupt_file(store: Path, warnings_logged) -> None:
+    """A file that is not a database fails with one warning; moved away, a new store is made."""
+    store.parent.mkdir()
+    store.write_bytes(random.randbytes(16_384))
+    sink = LocalStoreSink(store)
+    _fails_twice_with_one_warning(sink, warnings_logged, "is not an llmobs trace store")
+    store.rename(store.with_suffix(".corrupt"))
+    sink.send_spans(trace_events(2))
+    assert stored_span_count(store) == 2
+
+
+def test_store_locked_past_the_timeout(store: Path, warnings_logged) -> None:
+    """A write lock held longer than the timeout fails the batch; once released, writes go on."""
+    sink = LocalStoreSink(store, timeout=0.2)
+    sink.send_spans(trace_events(1))
+    holder = sqlite3.connect(store, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        _fails_twice_with_one_warning(sink, warnings_logged, "stayed locked")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    sink.send_spans(trace_events(2))
+    assert stored_span_count(store) == 3
+
+
+def test_database_full_from_page_limit(store: Path, warnings_logged) -> None:
+    """SQLITE_FULL ("database or disk is full", here from max_page_count) fails the batch with
+    one warning; the next connection has room again."""
+    sink = LocalStoreSink(store)
+    sink.send_spans(trace_events(1))
+    # The page limit belongs to one connection: set it on the sink's own.
+    pages = sink._connection.execute("PRAGMA page_count").fetchone()[0]
+    sink._connection.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(SinkError, match="is full"):
+        sink.send_spans(trace_events(200))
+    [record] = warnings_logged()
+    assert "is full" in record.getMessage()
+    sink.send_spans(trace_events(200))
+    assert stored_span_count(store) == 201
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    """A 1 MiB tmpfs, where a real disk-full condition can be made."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+def test_disk_full(tiny_disk: Path, warnings_logged) -> None:
+    """A full disk fails batches with one warning and no crash; freeing space lets them in."""
+    store = tiny_disk / "traces.db"
+    sink = LocalStoreSink(store)
+    sink.send_spans(trace_events(1))
+    filler = tiny_disk / "filler"
+    with open(filler, "wb", buffering=0) as f, pytest.raises(OSError, match="No space"):
+        while True:
+            f.write(b"\0" * 4096)
+    _fails_twice_with_one_warning(sink, warnings_logged, "is full")
+    filler.unlink()
+    sink.send_spans(trace_events(2))
+    assert stored_span_count(store) == 3
