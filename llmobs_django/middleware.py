@@ -1,0 +1,280 @@
+"""LLMObsMiddleware: a span per request, continuing the caller's trace.
+
+Sync and async capable in the manner of Django's MiddlewareMixin: Django builds it with the
+handler below it, and when that handler is a coroutine function the instance marks itself as one
+and serves requests through ``__acall__``, so ASGI deployments with async views never hop
+threads. Each request's span is on ``request.llmobs`` (a no-op span when the request is not
+traced); the context tokens live in the frame of the call that set them, never on the instance.
+
+Ending the span. A plain response ends it when the response comes back through the middleware.
+A streaming one (StreamingHttpResponse, sync or async, and FileResponse) is sent after the view
+returned, so its span ends when the response is closed: ``response.close()`` is the one hook
+every server calls after the last chunk (WSGI servers per PEP 3333, even through
+``wsgi.file_wrapper``, since Django points the file's close at it; Django's ASGI handler; the
+test clients), so the middleware wraps it on the instance. Wrapping only ``streaming_content``
+would not do: a WSGI file wrapper bypasses it, and replacing a FileResponse's content turns off
+its sendfile path. Content that is not a file is wrapped as well, for three things close() cannot
+do: the request span is active while the body's generator runs (so spans opened there are its
+children), an exception raised mid-stream marks the span, and a stream abandoned by a
+disconnecting client still ends it (Django's ASGI handler then never calls close()). A response
+that is never closed (a FileResponse whose ASGI client went away) ends when it is freed.
+
+The request body is never read. Trace headers are read from request.META.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+
+from llmobs_core._log import warn_limited
+from llmobs_core.context import current_parent
+from llmobs_core.distributed import context_from
+from llmobs_core.propagation import HEADERS
+from llmobs_core.span import NOOP_SPAN, LLMObsSpan
+from llmobs_core.tracer import state
+
+from . import conf
+
+__all__ = ["LLMObsMiddleware"]
+
+_META_KEYS = {name: "HTTP_" + name.upper().replace("-", "_") for name in HEADERS}
+_EXCEPTION_ATTR = "_llmobs_django_exception"
+
+
+class LLMObsMiddleware:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.settings = conf.load()
+        self.exclude = self.settings.exclude
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        if state.tracer is None or self._excluded(request):
+            request.llmobs = NOOP_SPAN
+            return self.get_response(request)
+        router, sessions = self.settings.ml_app_router, self.settings.session_id
+        ml_app = None if router is None else _call_hook(router, request)
+        session_id = None if sessions is None else _call_hook(sessions, request)
+        span, token = _open(request, self.settings.span_kind, ml_app, session_id)
+        response = None
+        try:
+            response = self.get_response(request)
+            return response
+        except Exception as exc:
+            _remember_exception(request, exc)
+            raise
+        finally:
+            _deactivate(token)
+            _end(request, span, response)
+
+    async def __acall__(self, request: HttpRequest) -> Any:
+        if state.tracer is None or self._excluded(request):
+            request.llmobs = NOOP_SPAN
+            return await self.get_response(request)
+        router, sessions = self.settings.ml_app_router, self.settings.session_id
+        ml_app = None if router is None else await _acall_hook(router, request)
+        session_id = None if sessions is None else await _acall_hook(sessions, request)
+        span, token = _open(request, self.settings.span_kind, ml_app, session_id)
+        response = None
+        try:
+            response = await self.get_response(request)
+            return response
+        except Exception as exc:
+            _remember_exception(request, exc)
+            raise
+        finally:
+            _deactivate(token)
+            _end(request, span, response)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        """Remember the view's exception; whether it marks the span depends on the response
+        Django makes of it (Http404 becomes a 404, which is not an error). Returns None, so the
+        exception goes on unchanged."""
+        _remember_exception(request, exception)
+
+    def _excluded(self, request: HttpRequest) -> bool:
+        return bool(self.exclude) and request.path_info.startswith(self.exclude)
+
+
+def _meta_getter(meta: dict[str, Any]) -> Callable[[str], Any]:
+    def get(name: str) -> Any:
+        return meta.get(_META_KEYS.get(name) or "HTTP_" + name.upper().replace("-", "_"))
+
+    return get
+
+
+def _open(request: HttpRequest, kind: str, ml_app: Any, session_id: Any) -> tuple[Any, Any]:
+    """Start the request's span as a child of the caller's context (a root without one) and
+    make it the active span; returns the span and the token that deactivates it."""
+    tracer = state.tracer
+    if tracer is None:
+        request.llmobs = NOOP_SPAN
+        return NOOP_SPAN, None
+    try:
+        meta = request.META
+        remote = None
+        if "HTTP_X_DATADOG_TRACE_ID" in meta or "HTTP_TRACEPARENT" in meta:
+            remote = context_from(_meta_getter(meta))
+        name = f"{request.method} {request.path_info}"
+        remote_token = current_parent.set(remote)
+        try:
+            span = tracer.start_span(kind, name, session_id, ml_app)
+        finally:
+            current_parent.reset(remote_token)
+    except Exception as exc:  # a fault of ours: the request goes on untraced
+        warn_limited("django.open", "llmobs: could not open the request's span: %s: %s",
+                     type(exc).__name__, exc, level=logging.ERROR)
+        request.llmobs = NOOP_SPAN
+        return NOOP_SPAN, None
+    request.llmobs = span
+    return span, current_parent.set(span)
+
+
+def _deactivate(token: Any) -> None:
+    if token is not None:
+        current_parent.reset(token)
+
+
+def _end(request: HttpRequest, span: Any, response: HttpResponseBase | None) -> None:
+    if type(span) is not LLMObsSpan:
+        return
+    try:
+        span.name = _span_name(request)
+        if response is None or response.status_code >= 500:
+            _mark_error(request, span, response)
+        if response is not None and response.streaming:
+            _finish_when_closed(response, span)
+            return
+    except Exception as exc:
+        warn_limited("django.end", "llmobs: could not complete the request's span: %s: %s",
+                     type(exc).__name__, exc, level=logging.ERROR)
+    span.finish()
+
+
+def _span_name(request: HttpRequest) -> str:
+    match = request.resolver_match
+    route = None if match is None else match.route
+    if route is None:
+        return f"{request.method} {request.path_info}"
+    route = route.removeprefix("^")
+    return f"{request.method} {route if route.startswith('/') else '/' + route}"
+
+
+def _remember_exception(request: HttpRequest, exception: Exception) -> None:
+    if getattr(request, _EXCEPTION_ATTR, None) is None:
+        setattr(request, _EXCEPTION_ATTR, exception)
+
+
+def _mark_error(request: HttpRequest, span: LLMObsSpan, response: Any) -> None:
+    exception = getattr(request, _EXCEPTION_ATTR, None)
+    if exception is not None:
+        span.set_exception(exception)
+    elif response is not None:
+        span.error = ("HTTPError", f"{response.status_code} {response.reason_phrase}", "")
+
+
+def _call_hook(hook: conf.Hook, request: HttpRequest) -> Any:
+    try:
+        if hook.is_async:
+            return _checked(hook, async_to_sync(hook.function)(request))
+        return _checked(hook, hook.function(request))
+    except Exception as exc:
+        return _hook_failed(hook, exc)
+
+
+async def _acall_hook(hook: conf.Hook, request: HttpRequest) -> Any:
+    try:
+        value = hook.function(request)
+        return _checked(hook, await value if hook.is_async else value)
+    except Exception as exc:
+        return _hook_failed(hook, exc)
+
+
+def _checked(hook: conf.Hook, value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value or None
+    if hook.setting == "LLMOBS['SESSION_ID']" and isinstance(value, int):
+        return str(value)
+    warn_limited(f"django.{hook.setting}", "llmobs: %s returned %r, not a str or None; ignored",
+                 hook.setting, value)
+    return None
+
+
+def _hook_failed(hook: conf.Hook, exc: Exception) -> None:
+    warn_limited(f"django.{hook.setting}", "llmobs: %s raised %s: %s; the span goes without it",
+                 hook.setting, type(exc).__name__, exc)
+    return None
+
+
+def _finish_when_closed(response: Any, span: LLMObsSpan) -> None:
+    if getattr(response, "file_to_stream", None) is None:
+        if response.is_async:
+            response.streaming_content = _active_async_stream(response.streaming_content, span)
+        else:
+            response.streaming_content = _active_stream(response.streaming_content, span)
+    close = response.close
+
+    def close_and_finish() -> None:
+        try:
+            close()
+        finally:
+            span.finish()
+
+    response.close = close_and_finish
+    weakref.finalize(response, span.finish).atexit = False
+
+
+def _active_stream(chunks: Iterator[bytes], span: LLMObsSpan) -> Iterator[bytes]:
+    """The response's chunks, pulled with the request's span active."""
+    try:
+        while True:
+            token = current_parent.set(span)
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            finally:
+                current_parent.reset(token)
+            yield chunk
+    except BaseException as exc:
+        _stream_stopped(span, exc)
+        raise
+
+
+async def _active_async_stream(chunks: AsyncIterator[bytes],
+                               span: LLMObsSpan) -> AsyncIterator[bytes]:
+    try:
+        while True:
+            token = current_parent.set(span)
+            try:
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                current_parent.reset(token)
+            yield chunk
+    except BaseException as exc:
+        _stream_stopped(span, exc)
+        raise
+
+
+def _stream_stopped(span: LLMObsSpan, exc: BaseException) -> None:
+    """A body that raised marks the span; one abandoned (closed early, or cancelled when the
+    client went away) just ends it, since close() may never come."""
+    if isinstance(exc, Exception):
+        span.set_exception(exc)
+    span.finish()
