@@ -47,9 +47,14 @@ class LLMObs:
         tags: dict[str, str] | None = None,
         shutdown_timeout: float | None = None,
         instrumented_proxy_urls: list[str] | None = None,
+        override_origin: str | None = None,
+        agent_url: str | None = None,
+        otlp_endpoint: str | None = None,
+        otlp_headers: dict[str, str] | None = None,
     ) -> None:
         """Start recording. Explicit arguments beat the environment (DD_LLMOBS_ML_APP,
-        DD_SERVICE, ...). Enabling again replaces the configuration; a wrong setting raises."""
+        DD_SERVICE, ...). Enabling again replaces the configuration; a wrong setting raises.
+        Where spans go: docs/exporters.md."""
         if parse_bool(os.environ.get("DD_LLMOBS_ENABLED"), "DD_LLMOBS_ENABLED") is False:
             log.info("llmobs: DD_LLMOBS_ENABLED is false; enable() does nothing")
             return
@@ -59,8 +64,10 @@ class LLMObs:
             "exporter": exporter, "span_processor": span_processor, "tags": tags,
             "shutdown_timeout": shutdown_timeout,
             "instrumented_proxy_urls": instrumented_proxy_urls,
+            "override_origin": override_origin, "agent_url": agent_url,
+            "otlp_endpoint": otlp_endpoint, "otlp_headers": otlp_headers,
         })
-        writer = Writer(sinks_for(config.exporter), config.static_tags(), config.span_processor)
+        writer = Writer(sinks_for(config), config.static_tags(), config.span_processor)
         previous = state.tracer
         install(Tracer(config, writer))
         if previous is not None:

@@ -67,6 +67,10 @@ class Config:
     span_processor: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
     shutdown_timeout: float = 2.0
     instrumented_proxy_urls: tuple[str, ...] = ()
+    override_origin: str | None = None
+    agent_url: str | None = None
+    otlp_endpoint: str | None = None
+    otlp_headers: Mapping[str, str] | None = field(default=None, repr=False)
 
     @property
     def default_ml_app(self) -> str:
@@ -124,7 +128,35 @@ def resolve(explicit: Mapping[str, Any], environ: Mapping[str, str] | None = Non
         shutdown_timeout=float(explicit.get("shutdown_timeout") or 2.0),
         instrumented_proxy_urls=_proxy_urls(explicit.get("instrumented_proxy_urls"),
                                             env.get("DD_LLMOBS_INSTRUMENTED_PROXY_URLS")),
+        override_origin=pick("override_origin", "DD_LLMOBS_OVERRIDE_ORIGIN"),
+        agent_url=explicit.get("agent_url") or _agent_url(env),
+        otlp_endpoint=_otlp_endpoint(explicit.get("otlp_endpoint"), env),
+        otlp_headers=explicit.get("otlp_headers"),
     )
+
+
+def _agent_url(env: Mapping[str, str]) -> str | None:
+    """DD_TRACE_AGENT_URL, else DD_AGENT_HOST / DD_TRACE_AGENT_PORT; None if no Agent is set."""
+    if env.get("DD_TRACE_AGENT_URL"):
+        return env["DD_TRACE_AGENT_URL"]
+    host, port = env.get("DD_AGENT_HOST"), env.get("DD_TRACE_AGENT_PORT")
+    if not (host or port):
+        return None
+    host = host or "localhost"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port or 8126}"
+
+
+def _otlp_endpoint(explicit: str | None, env: Mapping[str, str]) -> str | None:
+    """The URL spans are POSTed to: a base endpoint (argument or OTEL_EXPORTER_OTLP_ENDPOINT)
+    gets /v1/traces appended; OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as it is."""
+    base = explicit
+    if not base:
+        if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+            return env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+        base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not base:
+        return None
+    return base if base.rstrip("/").endswith("/v1/traces") else base.rstrip("/") + "/v1/traces"
 
 
 def _proxy_urls(explicit: Any, variable: str | None) -> tuple[str, ...]:

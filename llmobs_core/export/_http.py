@@ -1,0 +1,173 @@
+"""Stdlib HTTP for the remote sinks: one keep-alive connection per origin, and POST with
+jittered exponential backoff. Runs on the writer thread only; `stop` ends waits early."""
+
+from __future__ import annotations
+
+import http.client
+import random
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+RETRYABLE_STATUSES = frozenset((408, 429))
+_REASON_EXCERPT = 200
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    reason: str
+    retry_after: float | None
+    body_excerpt: str
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in RETRYABLE_STATUSES or self.status >= 500
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """`attempts` counts the first try. A Retry-After answer is waited out, up to
+    `max_retry_after` seconds; other waits grow from `base_delay`, doubling, up to `max_delay`,
+    with jitter so that many processes do not come back in step."""
+
+    attempts: int = 4
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+    max_retry_after: float = 30.0
+
+    def backoff(self, retry: int) -> float:
+        ceiling = min(self.max_delay, self.base_delay * (2 ** retry))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+class DeliveryError(Exception):
+    """A request that could not be delivered; the message never holds headers or keys."""
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix domain socket, for a Datadog Agent at unix:///var/run/datadog/apm.socket."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class Origin:
+    """A keep-alive connection to one scheme://host:port (or unix socket), reopened as needed."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https", "unix"):
+            raise ValueError(f"{url!r} is not an http://, https:// or unix:// URL")
+        self.scheme = parts.scheme
+        self.base_path = "" if parts.scheme == "unix" else parts.path.rstrip("/")
+        self._netloc = parts.netloc
+        self._socket_path = parts.path
+        self.timeout = timeout
+        self.not_before = 0.0  # monotonic time before which the intake asked not to be called
+        self._connection: http.client.HTTPConnection | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        where = self._socket_path if self.scheme == "unix" else self._netloc
+        return f"{self.scheme}://{where}{self.base_path}"
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self.scheme == "unix":
+            return _UnixHTTPConnection(self._socket_path, self.timeout)
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(self._netloc, timeout=self.timeout,
+                                               context=ssl.create_default_context())
+        return http.client.HTTPConnection(self._netloc, timeout=self.timeout)
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> Response:
+        """One POST. Network faults raise OSError or http.client.HTTPException, and the
+        connection is dropped so the next call opens a new one."""
+        connection = self._connection or self._connect()
+        self._connection = None
+        try:
+            connection.request("POST", self.base_path + path, body, headers)
+            raw = connection.getresponse()
+            excerpt = raw.read()[:_REASON_EXCERPT].decode("utf-8", "replace")
+        except BaseException:
+            connection.close()
+            raise
+        retry_after = _retry_after(raw.getheader("Retry-After"))
+        response = Response(raw.status, raw.reason or "", retry_after, excerpt)
+        if raw.will_close or self._closed:  # closed meanwhile by shutdown() on another thread
+            connection.close()
+        else:
+            self._connection = connection
+        return response
+
+    def close(self) -> None:
+        self._closed = True
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds from now: delay-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def post_with_retries(origin: Origin, path: str, body: bytes, headers: dict[str, str],
+                      policy: RetryPolicy, stop: threading.Event) -> tuple[Response, int]:
+    """POST until a final answer: 2xx, or a status that retrying cannot fix. Returns the
+    response and how many retries it took; raises DeliveryError when the attempts run out, when
+    the intake asked for a longer pause than the policy allows (nothing is sent before the pause
+    it asked for is over), or when `stop` is set."""
+    problem = "no attempt was made"
+    for attempt in range(policy.attempts):
+        pause = origin.not_before - time.monotonic()
+        if pause > policy.max_retry_after:
+            raise DeliveryError(f"{origin} asked for a pause of {pause:.0f} s (Retry-After)")
+        if stop.wait(pause) if pause > 0 else stop.is_set():
+            raise DeliveryError(f"the sink is shut down ({problem})")
+        try:
+            response = origin.post(path, body, headers)
+        except (OSError, http.client.HTTPException) as exc:
+            problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            retry_after = None
+        else:
+            if not response.retryable:
+                return response, attempt
+            problem = f"HTTP {response.status} {response.reason}".rstrip()
+            retry_after = response.retry_after
+        if retry_after is not None:
+            origin.not_before = time.monotonic() + retry_after
+        if attempt + 1 == policy.attempts:
+            break
+        if retry_after is None and stop.wait(policy.backoff(attempt)):
+            raise DeliveryError(f"the sink is shut down ({problem})")
+    raise DeliveryError(f"{origin}{path}: {problem} after {policy.attempts} attempts")

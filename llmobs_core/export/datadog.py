@@ -1,0 +1,174 @@
+"""The Datadog LLM Observability sink: span events to the LLM Observability intake, evaluations
+to the eval-metric endpoint, either agentless (with an API key) or through a Datadog Agent's
+EVP proxy. Paths, headers and bodies follow WIRE.md."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from .._log import log, warn_limited
+from ._datadog_payload import Body, envelope_parts, evaluation_bodies, span_bodies
+from ._http import DeliveryError, Origin, Response, RetryPolicy, post_with_retries
+from .base import Event
+
+SPANS_PATH = "/api/v2/llmobs"
+EVALUATIONS_PATH = "/api/intake/llm-obs/v2/eval-metric"
+EVP_PROXY_PREFIX = "/evp_proxy/v2"
+EVP_SUBDOMAIN_HEADER = "X-Datadog-EVP-Subdomain"
+DEFAULT_AGENT_URL = "http://localhost:8126"
+DEFAULT_SITE = "datadoghq.com"
+DEFAULT_TIMEOUT = 5.0
+
+__all__ = ["DatadogSink", "DeliveryError", "RetryPolicy"]
+
+
+@lru_cache(maxsize=1)
+def tracer_version() -> str:
+    """What `_dd.tracer_version` carries: this library's version."""
+    try:
+        return importlib.metadata.version("llmobs")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+@dataclass(frozen=True)
+class _Route:
+    origin: Origin
+    path: str
+    headers: dict[str, str] = field(repr=False)
+
+
+def _json_headers(extra: dict[str, str]) -> dict[str, str]:
+    return {"Content-Type": "application/json", **extra}
+
+
+class DatadogSink:
+    """Build one with `DatadogSink.agentless(api_key, site)` or
+    `DatadogSink.through_agent(agent_url)`; `override_origin` sends to another origin (a test
+    intake, a proxy) with the same paths and headers."""
+
+    def __init__(self, spans: _Route, evaluations: _Route, retry: RetryPolicy | None = None,
+                 secret: str | None = None) -> None:
+        self._spans = spans
+        self._evaluations = evaluations
+        self._retry = retry or RetryPolicy()
+        self._secret = secret
+        self._envelope = envelope_parts(tracer_version())
+        self._stop = threading.Event()
+        self._reported: set[tuple[str, int]] = set()
+        self._counts = dict.fromkeys(
+            ("requests", "retries", "sent", "failed", "rejected", "truncated"), 0)
+
+    @classmethod
+    def agentless(cls, api_key: str, site: str = DEFAULT_SITE, *,
+                  override_origin: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+                  retry: RetryPolicy | None = None) -> DatadogSink:
+        """Straight to Datadog: https://llmobs-intake.{site} and https://api.{site}."""
+        if not api_key:
+            raise ValueError(
+                "Datadog agentless mode needs an API key: set DD_API_KEY (or pass api_key= to "
+                "LLMObs.enable()), or unset DD_LLMOBS_AGENTLESS_ENABLED to send through a Datadog "
+                "Agent")
+        headers = _json_headers({"DD-API-KEY": api_key})
+        if override_origin:
+            spans_origin = evaluations_origin = Origin(override_origin, timeout)
+        else:
+            spans_origin = Origin(f"https://llmobs-intake.{site}", timeout)
+            evaluations_origin = Origin(f"https://api.{site}", timeout)
+        return cls(_Route(spans_origin, SPANS_PATH, headers),
+                   _Route(evaluations_origin, EVALUATIONS_PATH, headers), retry, api_key)
+
+    @classmethod
+    def through_agent(cls, agent_url: str | None = None, *, override_origin: str | None = None,
+                      timeout: float = DEFAULT_TIMEOUT,
+                      retry: RetryPolicy | None = None) -> DatadogSink:
+        """Through the Agent's EVP proxy (http://, https:// or unix:// agent URL); no API key."""
+        origin = Origin(override_origin or agent_url or DEFAULT_AGENT_URL, timeout)
+        return cls(
+            _Route(origin, EVP_PROXY_PREFIX + SPANS_PATH,
+                   _json_headers({EVP_SUBDOMAIN_HEADER: "llmobs-intake"})),
+            _Route(origin, EVP_PROXY_PREFIX + EVALUATIONS_PATH,
+                   _json_headers({EVP_SUBDOMAIN_HEADER: "api"})),
+            retry)
+
+    @classmethod
+    def from_config(cls, config: Any) -> DatadogSink:
+        """The sink that an llmobs Config asks for (agentless or Agent, override origin)."""
+        if config.agentless_enabled:
+            return cls.agentless(config.api_key or "", config.site,
+                                 override_origin=config.override_origin)
+        return cls.through_agent(config.agent_url, override_origin=config.override_origin)
+
+    def __repr__(self) -> str:
+        return (f"<DatadogSink spans={self._spans.origin}{self._spans.path} "
+                f"evaluations={self._evaluations.origin}{self._evaluations.path}>")
+
+    # -- the Sink contract (called from the writer thread) --------------------------------------
+
+    def send_spans(self, events: list[Event]) -> None:
+        bodies, truncated = span_bodies(events, self._envelope)
+        if truncated:
+            self._counts["truncated"] += truncated
+            warn_limited("datadog.oversize", "llmobs: %d span events of 5,000,000 bytes or more "
+                         "were sent with their input and output dropped", truncated)
+        self._deliver(self._spans, bodies, "span events")
+
+    def send_evaluations(self, metrics: list[Event]) -> None:
+        bodies, truncated = evaluation_bodies(metrics)
+        self._counts["truncated"] += truncated
+        self._deliver(self._evaluations, bodies, "evaluations")
+
+    def shutdown(self) -> None:
+        """Stop retrying and close the connections. Sending after this raises DeliveryError."""
+        self._stop.set()
+        self._spans.origin.close()
+        self._evaluations.origin.close()
+
+    def stats(self) -> dict[str, int]:
+        """requests, retries, and events sent, failed (retries ran out), rejected (a 4xx
+        answer) and truncated (sent with input and output dropped)."""
+        return dict(self._counts)
+
+    # -- delivery ------------------------------------------------------------------------------
+
+    def _deliver(self, route: _Route, bodies: list[Body], what: str) -> None:
+        counts = self._counts
+        rejected = 0
+        for index, (body, n_events) in enumerate(bodies):
+            try:
+                response, retries = post_with_retries(route.origin, route.path, body,
+                                                      route.headers, self._retry, self._stop)
+            except DeliveryError as exc:
+                unsent = sum(n for _, n in bodies[index:])
+                counts["failed"] += unsent
+                raise DeliveryError(f"{unsent} {what} not delivered: {exc}") from None
+            counts["requests"] += 1 + retries
+            counts["retries"] += retries
+            if response.ok:
+                counts["sent"] += n_events
+            else:
+                counts["rejected"] += n_events
+                rejected += n_events
+                self._report_rejection(route, response, n_events, what)
+        if rejected:
+            raise DeliveryError(f"{rejected} {what} refused by the intake")
+
+    def _report_rejection(self, route: _Route, response: Response, n_events: int,
+                          what: str) -> None:
+        """A 4xx that retrying cannot fix (bad key, bad site, bad payload): logged once per
+        status and kind of event, so a misconfiguration does not flood the host's logs."""
+        key = (what, response.status)
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        detail = response.body_excerpt.strip()
+        if self._secret:
+            detail = detail.replace(self._secret, "***")
+        hint = " (check DD_API_KEY and DD_SITE)" if response.status in (401, 403) else ""
+        log.error("llmobs: %s%s refused %d %s: HTTP %d %s%s%s; they are dropped (logged once)",
+                  route.origin, route.path, n_events, what, response.status, response.reason,
+                  f": {detail}" if detail else "", hint)
