@@ -13,11 +13,12 @@ every server calls after the last chunk (WSGI servers per PEP 3333, even through
 ``wsgi.file_wrapper``, since Django points the file's close at it; Django's ASGI handler; the
 test clients), so the middleware wraps it on the instance. Wrapping only ``streaming_content``
 would not do: a WSGI file wrapper bypasses it, and replacing a FileResponse's content turns off
-its sendfile path. Content that is not a file is wrapped as well, for three things close() cannot
-do: the request span is active while the body's generator runs (so spans opened there are its
-children), an exception raised mid-stream marks the span, and a stream abandoned by a
-disconnecting client still ends it (Django's ASGI handler then never calls close()). A response
-that is never closed (a FileResponse whose ASGI client went away) ends when it is freed.
+its sendfile path. Content that is not a file is wrapped as well (as Django's docs allow), for
+three things close() cannot do: the request span is active while the body's generator runs (so
+spans opened there are its children), an exception raised mid-stream marks the span, and a
+stream cancelled because its client went away ends it (Django's ASGI handler does not close a
+response whose task was cancelled). Last, a streaming response never closed at all ends its span
+when it is freed.
 
 The request body is never read. Trace headers are read from request.META.
 """
@@ -25,8 +26,7 @@ The request body is never read. Trace headers are read from request.META.
 from __future__ import annotations
 
 import logging
-import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction
@@ -41,6 +41,7 @@ from llmobs_core.span import NOOP_SPAN, LLMObsSpan
 from llmobs_core.tracer import state
 
 from . import conf
+from ._streaming import finish_when_closed
 
 __all__ = ["LLMObsMiddleware"]
 
@@ -157,7 +158,7 @@ def _end(request: HttpRequest, span: Any, response: HttpResponseBase | None) -> 
         if response is None or response.status_code >= 500:
             _mark_error(request, span, response)
         if response is not None and response.streaming:
-            _finish_when_closed(response, span)
+            finish_when_closed(response, span)
             return
     except Exception as exc:
         warn_limited("django.end", "llmobs: could not complete the request's span: %s: %s",
@@ -218,63 +219,3 @@ def _hook_failed(hook: conf.Hook, exc: Exception) -> None:
     warn_limited(f"django.{hook.setting}", "llmobs: %s raised %s: %s; the span goes without it",
                  hook.setting, type(exc).__name__, exc)
     return None
-
-
-def _finish_when_closed(response: Any, span: LLMObsSpan) -> None:
-    if getattr(response, "file_to_stream", None) is None:
-        if response.is_async:
-            response.streaming_content = _active_async_stream(response.streaming_content, span)
-        else:
-            response.streaming_content = _active_stream(response.streaming_content, span)
-    close = response.close
-
-    def close_and_finish() -> None:
-        try:
-            close()
-        finally:
-            span.finish()
-
-    response.close = close_and_finish
-    weakref.finalize(response, span.finish).atexit = False
-
-
-def _active_stream(chunks: Iterator[bytes], span: LLMObsSpan) -> Iterator[bytes]:
-    """The response's chunks, pulled with the request's span active."""
-    try:
-        while True:
-            token = current_parent.set(span)
-            try:
-                chunk = next(chunks)
-            except StopIteration:
-                return
-            finally:
-                current_parent.reset(token)
-            yield chunk
-    except BaseException as exc:
-        _stream_stopped(span, exc)
-        raise
-
-
-async def _active_async_stream(chunks: AsyncIterator[bytes],
-                               span: LLMObsSpan) -> AsyncIterator[bytes]:
-    try:
-        while True:
-            token = current_parent.set(span)
-            try:
-                chunk = await chunks.__anext__()
-            except StopAsyncIteration:
-                return
-            finally:
-                current_parent.reset(token)
-            yield chunk
-    except BaseException as exc:
-        _stream_stopped(span, exc)
-        raise
-
-
-def _stream_stopped(span: LLMObsSpan, exc: BaseException) -> None:
-    """A body that raised marks the span; one abandoned (closed early, or cancelled when the
-    client went away) just ends it, since close() may never come."""
-    if isinstance(exc, Exception):
-        span.set_exception(exc)
-    span.finish()
