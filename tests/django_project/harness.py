@@ -75,19 +75,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def process_server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
-    """uvicorn serving django_project.asgi in a child process; stopped with SIGTERM (so
-    llmobs drains at exit) and killed if it does not stop in time."""
+def process_server(env: dict[str, str], app: str = "django_project.asgi:application",
+                   app_dir: Path = TESTS_DIR, probe: str = "/health/",
+                   ) -> Iterator[tuple[str, subprocess.Popen]]:
+    """uvicorn serving `app` in a child process, ready once `probe` answers; stopped (if the
+    test did not stop it) with SIGTERM, and killed if it does not stop in time."""
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "django_project.asgi:application",
+    command = [sys.executable, "-m", "uvicorn", app,
                "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
                "--ws", "none", "--log-level", "warning"]
     child_env = {**os.environ, "PYTHONPATH": f"{TESTS_DIR}{os.pathsep}{REPO_DIR}", **env}
-    child = subprocess.Popen(command, cwd=TESTS_DIR, env=child_env, stdout=subprocess.PIPE,
+    child = subprocess.Popen(command, cwd=app_dir, env=child_env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_serving(url, child)
+        _wait_until_serving(url + probe, child)
         yield url, child
     finally:
         if child.poll() is None:
@@ -105,7 +107,7 @@ def _wait_until_serving(url: str, child: subprocess.Popen) -> None:
         if child.poll() is not None:
             raise RuntimeError(f"uvicorn exited: {child.stderr.read() if child.stderr else ''}")
         try:
-            httpx.get(url + "/health/", timeout=1)
+            httpx.get(url, timeout=1)
             return
         except httpx.TransportError:
             time.sleep(0.05)
