@@ -11,6 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -47,6 +48,14 @@ def require(service: tuple[str, int], name: str) -> None:
 
 def new_queue() -> str:
     return f"llmobs-test-{uuid.uuid4().hex[:12]}"
+
+
+@contextmanager
+def private_folder() -> Iterator[Path]:
+    """A temporary folder of this test's own: pytest's numbered tmp folders are deleted by
+    any newer pytest session on the machine, even while a worker still writes in them."""
+    with tempfile.TemporaryDirectory(prefix="llmobs-celery-") as folder:
+        yield Path(folder)
 
 
 class Worker:
