@@ -6,10 +6,13 @@
   the local store (give it LLMOBS_LOCAL_PATH).
 - `traced(app, **options)`: the app wrapped in LLMObsMiddleware.
 Both servers yield the base URL ("http://127.0.0.1:PORT") and always stop.
+- `talk_to_websocket(app, path, texts, close_code)`: an in-process websocket client (the
+  test environment has no websocket library for uvicorn).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -65,8 +68,8 @@ def serve_in_thread(app: Any, **uvicorn_options: Any) -> Iterator[str]:
 
 
 @contextmanager
-def serve_in_subprocess(app_path: str, env: dict[str, str] | None = None,
-                        *uvicorn_args: str) -> Iterator[str]:
+def serve_in_subprocess(app_path: str, *, env: dict[str, str] | None = None,
+                        uvicorn_args: tuple[str, ...] = ()) -> Iterator[str]:
     """Run `uvicorn app_path` (e.g. "examples.asgi.fastapi_app:app") in a child process."""
     sock = bound_socket()
     sock.listen(128)
@@ -99,3 +102,25 @@ def wait_until_serving(url: str, process: subprocess.Popen) -> None:
         except httpx.TransportError:
             time.sleep(0.05)
     raise RuntimeError("the uvicorn test server did not start")
+
+
+async def talk_to_websocket(app, path: str, texts: list[str], close_code: int | None) -> list:
+    """Drive an ASGI websocket in process: connect, send `texts`, then disconnect with
+    `close_code` (None: wait for the app to close). Returns what the app sent."""
+    incoming: asyncio.Queue = asyncio.Queue()
+    for message in [{"type": "websocket.connect"},
+                    *({"type": "websocket.receive", "text": text} for text in texts)]:
+        incoming.put_nowait(message)
+    if close_code is not None:
+        incoming.put_nowait({"type": "websocket.disconnect", "code": close_code})
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "asgi": {"version": "3.0", "spec_version": "2.3"},
+             "path": path, "raw_path": path.encode(), "root_path": "", "scheme": "ws",
+             "query_string": b"", "headers": [(b"host", b"test")], "subprotocols": [],
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+    await asyncio.wait_for(app(scope, incoming.get, send), timeout=5)
+    return sent

@@ -8,6 +8,7 @@ import asyncio
 
 import anyio
 import httpx
+from asgi_server import talk_to_websocket
 from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -143,29 +144,6 @@ def test_context_set_by_the_middleware_is_visible_in_the_endpoint_and_what_it_sp
     for child in children.values():
         assert child["parent_id"] == request["span_id"]
         assert child["trace_id"] == request["trace_id"]
-
-
-async def talk_to_websocket(app, path: str, texts: list[str], close_code: int | None) -> list:
-    """Drive an ASGI websocket in process: connect, send `texts`, then disconnect with
-    `close_code` (None: wait for the app to close). Returns what the app sent."""
-    incoming: asyncio.Queue = asyncio.Queue()
-    for message in [{"type": "websocket.connect"},
-                    *({"type": "websocket.receive", "text": text} for text in texts)]:
-        incoming.put_nowait(message)
-    if close_code is not None:
-        incoming.put_nowait({"type": "websocket.disconnect", "code": close_code})
-    sent = Sent()
-    scope = {"type": "websocket", "asgi": {"version": "3.0", "spec_version": "2.3"},
-             "path": path, "raw_path": path.encode(), "root_path": "", "scheme": "ws",
-             "query_string": b"", "headers": [(b"host", b"test")], "subprotocols": [],
-             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
-    await asyncio.wait_for(app(scope, incoming.get, sent.append_async), timeout=5)
-    return sent
-
-
-class Sent(list):
-    async def append_async(self, message: dict) -> None:
-        self.append(message)
 
 
 async def chat(websocket: WebSocket) -> None:

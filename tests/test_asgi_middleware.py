@@ -99,13 +99,23 @@ def caller_headers(span_id: int = 1234, trace_id: int = 0x6B00_0000_0000_0000_00
                        ml_app=ml_app, session_id=session_id)
 
 
-def wait_for_span(captured, name: str, timeout: float = 5.0) -> dict:
+def wait_for_spans(captured, count: int, timeout: float = 10.0) -> list[dict]:
+    """The server ends a span just after sending the last chunk, so the client may read the
+    response first: wait for the spans to arrive."""
+    deadline = time.monotonic() + timeout
+    while len(spans := captured.spans) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return spans
+
+
+def wait_for_span(captured, name: str, timeout: float = 10.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         matches = [span for span in captured.spans if span["name"] == name]
-        if matches:
+        if len(matches) == 1:
             return matches[0]
-        time.sleep(0.02)
+        assert len(matches) < 2, f"more than one span named {name!r}"
+        time.sleep(0.01)
     raise AssertionError(f"no span named {name!r} within {timeout} s")
 
 
@@ -125,12 +135,12 @@ def test_the_request_span_continues_the_callers_trace(server: str, header_format
     with capture(ml_app="receiver-app") as captured:
         response = httpx.get(f"{server}/items/42", headers=headers)
         assert response.status_code == 200
-        event = captured.by_name("GET /items/{item_id}")
+        event = wait_for_span(captured, "GET /items/{item_id}")
     assert event["trace_id"] == f"{0x6B00_0000_0000_0000_0000_0000_0000_0042:032x}"
     assert event["parent_id"] == "1234"
     assert event["session_id"] == "caller-session"
     assert tags_of(event)["ml_app"] == "caller-app"
-    assert captured.by_name("lookup")["parent_id"] == event["span_id"]
+    assert wait_for_span(captured, "lookup")["parent_id"] == event["span_id"]
 
 
 def test_traceparent_and_baggage_alone_continue_the_trace_from_an_opentelemetry_peer(
@@ -141,7 +151,7 @@ def test_traceparent_and_baggage_alone_continue_the_trace_from_an_opentelemetry_
                "baggage": "session.id=otel-session,ml_app=otel-app"}
     with capture(ml_app="receiver-app") as captured:
         httpx.get(f"{server}/items/1", headers=headers)
-        event = captured.by_name("GET /items/{item_id}")
+        event = wait_for_span(captured, "GET /items/{item_id}")
     assert event["trace_id"] == "ab" * 16 and event["parent_id"] == "undefined"
     assert event["session_id"] == "otel-session" and tags_of(event)["ml_app"] == "otel-app"
 
@@ -153,6 +163,7 @@ def test_a_routed_ml_app_beats_the_propagated_one_and_none_lets_it_through(serve
         httpx.get(f"{server}/a/items/1", headers=caller_headers())
         httpx.get(f"{server}/items/2", headers=caller_headers())
         httpx.get(f"{server}/items/3")
+        wait_for_spans(captured, 6)
     apps = {span["meta"].get("input", {}).get("value"): tags_of(span)["ml_app"]
             for span in captured.spans if span["name"] == "lookup"}
     assert apps == {"1": "app-a", "2": "caller-app", "3": "receiver-app"}
@@ -174,7 +185,7 @@ def test_200_concurrent_requests_keep_their_own_ml_app_session_and_parent(server
 
     with capture() as captured:
         responses = asyncio.run(send_all())
-        spans = captured.spans
+        spans = wait_for_spans(captured, 400)
     assert all(r.status_code == 200 for r in responses)
     by_id = {span["span_id"]: span for span in spans}
     children = {span["meta"]["input"]["value"]: span for span in spans if span["name"] == "lookup"}
@@ -199,7 +210,7 @@ def test_a_streaming_response_span_ends_after_its_last_chunk(server: str, media_
     with capture() as captured:
         with httpx.stream("GET", f"{server}/stream", params={"type": media_type}) as response:
             events = [line for line in response.iter_lines() if line.startswith("data:")]
-        event = captured.by_name("GET /stream")
+        event = wait_for_span(captured, "GET /stream")
     assert len(events) == 5 and seen["chunks_sent"] == 5
     assert event["duration"] >= 5 * CHUNK_DELAY_S * 1e9
     assert event["start_ns"] + event["duration"] >= seen["last_chunk_ns"] - 1_000_000
@@ -224,7 +235,7 @@ def test_an_app_exception_marks_the_span_and_the_client_gets_a_500(server: str) 
     """An exception in the endpoint gives the client a 500 and an error span naming it."""
     with capture() as captured:
         assert httpx.get(f"{server}/boom").status_code == 500
-        event = captured.by_name("GET /boom")
+        event = wait_for_span(captured, "GET /boom")
     assert event["status"] == "error"
     assert event["meta"]["error"]["type"] == "RuntimeError"
     assert event["meta"]["error"]["message"] == "the endpoint failed"
@@ -237,7 +248,7 @@ def test_server_errors_mark_the_span_and_client_errors_do_not(
     """A status of 500 or more marks the span as an error; a 4xx does not."""
     with capture() as captured:
         httpx.get(f"{server}/status/{code}")
-        event = captured.by_name("GET /status/{code}")
+        event = wait_for_span(captured, "GET /status/{code}")
     assert event["status"] == status and tags_of(event)["http.status_code"] == str(code)
 
 
@@ -247,7 +258,7 @@ def test_a_background_task_runs_in_the_request_trace_after_the_span_ended(server
     with capture(ml_app="receiver-app") as captured:
         httpx.get(f"{server}/later", headers={"x-session-id": "s-bg"})
         background = wait_for_span(captured, "background-work")
-        request = captured.by_name("GET /later")
+        request = wait_for_span(captured, "GET /later")
     assert background["parent_id"] == request["span_id"]
     assert background["trace_id"] == request["trace_id"]
     assert background["session_id"] == "s-bg" and tags_of(background)["ml_app"] == "receiver-app"
@@ -260,7 +271,7 @@ def test_excluded_paths_get_no_span_and_no_trace_headers(server: str) -> None:
         health = httpx.get(f"{server}/health")
         static = httpx.get(f"{server}/static/logo.png")
         traced = httpx.get(f"{server}/items/1")
-        names = [span["name"] for span in captured.spans]
+        names = [span["name"] for span in wait_for_spans(captured, 2)]
     assert health.status_code == static.status_code == 200
     assert "x-llmobs-trace-id" not in health.headers and "x-llmobs-span-id" not in static.headers
     assert names == ["lookup", "GET /items/{item_id}"] and "x-llmobs-trace-id" in traced.headers
@@ -270,7 +281,7 @@ def test_the_response_carries_the_trace_and_span_ids(server: str) -> None:
     """x-llmobs-trace-id and x-llmobs-span-id name the request span, as export_span() would."""
     with capture() as captured:
         response = httpx.get(f"{server}/items/1")
-        event = captured.by_name("GET /items/{item_id}")
+        event = wait_for_span(captured, "GET /items/{item_id}")
     assert response.headers["x-llmobs-trace-id"] == event["trace_id"]
     assert response.headers["x-llmobs-span-id"] == event["span_id"]
 
@@ -292,7 +303,7 @@ def test_malformed_trace_headers_give_a_root_span_and_a_normal_response(
     valid root (or continues only what is valid), with no library fault logged."""
     with capture() as captured:
         response = httpx.get(f"{server}/items/1", headers=headers)
-        event = captured.by_name("GET /items/{item_id}")
+        event = wait_for_span(captured, "GET /items/{item_id}")
     assert response.status_code == 200
     assert event["parent_id"] in ("undefined", "1") and int(event["trace_id"], 16) > 0
 
@@ -303,5 +314,5 @@ def test_duplicate_trace_headers_use_the_first(server: str) -> None:
     headers = [(name, first[name]) for name in first] + [(name, second[name]) for name in second]
     with capture() as captured:
         httpx.get(f"{server}/items/1", headers=headers)
-        event = captured.by_name("GET /items/{item_id}")
+        event = wait_for_span(captured, "GET /items/{item_id}")
     assert event["parent_id"] == "111"

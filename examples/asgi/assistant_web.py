@@ -1,0 +1,114 @@
+"""The example assistant (examples/assistant.py) behind a small web front, so the demo's
+traces start at an HTTP request.
+
+The front is a FastAPI app traced by LLMObsMiddleware: the ml_app is routed by path
+(/support/chat, /sales/chat), the session id comes from the x-session-id header, and each
+response names its trace in x-llmobs-trace-id. The script serves it with uvicorn on a free
+local port in a background thread, sends the demo's conversations to it with httpx, rates
+each answer through /feedback (an evaluation joined to the request span by the ids the
+response carried), then stops the server.
+
+Run it:   python examples/asgi/assistant_web.py     (then `llmobs traces`)
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from assistant import CONVERSATIONS, handle_turn  # noqa: E402
+
+from llmobs_core import LLMObs  # noqa: E402
+from llmobs_starlette import LLMObsMiddleware, request_header  # noqa: E402
+from llmobs_starlette.fastapi import RequestSpan  # noqa: E402
+
+ASSISTANTS = {"support": "support-assistant", "sales": "sales-assistant"}
+
+
+class Question(BaseModel):
+    question: str
+
+
+class Rating(BaseModel):
+    trace_id: str
+    span_id: str
+    helpful: bool
+
+
+def assistant_for(scope: dict) -> str | None:
+    return ASSISTANTS.get(scope["path"].strip("/").split("/")[0])
+
+
+app = FastAPI()
+app.add_middleware(LLMObsMiddleware, ml_app=assistant_for,
+                   session_id=lambda scope: request_header(scope, "x-session-id"),
+                   exclude=["/feedback"])
+
+
+@app.post("/{assistant}/chat")
+def chat(assistant: str, body: Question, span: RequestSpan) -> dict:
+    # A plain `def` endpoint runs in a worker thread; the request span goes with it.
+    LLMObs.annotate(span, input_data=body.question, tags={"assistant": assistant})
+    answer = handle_turn(body.question)
+    LLMObs.annotate(span, output_data=answer)
+    return {"answer": answer}
+
+
+@app.post("/feedback")
+async def feedback(rating: Rating) -> dict:
+    LLMObs.submit_evaluation({"trace_id": rating.trace_id, "span_id": rating.span_id},
+                             label="user_helpful", metric_type="boolean", value=rating.helpful)
+    return {"recorded": True}
+
+
+def serve_in_background() -> tuple[uvicorn.Server, threading.Thread, str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not server.started:
+        raise RuntimeError("the web front did not start")
+    return server, thread, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def main() -> None:
+    LLMObs.enable(ml_app="assistant-web", service="assistant-web", env="demo")
+    server, thread, url = serve_in_background()
+    print(f"web front on {url}")
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for ml_app, session_id, questions in CONVERSATIONS:
+                assistant = ml_app.removesuffix("-assistant")
+                for question in questions:
+                    response = client.post(f"/{assistant}/chat", json={"question": question},
+                                           headers={"x-session-id": session_id})
+                    response.raise_for_status()
+                    trace_id = response.headers["x-llmobs-trace-id"]
+                    print(f"[{ml_app} {session_id}] {question}\n"
+                          f"  -> {response.json()['answer']}\n  trace {trace_id}")
+                    client.post("/feedback", json={
+                        "trace_id": trace_id, "span_id": response.headers["x-llmobs-span-id"],
+                        "helpful": "found" in response.json()["answer"]})
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    LLMObs.flush()
+    print(LLMObs.stats())
+
+
+if __name__ == "__main__":
+    main()
