@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import sys
@@ -14,18 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-from rich.tree import Tree
 
+from . import _cli_draw as draw
 from . import store_queries
 from ._store_schema import resolve_store_path
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d|w)", re.IGNORECASE)
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-_PREVIEW_CHARS = 70
-_PIPED_WIDTH = 240
 
 
 class _Since(click.ParamType):
@@ -85,18 +79,19 @@ def main(ctx: click.Context, path: str | None) -> None:
 def traces(store: Path, as_json: bool, **filters: Any) -> None:
     """Recent traces, newest first."""
     rows = _read(store, store_queries.list_traces, **filters)
-    if not _report_empty(store, rows, filters, "traces"):
-        if as_json:
-            _print_json_lines(rows)
-            return
-        table = _table("Start", "Trace ID", "ML app", "Root span", "Kind", "Spans", "Duration",
-                       "Status", "Session")
-        for row in rows:
-            table.add_row(_local_time(row["start_ns"]), row["trace_id"], row["ml_app"],
-                          row["root_name"], row["root_kind"], str(row["span_count"]),
-                          _duration(row["duration"]), _status(row["status"]),
-                          row["session_id"] or "")
-        _console().print(table)
+    if _nothing_found(store, rows, filters, "traces"):
+        return
+    if as_json:
+        _print_json_lines(rows)
+        return
+    table = draw.table("Start", "Trace ID", "ML app", "Root span", "Kind", "Spans",
+                       "Duration", "Status", "Session")
+    for row in rows:
+        table.add_row(draw.local_time(row["start_ns"]), row["trace_id"], row["ml_app"],
+                      row["root_name"], row["root_kind"], str(row["span_count"]),
+                      draw.duration(row["duration"]), draw.status(row["status"]),
+                      row["session_id"] or "")
+    draw.console().print(table)
 
 
 @main.command()
@@ -105,17 +100,18 @@ def traces(store: Path, as_json: bool, **filters: Any) -> None:
 def spans(store: Path, as_json: bool, **filters: Any) -> None:
     """Recent spans, newest first; --json prints each whole span event."""
     rows = _read(store, store_queries.list_spans, **filters)
-    if not _report_empty(store, rows, filters, "spans"):
-        if as_json:
-            _print_json_lines(row["event"] for row in rows)
-            return
-        table = _table("Start", "Trace ID", "Span ID", "Kind", "Name", "ML app", "Service",
-                       "Duration", "Status")
-        for row in rows:
-            table.add_row(_local_time(row["start_ns"]), row["trace_id"], row["span_id"],
-                          row["kind"], row["name"], row["ml_app"], row["service"] or "",
-                          _duration(row["duration"]), _status(row["status"]))
-        _console().print(table)
+    if _nothing_found(store, rows, filters, "spans"):
+        return
+    if as_json:
+        _print_json_lines(row["event"] for row in rows)
+        return
+    table = draw.table("Start", "Trace ID", "Span ID", "Kind", "Name", "ML app",
+                       "Service", "Duration", "Status")
+    for row in rows:
+        table.add_row(draw.local_time(row["start_ns"]), row["trace_id"], row["span_id"],
+                      row["kind"], row["name"], row["ml_app"], row["service"] or "",
+                      draw.duration(row["duration"]), draw.status(row["status"]))
+    draw.console().print(table)
 
 
 @main.command()
@@ -132,10 +128,13 @@ def show(store: Path, trace_id: str, as_json: bool) -> None:
         click.echo(f"Trace {trace_id} {problem} in {_shown(store)}.", err=True)
         sys.exit(1)
     trace = _read(store, store_queries.get_trace, trace_id=matches[0])
+    if trace is None:  # pruned since it was matched
+        click.echo(f"Trace {matches[0]} is not stored in {_shown(store)}.", err=True)
+        sys.exit(1)
     if as_json:
         _print_json_lines(trace["spans"])
     else:
-        _console().print(_trace_tree(trace))
+        draw.console().print(draw.trace_tree(trace))
 
 
 @main.command()
@@ -146,18 +145,19 @@ def show(store: Path, trace_id: str, as_json: bool) -> None:
 def evals(store: Path, as_json: bool, **filters: Any) -> None:
     """Recent evaluations, newest first."""
     rows = _read(store, store_queries.list_evals, **filters)
-    if not _report_empty(store, rows, filters, "evaluations"):
-        if as_json:
-            _print_json_lines(rows)
-            return
-        table = _table("Time", "Label", "Value", "ML app", "Trace ID", "Span ID", "Assessment",
-                       "Reasoning")
-        for metric in rows:
-            table.add_row(_local_time(metric.get("timestamp_ms", 0) * 1_000_000),
-                          metric.get("label"), _metric_value(metric), metric.get("ml_app"),
-                          *_join_target(metric), metric.get("assessment") or "",
-                          _short(metric.get("reasoning")))
-        _console().print(table)
+    if _nothing_found(store, rows, filters, "evaluations"):
+        return
+    if as_json:
+        _print_json_lines(rows)
+        return
+    table = draw.table("Time", "Label", "Value", "ML app", "Trace ID", "Span ID",
+                       "Assessment", "Reasoning")
+    for metric in rows:
+        table.add_row(draw.local_time(metric.get("timestamp_ms", 0) * 1_000_000),
+                      metric.get("label"), draw.metric_value(metric), metric.get("ml_app"),
+                      *draw.join_target(metric), metric.get("assessment") or "",
+                      draw.short(metric.get("reasoning")))
+    draw.console().print(table)
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -174,16 +174,25 @@ def _read(store: Path, query: Callable[..., Any], **arguments: Any) -> Any:
         sys.exit(1)
 
 
-def _report_empty(store: Path, rows: list[Any] | None, filters: dict[str, Any], what: str) -> bool:
+def _nothing_found(store: Path, rows: list[Any] | None, filters: dict[str, Any], what: str) -> bool:
+    """True, having said why, when there is nothing to print."""
     if rows is None:
         return True
     if rows:
         return False
     if any(value for key, value in filters.items() if key != "limit"):
         click.echo(f"No {what} match these filters in {_shown(store)}.", err=True)
+    elif what == "evaluations":
+        click.echo(f"No evaluations yet at {_shown(store)} — submit some with "
+                   "LLMObs.submit_evaluation().", err=True)
     else:
         click.echo(_empty_hint(store), err=True)
     return True
+
+
+def _print_json_lines(rows: Any) -> None:
+    for row in rows:
+        click.echo(json.dumps(row, ensure_ascii=False))
 
 
 def _empty_hint(store: Path) -> str:
@@ -197,141 +206,6 @@ def _shown(store: Path) -> str:
         return str(store.relative_to(Path.cwd()))
     except ValueError:
         return str(store)
-
-
-# -- drawing ----------------------------------------------------------------------------------
-
-def _console() -> Console:
-    # Piped output is for reading in full or for grep: no folding at a guessed 80 columns.
-    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(highlight=False, width=_PIPED_WIDTH if piped else None)
-
-
-def _table(*columns: str) -> Table:
-    table = Table(header_style="bold", box=None, pad_edge=False)
-    for column in columns:
-        table.add_column(column, no_wrap=True, overflow="ellipsis",
-                         min_width=len(column) if column != "Trace ID" else 32)
-    return table
-
-
-def _print_json_lines(rows: Any) -> None:
-    for row in rows:
-        click.echo(json.dumps(row, ensure_ascii=False))
-
-
-def _trace_tree(trace: dict[str, Any]) -> Tree:
-    spans = trace["spans"]
-    ids = {span["span_id"] for span in spans}
-    children: dict[str, list[dict[str, Any]]] = {}
-    roots = []
-    for span in spans:
-        if span.get("parent_id") in ids:
-            children.setdefault(span["parent_id"], []).append(span)
-        else:
-            roots.append(span)
-    evaluations = store_queries.evaluations_by_span(trace)
-    tree = Tree(Text.assemble(("Trace ", "bold"), (trace["trace_id"], "bold cyan"),
-                              f"  {len(spans)} spans"))
-
-    def add(parent: Tree, span: dict[str, Any]) -> None:
-        node = parent.add(_span_label(span))
-        for metric in evaluations.get(span["span_id"], []):
-            node.add(_evaluation_label(metric))
-        for child in children.get(span["span_id"], []):
-            add(node, child)
-
-    for root in roots:
-        add(tree, root)
-    return tree
-
-
-def _span_label(span: dict[str, Any]) -> Text:
-    meta = span.get("meta") or {}
-    failed = span.get("status") == "error"
-    label = Text.assemble(
-        (f"{(meta.get('span') or {}).get('kind', '?')} ", "magenta"),
-        (span.get("name") or "?", "bold red" if failed else "bold"),
-        f"  {_duration(span.get('duration'))}  ", _status(span.get("status")),
-        (f"  {_tag(span, 'ml_app')}", "dim"),
-    )
-    for prefix, data in (("in", meta.get("input")), ("out", meta.get("output"))):
-        if preview := _io_preview(data):
-            label.append(f"\n{prefix}: ", "dim").append(preview)
-    if error := meta.get("error"):
-        message = f"{error.get('type') or 'error'}: {error.get('message') or ''}".rstrip(": ")
-        label.append(f"\n{message}", "bold red")
-    return label
-
-
-def _evaluation_label(metric: dict[str, Any]) -> Text:
-    label = Text.assemble(("eval ", "yellow"), (str(metric.get("label")), "bold yellow"),
-                          f" = {_metric_value(metric)}")
-    if assessment := metric.get("assessment"):
-        label.append(f"  {assessment}", "green" if assessment == "pass" else "red")
-    if reasoning := metric.get("reasoning"):
-        label.append(f"  {_short(reasoning)}", "dim")
-    return label
-
-
-def _io_preview(data: Any) -> str:
-    if not data:
-        return ""
-    if isinstance(data, dict) and data.get("messages"):
-        last = data["messages"][-1]
-        return _short(f"{last.get('role', '')}: {last.get('content', '')}")
-    if isinstance(data, dict) and data.get("documents"):
-        documents = data["documents"]
-        return _short(f"{len(documents)} documents: {documents[0].get('text', '')}")
-    if isinstance(data, dict) and "value" in data:
-        return _short(data["value"])
-    return _short(json.dumps(data, ensure_ascii=False))
-
-
-def _short(value: Any) -> str:
-    text = " ".join(str(value if value is not None else "").split())
-    return text if len(text) <= _PREVIEW_CHARS else text[:_PREVIEW_CHARS - 1] + "…"
-
-
-def _metric_value(metric: dict[str, Any]) -> str:
-    value = metric.get(f"{metric.get('metric_type')}_value")
-    return json.dumps(value) if isinstance(value, (dict, list, bool)) else str(value)
-
-
-def _join_target(metric: dict[str, Any]) -> tuple[str, str]:
-    """(trace id, span id) for a metric joined to a span; ("tag key:value", "") for a tag."""
-    join_on = metric.get("join_on") or {}
-    if span := join_on.get("span"):
-        return str(span.get("trace_id")), str(span.get("span_id"))
-    tag = join_on.get("tag") or {}
-    return f"tag {tag.get('key')}:{tag.get('value')}", ""
-
-
-def _tag(span: dict[str, Any], key: str) -> str:
-    prefix = f"{key}:"
-    tags = [tag for tag in span.get("tags") or () if isinstance(tag, str)]
-    return next((tag[len(prefix):] for tag in tags if tag.startswith(prefix)), "")
-
-
-def _status(status: str | None) -> Text:
-    return Text(status or "?", "bold red" if status == "error" else "green")
-
-
-def _duration(ns: int | None) -> str:
-    if ns is None:
-        return "?"
-    if ns < 1_000_000:
-        return f"{ns / 1000:.0f}µs"
-    if ns < 1_000_000_000:
-        return f"{ns / 1e6:.1f}ms"
-    if ns < 60 * 1_000_000_000:
-        return f"{ns / 1e9:.2f}s"
-    minutes, seconds = divmod(ns // 1_000_000_000, 60)
-    return f"{minutes}m{seconds:02d}s"
-
-
-def _local_time(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
 
 
 if __name__ == "__main__":

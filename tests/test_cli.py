@@ -278,6 +278,17 @@ def test_empty_store_gives_the_hint(tmp_path: Path) -> None:
     assert "No traces yet" in result.stderr
 
 
+def test_store_without_evaluations_says_so(tmp_path: Path) -> None:
+    """evals on a store with spans but no evaluations says there are none yet, exit 0."""
+    path = tmp_path / "traces.db"
+    LocalStoreSink(path).send_spans([span_event(trace_id_at(time.time_ns()), name="a",
+                                                kind="task", ml_app="x", service="y",
+                                                start_ns=time.time_ns())])
+    result = run(path, "evals")
+    assert result.exit_code == 0
+    assert "No evaluations yet" in result.stderr
+
+
 def test_store_path_from_the_environment(store: dict) -> None:
     """LLMOBS_LOCAL_PATH picks the store when --path is not given."""
     result = CliRunner().invoke(main, ["traces", "--json"],
