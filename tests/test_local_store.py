@@ -7,9 +7,11 @@ import logging
 import multiprocessing
 import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -257,11 +259,13 @@ def test_sink_used_in_a_forked_child_opens_its_own_connection(store: Path) -> No
     the parent's connection keeps working after the child has exited."""
     sink = LocalStoreSink(store)
     sink.send_spans(trace_events(2))
+    inherited = sink._connection
     pid = os.fork()
     if pid == 0:  # the child: any failure shows as a non-zero exit code
         code = 1
         try:
             sink.send_spans(trace_events(3))
+            assert sink._connection is not None and sink._connection is not inherited
             sink.shutdown()
             code = 0
         finally:
@@ -338,6 +342,35 @@ def test_directory_in_proc_fails_cleanly(warnings_logged) -> None:
     """A path where nothing can be created (/proc) gives SinkError and one warning."""
     sink = LocalStoreSink(f"/proc/llmobs-{os.getpid()}/traces.db")
     _fails_twice_with_one_warning(sink, warnings_logged, "cannot create the directory")
+
+
+def test_read_only_directory_for_an_unprivileged_user(tmp_path: Path) -> None:
+    """As a user without write access (tests run as root, so a child drops to nobody), a
+    read-only directory gives SinkError, for a directory to make and for the file itself."""
+    shared = Path(tempfile.mkdtemp(prefix="llmobs-ro-", dir="/tmp"))
+    try:
+        shared.chmod(0o555)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                failures = 0
+                for path in (shared / "sub" / "traces.db", shared / "traces.db"):
+                    try:
+                        LocalStoreSink(path).send_spans(trace_events(1))
+                    except SinkError:
+                        failures += 1
+                code = 0 if failures == 2 else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert list(shared.iterdir()) == []
+    finally:
+        shared.chmod(0o755)
+        shutil.rmtree(shared)
 
 
 def test_corrupt_file(store: Path, warnings_logged) -> None:
