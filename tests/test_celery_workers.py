@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,13 +21,15 @@ from tests.celery_app.harness import (
     BROKERS,
     RABBITMQ,
     REDIS,
+    Worker,
+    WorkerSpec,
     new_queue,
     private_folder,
     require,
-    running_worker,
+    running_workers,
     stored_spans,
     tag,
-    wait_for_spans,
+    unreachable,
 )
 from tests.celery_app.tasks import ADD, PREFIX
 
@@ -123,40 +124,53 @@ def _publish_all(app: Celery) -> tuple[dict[str, Scenario], list[Any]]:
     return scenarios, revoked.id
 
 
-@pytest.fixture(scope="module", params=["redis", "amqp"])
-def run(request: pytest.FixtureRequest) -> Iterator[Run]:
-    broker = request.param
-    require(REDIS, "Redis")
-    if broker == "amqp":
-        require(RABBITMQ, "RabbitMQ")
+SERVICES = {"redis": [(REDIS, "Redis")], "amqp": [(REDIS, "Redis"), (RABBITMQ, "RabbitMQ")]}
+
+
+@pytest.fixture(scope="module")
+def runs() -> Iterator[dict[str, Run]]:
+    """One worker per reachable broker, started and stopped together; spans are read once
+    the workers have exited, so this also proves that exiting delivers everything."""
+    brokers = [broker for broker, needed in SERVICES.items()
+               if not any(unreachable(*service) for service in needed)]
     with private_folder() as folder:
-        yield _run_scenarios(broker, folder)
+        specs = {broker: WorkerSpec(BROKERS[broker], new_queue(), folder / broker)
+                 for broker in brokers}
+        for spec in specs.values():
+            spec.folder.mkdir()
+        with running_workers(*specs.values()) as workers:
+            published = {broker: _publish_and_wait(spec, worker)
+                         for (broker, spec), worker in zip(specs.items(), workers)}
+        yield {broker: Run(scenarios, stored_spans(specs[broker].store), worker.output(),
+                           revoked_id)
+               for (broker, (scenarios, revoked_id)), worker in zip(published.items(), workers)}
 
 
-def _run_scenarios(broker: str, folder: Path) -> Run:
-    store, queue = folder / "traces.db", new_queue()
-    with running_worker(BROKERS[broker], queue, store, folder / "worker.log") as worker:
-        app = make_app(BROKERS[broker], BROKERS["redis"], queue)
-        llmobs_celery.install()
-        try:
-            with capture(ml_app="web-front"):
-                scenarios, revoked_id = _publish_all(app)
-                for scenario in scenarios.values():
-                    for task_id in scenario.task_ids if scenario.has_result else ():
-                        app.AsyncResult(task_id).get(timeout=20, propagate=False)
-            assert llmobs_celery.stats() == {"open_spans": 0, "faults": {}}
-        finally:
-            llmobs_celery.uninstall()
-            app.close()
-        wait_for_spans(store, lambda s: tag(s, "celery.task_id") is not None,
-                       sum(EXPECTED.values()))
-        _wait_for_log(worker, "unregistered task")
-        spans = stored_spans(store)
-        log = worker.output()
-    return Run(scenarios, spans, log, revoked_id)
+@pytest.fixture(params=list(SERVICES))
+def run(request: pytest.FixtureRequest, runs: dict[str, Run]) -> Run:
+    for service in SERVICES[request.param]:
+        require(*service)
+    return runs[request.param]
 
 
-def _wait_for_log(worker: Any, text: str, timeout: float = 10.0) -> None:
+def _publish_and_wait(spec: WorkerSpec, worker: Worker) -> tuple[dict[str, Scenario], str]:
+    app = make_app(spec.broker, BROKERS["redis"], spec.queue)
+    llmobs_celery.install()
+    try:
+        with capture(ml_app="web-front"):
+            scenarios, revoked_id = _publish_all(app)
+            for scenario in scenarios.values():
+                for task_id in scenario.task_ids if scenario.has_result else ():
+                    app.AsyncResult(task_id).get(timeout=20, propagate=False)
+        assert llmobs_celery.stats() == {"open_spans": 0, "faults": {}}
+    finally:
+        llmobs_celery.uninstall()
+        app.close()
+    _wait_for_log(worker, "unregistered task")  # the last message published
+    return scenarios, revoked_id
+
+
+def _wait_for_log(worker: Worker, text: str, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while text not in worker.output() and time.monotonic() < deadline:
         time.sleep(0.05)

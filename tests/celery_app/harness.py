@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +36,23 @@ BACKEND = BROKERS["redis"]
 READY_TIMEOUT = 30.0
 
 
-def require(service: tuple[str, int], name: str) -> None:
-    """Skip when `service` does not answer; under CI=true its absence is a failure."""
+def unreachable(service: tuple[str, int], name: str) -> str | None:
+    """Why `service` cannot be used, or None when it answers."""
     try:
         socket.create_connection(service, timeout=1.0).close()
     except OSError as exc:
-        reason = f"{name} is not reachable at {service[0]}:{service[1]} ({exc})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}; CI=true requires it")
-        pytest.skip(reason)
+        return f"{name} is not reachable at {service[0]}:{service[1]} ({exc})"
+    return None
+
+
+def require(service: tuple[str, int], name: str) -> None:
+    """Skip when `service` does not answer; under CI=true its absence is a failure."""
+    reason = unreachable(service, name)
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; CI=true requires it")
+    pytest.skip(reason)
 
 
 def new_queue() -> str:
@@ -58,25 +67,43 @@ def private_folder() -> Iterator[Path]:
         yield Path(folder)
 
 
+@dataclass
+class WorkerSpec:
+    """What a test worker consumes and where it writes."""
+
+    broker: str
+    queue: str
+    folder: Path
+    pool: str = "prefork"
+    concurrency: int = 2
+    extra: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def store(self) -> Path:
+        return self.folder / "traces.db"
+
+
 class Worker:
     """A `celery -A tests.celery_app worker` subprocess consuming its own queue."""
 
-    def __init__(self, broker: str, queue: str, store: Path, log: Path, *, pool: str,
-                 concurrency: int, extra: tuple[str, ...], options: dict[str, Any]) -> None:
+    def __init__(self, spec: WorkerSpec) -> None:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-            "LLMOBS_TEST_BROKER": broker, "LLMOBS_TEST_BACKEND": BACKEND,
-            "LLMOBS_TEST_QUEUE": queue, "LLMOBS_LOCAL_PATH": str(store), WORKER_ENV: "1",
-            "LLMOBS_TEST_CELERY_OPTIONS": json.dumps(options),
+            "LLMOBS_TEST_BROKER": spec.broker, "LLMOBS_TEST_BACKEND": BACKEND,
+            "LLMOBS_TEST_QUEUE": spec.queue, "LLMOBS_LOCAL_PATH": str(spec.store),
+            WORKER_ENV: "1", "LLMOBS_TEST_CELERY_OPTIONS": json.dumps(spec.options),
         }
         env.pop("DD_LLMOBS_ENABLED", None)
         command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
-                   "-P", pool, "-c", str(concurrency), "-Q", queue, "-n", f"{queue}@%h",
-                   "-l", "info", "--without-heartbeat", "--without-gossip",
-                   "--without-mingle", "--prefetch-multiplier", "1", *extra]
-        self.log = log
-        self._log_file = log.open("wb")
+                   "-P", spec.pool, "-c", str(spec.concurrency), "-Q", spec.queue,
+                   "-n", f"{spec.queue}@%h", "-l", "info", "--without-heartbeat",
+                   "--without-gossip", "--without-mingle", "--prefetch-multiplier", "1",
+                   *spec.extra]
+        self.spec = spec
+        self.log = spec.folder / f"worker-{spec.queue}.log"
+        self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=self._log_file,
                                         stderr=subprocess.STDOUT)
 
@@ -91,11 +118,10 @@ class Worker:
             if self.process.poll() is not None:
                 break
             time.sleep(0.05)
-        self.stop()
         raise AssertionError(f"the celery worker did not start:\n{self.output()[-3000:]}")
 
     def terminate(self) -> None:
-        """SIGTERM: Celery's warm shutdown."""
+        """SIGTERM: Celery's warm shutdown (running tasks finish, then the worker exits)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
 
@@ -116,18 +142,28 @@ class Worker:
 
 
 @contextmanager
-def running_worker(broker: str, queue: str, store: Path, log: Path, *, pool: str = "prefork",
-                   concurrency: int = 2, extra: tuple[str, ...] = (),
-                   options: dict[str, Any] | None = None) -> Iterator[Worker]:
-    worker = Worker(broker, queue, store, log, pool=pool, concurrency=concurrency,
-                    extra=extra, options=options or {})
+def running_workers(*specs: WorkerSpec) -> Iterator[list[Worker]]:
+    """Start workers together and stop them together (a warm shutdown takes a second or
+    two); on a clean exit, fail if any logged an llmobs fault."""
+    workers: list[Worker] = []
     try:
-        worker.wait_ready()
-        yield worker
+        workers += [Worker(spec) for spec in specs]
+        for worker in workers:
+            worker.wait_ready()
+        yield workers
     finally:
-        worker.stop()
-    faults = worker.library_faults()
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.stop()
+    faults = [line for worker in workers for line in worker.library_faults()]
     assert not faults, "llmobs faults in the worker:\n" + "\n".join(faults)
+
+
+@contextmanager
+def running_worker(spec: WorkerSpec) -> Iterator[Worker]:
+    with running_workers(spec) as (worker,):
+        yield worker
 
 
 def stored_spans(store: Path) -> list[dict[str, Any]]:

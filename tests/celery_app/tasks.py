@@ -64,7 +64,14 @@ def reject() -> None:
     raise Reject("not wanted", requeue=False)
 
 
-_PLAIN = (add, fail, with_tool, slow, noop, collect, pid, reject)
+def open_spans() -> int:
+    """How many task spans this worker process has open (this task's own included)."""
+    import llmobs_celery
+
+    return llmobs_celery.stats()["open_spans"]
+
+
+_PLAIN = (add, fail, with_tool, slow, noop, collect, pid, reject, open_spans)
 _BOUND = (flaky, nested)
 
 
