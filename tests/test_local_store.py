@@ -279,6 +279,60 @@ def test_sink_used_in_a_forked_child_opens_its_own_connection(store: Path) -> No
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+def _in_child(work) -> tuple[int, int]:
+    """Fork; run work() in the child, whose exit code is 0 only if work() returned. Returns
+    (child pid, a pipe end that reads one byte when the child calls the signal it is given)."""
+    signal_read, signal_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            work(lambda: os.write(signal_write, b"."))
+            code = 0
+        finally:
+            os._exit(code)
+    return pid, signal_read
+
+
+def _exit_code(pid: int) -> int:
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_parent_closing_does_not_lose_what_a_forked_child_writes_next(store: Path) -> None:
+    """The parent shutting its sink down while a forked child still writes keeps the child's
+    later spans (SQLite's per-process lock bookkeeping must not be carried across the fork)."""
+    sink = LocalStoreSink(store)
+    sink.send_spans(trace_events(2))
+
+    def child(signal) -> None:
+        sink.send_spans(trace_events(3))
+        signal()
+        time.sleep(0.5)  # the parent closes its connection meanwhile
+        sink.send_spans(trace_events(4))
+        sink.shutdown()
+
+    pid, signalled = _in_child(child)
+    os.read(signalled, 1)
+    sink.shutdown()
+    assert _exit_code(pid) == 0
+    assert stored_span_count(store) == 9
+
+
+def test_fork_during_a_batch_leaves_the_child_able_to_write(store: Path) -> None:
+    """A fork while the sink is held (a batch in progress) does not leave the
+    child's sink locked: the child writes through a connection of its own."""
+    sink = LocalStoreSink(store)
+    sink.send_spans(trace_events(2))
+    sink._in_use.acquire()  # as the writer thread does for the length of a batch
+    try:
+        pid, _ = _in_child(lambda signal: sink.send_spans(trace_events(3)))
+        assert _exit_code(pid) == 0
+    finally:
+        sink._in_use.release()
+    sink.send_spans(trace_events(1))
+    assert stored_span_count(store) == 6
+
+
 # -- retention --------------------------------------------------------------------------------
 
 def test_retention_by_count_deletes_whole_oldest_traces(store: Path) -> None:

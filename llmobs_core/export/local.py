@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -32,12 +34,39 @@ DEFAULT_MAX_SPANS = 1_000_000
 DEFAULT_MAX_DAYS = 30.0
 _PRUNE_CHECK_EVERY = 10_000  # spans stored by this process between two retention checks
 
-# A connection inherited through fork must never be used or closed in the child: closing it
-# could checkpoint and delete the WAL the parent still writes to. Keeping a reference here
-# stops the garbage collector from closing it.
-_inherited_connections: list[sqlite3.Connection] = []
+_FORK_WAIT_S = 2.0  # how long a fork waits for a batch in progress before going ahead
 
 T = TypeVar("T")
+
+# SQLite keeps its lock bookkeeping per process and file, and a forked child inherits the
+# parent's copy while not holding the parent's locks: a child then writing through a new
+# connection holds no real lock, so the parent closing its connection takes itself for the last
+# user and deletes the WAL under the child (whose later spans are lost). So sinks close their
+# connection before a fork, and both sides reopen on their next batch.
+_live_sinks: weakref.WeakSet[LocalStoreSink] = weakref.WeakSet()
+# When a batch was still running at fork time, the child cannot close the connection it
+# inherited (that could delete the parent's WAL) and must not use it: it is kept here, so the
+# garbage collector does not close it either.
+_inherited_connections: list[sqlite3.Connection] = []
+
+
+def _before_fork() -> None:
+    for sink in list(_live_sinks):
+        sink._close_for_fork()
+
+
+def _after_fork_in_parent() -> None:
+    for sink in list(_live_sinks):
+        sink._release_after_fork()
+
+
+def _after_fork_in_child() -> None:
+    for sink in list(_live_sinks):
+        sink._reset_in_child()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                    after_in_child=_after_fork_in_child)
 
 
 class SinkError(Exception):
@@ -71,6 +100,9 @@ class LocalStoreSink:
         self._tag_ids: dict[str, int] = {}
         self._stored_since_prune = self._prune_every  # check retention on the first batch
         self._failing = False
+        self._in_use = threading.Lock()  # held by a batch, by shutdown, and across a fork
+        self._held_for_fork = False
+        _live_sinks.add(self)
 
     def __repr__(self) -> str:
         return f"LocalStoreSink({str(self.path)!r})"
@@ -78,20 +110,43 @@ class LocalStoreSink:
     def send_spans(self, events: list[Event]) -> None:
         if not events:
             return
-        stored = self._write(f"{len(events)} spans",
-                             lambda conn: insert_spans(conn, events, self._tag_ids))
-        self._stored_since_prune += stored
-        if self._stored_since_prune >= self._prune_every:
-            self._stored_since_prune = 0
-            self._apply_retention()
+        with self._in_use:
+            stored = self._write(f"{len(events)} spans",
+                                 lambda conn: insert_spans(conn, events, self._tag_ids))
+            self._stored_since_prune += stored
+            if self._stored_since_prune >= self._prune_every:
+                self._stored_since_prune = 0
+                self._apply_retention()
 
     def send_evaluations(self, metrics: list[Event]) -> None:
         if metrics:
-            self._write(f"{len(metrics)} evaluations",
-                        lambda conn: insert_evaluations(conn, metrics))
+            with self._in_use:
+                self._write(f"{len(metrics)} evaluations",
+                            lambda conn: insert_evaluations(conn, metrics))
 
     def shutdown(self) -> None:
-        self._forget_connection()
+        """Close the file, after the batch in progress if there is one."""
+        if self._in_use.acquire(timeout=self.timeout + 1):
+            try:
+                self._forget_connection()
+            finally:
+                self._in_use.release()
+
+    # -- fork --------------------------------------------------------------------------------
+
+    def _close_for_fork(self) -> None:
+        if self._connection is not None and self._in_use.acquire(timeout=_FORK_WAIT_S):
+            self._held_for_fork = True
+            self._forget_connection()
+
+    def _release_after_fork(self) -> None:
+        if self._held_for_fork:
+            self._held_for_fork = False
+            self._in_use.release()
+
+    def _reset_in_child(self) -> None:
+        self._in_use = threading.Lock()  # another thread may have held it at fork time
+        self._held_for_fork = False
 
     # -- the connection ------------------------------------------------------------------------
 
