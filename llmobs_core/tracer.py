@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from ._log import warn_limited
+from ._signals import install_sigterm_drain, uninstall_sigterm_drain
 from .config import Config, ml_app_problem
 from .context import current_parent
 from .export.writer import Writer
@@ -72,10 +73,12 @@ def install(tracer: Tracer) -> None:
     if not state.atexit_registered:
         atexit.register(_drain_at_exit)
         state.atexit_registered = True
+    install_sigterm_drain(_drain_at_exit)
 
 
 def uninstall() -> Tracer | None:
     tracer, state.tracer = state.tracer, None
+    uninstall_sigterm_drain()
     return tracer
 
 

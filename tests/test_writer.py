@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -191,3 +192,38 @@ def test_exit_drains_what_was_recorded_without_an_explicit_flush() -> None:
     assert result.returncode == 0, result.stderr
     names = [line.split()[2] for line in result.stdout.splitlines() if line.startswith("[llmobs]")]
     assert sorted(names) == sorted(f"task-{i}" for i in range(300))
+
+
+def test_sigterm_with_its_default_action_drains_before_the_process_dies() -> None:
+    """SIGTERM skips atexit; llmobs drains first, then the process still dies of SIGTERM."""
+    code = (
+        "import os, signal, sys\n"
+        "from llmobs_core import LLMObs\n"
+        "LLMObs.enable(ml_app='term-app', exporter='console')\n"
+        "for i in range(200):\n"
+        "    with LLMObs.task(f'task-{i}'):\n"
+        "        pass\n"
+        "sys.stdout.flush()\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "import time; time.sleep(30)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == -signal.SIGTERM
+    names = [line.split()[2] for line in result.stdout.splitlines() if line.startswith("[llmobs]")]
+    assert sorted(names) == sorted(f"task-{i}" for i in range(200))
+
+
+def test_a_hosts_own_sigterm_handler_is_left_alone() -> None:
+    """llmobs never replaces a SIGTERM handler the application installed."""
+    code = (
+        "import signal\n"
+        "def mine(signum, frame): pass\n"
+        "signal.signal(signal.SIGTERM, mine)\n"
+        "from llmobs_core import LLMObs\n"
+        "LLMObs.enable(exporter='memory')\n"
+        "print(signal.getsignal(signal.SIGTERM) is mine)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.strip() == "True", result.stderr
