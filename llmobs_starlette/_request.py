@@ -39,9 +39,9 @@ class RequestTrace:
         message = await self.app_receive()
         kind = message["type"]
         if kind == "http.disconnect":
-            if not self.span.finished:
+            if self.span.duration_ns is None:
                 self.end(client_disconnected=True)
-        elif kind == "websocket.disconnect" and not self.span.finished:
+        elif kind == "websocket.disconnect" and self.span.duration_ns is None:
             self.status = message.get("code", 1005)
             self.end()
         return message
@@ -92,7 +92,7 @@ class RequestTrace:
             returned: bool = False) -> None:
         """Finish the span once, with its route, status and error. Never raises."""
         span = self.span
-        if span.finished:
+        if span.duration_ns is not None:  # ended already
             return
         try:
             if exc is not None and self.status is None and self.scope["type"] == "http":

@@ -61,15 +61,17 @@ class LLMObsMiddleware:
             raise TypeError("exclude must be a collection of paths, not one string")
         self.app = app
         self.kind = kind
-        self.ml_app = ml_app
-        self.session_id = session_id
+        self.fixed_ml_app = ml_app if isinstance(ml_app, str) else None
+        self.route_ml_app = ml_app if callable(ml_app) else None
+        self.route_session = session_id
         self.response_headers = bool(response_headers)
         paths = list(exclude)
         self.excluded_paths = frozenset(p for p in paths if not p.endswith("*"))
         self.excluded_prefixes = tuple(p[:-1] for p in paths if p.endswith("*"))
+        self.excludes = bool(paths)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] not in _TRACED or self.is_excluded(scope.get("path")):
+        if scope["type"] not in _TRACED or (self.excludes and self.is_excluded(scope.get("path"))):
             return await self.app(scope, receive, send)
         tracer = state.tracer
         if tracer is None:
@@ -100,8 +102,12 @@ class LLMObsMiddleware:
         """Open the request's span under the caller's remote context. Never raises."""
         try:
             remote = remote_context(scope)
-            ml_app = self.ml_app if not callable(self.ml_app) else self.routed(self.ml_app, scope)
-            session = None if self.session_id is None else self.routed(self.session_id, scope)
+            ml_app = self.fixed_ml_app
+            if self.route_ml_app is not None:
+                ml_app = self.routed(self.route_ml_app, scope)
+            session = None
+            if self.route_session is not None:
+                session = self.routed(self.route_session, scope)
             method = scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET"
             name = f"{method} {scope.get('path', '')}"
             if remote is None:

@@ -1,0 +1,274 @@
+"""Throughput and latency of a hello-world Starlette app under uvicorn: bare, and with
+llmobs_starlette's LLMObsMiddleware (one span per request, exported to the local store).
+
+Three uvicorn processes serve the app: bare; traced, exporting to the local store (the
+figure the target is about: traced at least 0.8 of bare throughput); and traced with a sink
+that discards, which separates the middleware's own cost from the store's. A separate load
+process drives one server at a time, rotating the order round by round to cancel drift, and
+the medians are compared. The in-process cost the middleware adds to one request, a steadier
+figure on a busy machine, is printed too.
+
+Load comes from wrk when it is installed (`apt-get install wrk`), else from a bounded loop of
+keep-alive HTTP/1.1 connections on asyncio streams. That fallback is not an httpx client on
+purpose: an httpx request costs about as much CPU as the whole request in the server, so on a
+small machine an httpx load generator would bound both figures and hide the difference.
+
+    python bench/asgi_middleware.py [--rounds 6] [--seconds 3] [--connections 32] [--no-wrk]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+
+
+# -- the served app -----------------------------------------------------------------------------
+
+
+def build_app(traced: bool):
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def hello(request):
+        return PlainTextResponse("Hello, world!")
+
+    app = Starlette(routes=[Route("/", hello)])
+    if traced:
+        from llmobs_starlette import LLMObsMiddleware
+
+        app.add_middleware(LLMObsMiddleware, ml_app="bench")
+    return app
+
+
+class Discard:
+    def send_spans(self, events): ...
+    def send_evaluations(self, metrics): ...
+    def shutdown(self): ...
+
+
+SERVERS = {"bare": None, "traced": "local", "discard": Discard}
+
+
+def serve(fd: int, name: str) -> None:
+    import uvicorn
+
+    from llmobs_core import LLMObs
+
+    exporter = SERVERS[name]
+    if exporter is not None:
+        LLMObs.enable(ml_app="bench", service="bench",
+                      exporter=exporter if isinstance(exporter, str) else exporter())
+    # uvicorn re-raises the SIGTERM that stopped it once it has shut down; with this handler
+    # in place that lets the process go on to flush and report.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    config = uvicorn.Config(build_app(exporter is not None), log_level="error",
+                            access_log=False, lifespan="off", ws="none")
+    uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
+    if exporter is not None:
+        LLMObs.flush(60)
+        stats = LLMObs.stats()
+        print(f"{name} server: {stats['sent']} spans exported, dropped {stats['dropped']}")
+
+
+def in_process_cost() -> None:
+    """µs that the middleware (with a discarding sink) adds to one request, called in process
+    without a server, against a middleware that only sets a contextvar."""
+    from llmobs_core import LLMObs
+    from llmobs_core.context import current_parent
+    from llmobs_starlette import LLMObsMiddleware
+
+    scope = {"type": "http", "method": "GET", "path": "/", "root_path": "",
+             "headers": [(b"host", b"bench"), (b"accept", b"*/*")]}
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        return None
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"Hello, world!"})
+
+    async def contextvar_only(scope, receive, send):
+        token = current_parent.set(None)
+        try:
+            await app(scope, receive, send)
+        finally:
+            current_parent.reset(token)
+
+    async def per_request(handler) -> float:
+        best = float("inf")
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(20_000):
+                await handler(dict(scope), receive, send)
+            best = min(best, (time.perf_counter() - started) / 20_000 * 1e6)
+        return best
+
+    async def run() -> tuple[float, float]:
+        bare = await per_request(app)
+        return (await per_request(contextvar_only) - bare,
+                await per_request(LLMObsMiddleware(app)) - bare)
+
+    LLMObs.enable(ml_app="bench", exporter=Discard())
+    contextvar, middleware = asyncio.run(run())
+    LLMObs.disable()
+    print(f"in process: LLMObsMiddleware adds {middleware:.1f} us to a request (span and "
+          f"writer hand-off included), a contextvar-only middleware {contextvar:.1f} us")
+
+
+# -- the load -----------------------------------------------------------------------------------
+
+
+async def _connection(port: int, stop_at: float, latencies: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.monotonic() < stop_at:
+            started = time.perf_counter_ns()
+            writer.write(REQUEST)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(head.decode("latin-1"))
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            await reader.readexactly(int(length.group(1)) if length else 0)
+            latencies.append(time.perf_counter_ns() - started)
+    finally:
+        writer.close()
+
+
+def asyncio_load(port: int, seconds: float, connections: int) -> dict[str, float]:
+    latencies: list[int] = []
+
+    async def run() -> float:
+        started = time.monotonic()
+        await asyncio.gather(*(_connection(port, started + seconds, latencies)
+                               for _ in range(connections)))
+        return time.monotonic() - started
+
+    elapsed = asyncio.run(run())
+    latencies.sort()
+    return {"rps": len(latencies) / elapsed,
+            "p50_ms": latencies[len(latencies) // 2] / 1e6,
+            "p99_ms": latencies[int(len(latencies) * 0.99)] / 1e6}
+
+
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk_load(port: int, seconds: float, connections: int) -> dict[str, float]:
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+         f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True,
+        timeout=seconds + 60)
+    if "Non-2xx" in done.stdout or "Socket errors" in done.stdout:
+        raise RuntimeError(done.stdout)
+
+    def percentile(label: str) -> float:
+        value, unit = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", done.stdout,
+                                re.MULTILINE).groups()
+        return float(value) * _WRK_UNITS[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))
+    return {"rps": rps, "p50_ms": percentile("50%"), "p99_ms": percentile("99%")}
+
+
+# -- the driver ---------------------------------------------------------------------------------
+
+
+def start_server(name: str, env: dict[str, str]) -> tuple[int, subprocess.Popen]:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    command = [sys.executable, __file__, "serve", "--fd", str(sock.fileno()), "--server", name]
+    child = subprocess.Popen(command, env=env, pass_fds=[sock.fileno()])
+    port = sock.getsockname()[1]
+    sock.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            asyncio_load(port, 0.05, 1)
+            return port, child
+        except OSError:
+            time.sleep(0.05)
+    child.kill()
+    raise RuntimeError("the server did not start")
+
+
+def measure(port: int, seconds: float, connections: int, use_wrk: bool) -> dict[str, float]:
+    """One round of load, from a process of its own."""
+    command = [sys.executable, __file__, "load", "--port", str(port), "--seconds", str(seconds),
+               "--connections", str(connections)] + ([] if use_wrk else ["--no-wrk"])
+    done = subprocess.run(command, capture_output=True, text=True, check=True,
+                          timeout=seconds + 90)
+    return json.loads(done.stdout)
+
+
+def main(rounds: int, seconds: float, connections: int, use_wrk: bool) -> None:
+    store = Path(tempfile.mkdtemp(prefix="llmobs-bench-")) / "traces.db"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LLMOBS_LOCAL_PATH": str(store)}
+    print(f"load: {'wrk' if use_wrk else 'asyncio keep-alive loop'}, {connections} "
+          f"connections, {seconds:g} s a round; spans go to {store}")
+    servers = {name: start_server(name, env) for name in SERVERS}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in SERVERS}
+    names = list(SERVERS)
+    try:
+        for port, _ in servers.values():
+            measure(port, 1, connections, use_wrk)  # warm up
+        for index in range(rounds):
+            for name in names[index % 3:] + names[:index % 3]:
+                results[name].append(measure(servers[name][0], seconds, connections, use_wrk))
+            print(f"round {index + 1}: " + "  ".join(
+                f"{name} {results[name][-1]['rps']:6.0f} req/s" for name in names))
+    finally:
+        for _, child in servers.values():
+            child.terminate()
+            child.wait(120)
+    summary = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+               for name, runs in results.items()}
+    for name, figures in summary.items():
+        print(f"median {name:7}: {figures['rps']:6.0f} req/s, p50 {figures['p50_ms']:5.2f} ms, "
+              f"p99 {figures['p99_ms']:6.2f} ms, {figures['rps'] / summary['bare']['rps']:.3f} "
+              "of bare")
+    print(f"traced (local store) / bare throughput: "
+          f"{summary['traced']['rps'] / summary['bare']['rps']:.3f} (target >= 0.8)")
+    subprocess.run([sys.executable, __file__, "cost"], env=env, check=True, timeout=300)
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", nargs="?", choices=("run", "serve", "load", "cost"), default="run")
+    parser.add_argument("--fd", type=int)
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--server", choices=SERVERS)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--no-wrk", action="store_true", help="use the asyncio load loop")
+    args = parser.parse_args()
+    wrk = shutil.which("wrk") is not None and not args.no_wrk
+    if args.mode == "serve":
+        serve(args.fd, args.server)
+    elif args.mode == "cost":
+        in_process_cost()
+    elif args.mode == "load":
+        load = wrk_load if wrk else asyncio_load
+        print(json.dumps(load(args.port, args.seconds, args.connections)))
+    else:
+        main(args.rounds, args.seconds, args.connections, wrk)
