@@ -253,7 +253,8 @@ def test_wrong_configuration_raises_when_the_app_is_built(options: dict, error) 
 
 def test_all_lists_exactly_the_public_names_sorted() -> None:
     """llmobs_starlette's __all__ is sorted and names what it exports."""
-    public = {name for name in vars(llmobs_starlette) if not name.startswith("_")}
+    public = {name for name in vars(llmobs_starlette)
+              if name.isidentifier() and not name.startswith("_")}
     assert llmobs_starlette.__all__ == sorted(llmobs_starlette.__all__)
     assert set(llmobs_starlette.__all__) == public - {"middleware", "fastapi"}
 
