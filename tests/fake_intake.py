@@ -13,6 +13,7 @@ after printing its URL: the benchmark uses it from another process.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import struct
 import sys
@@ -21,6 +22,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import ThreadingUnixStreamServer
 from typing import Any
 
 from wire_checks import check_evaluation_body, check_span_body
@@ -69,11 +71,13 @@ class Received:
 
 class FakeIntake:
     def __init__(self, mode: str = "agentless", api_key: str = "test-api-key",
-                 validate: bool = True, port: int = 0) -> None:
+                 validate: bool = True, port: int = 0, unix_path: str | None = None) -> None:
+        """`unix_path` serves on a Unix domain socket instead, as an Agent may."""
         if mode not in ("agentless", "agent"):
             raise ValueError("mode is 'agentless' or 'agent'")
         self.mode, self.api_key, self.validate = mode, api_key, validate
         self.port = port
+        self.unix_path = unix_path
         self.spans: list[dict[str, Any]] = []
         self.evaluations: list[dict[str, Any]] = []
         self.requests: list[Received] = []
@@ -91,13 +95,16 @@ class FakeIntake:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"unix://{self.unix_path}" if self.unix_path else f"http://127.0.0.1:{self.port}"
 
     def start(self) -> FakeIntake:
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
+        if self.unix_path:
+            server: Any = ThreadingUnixStreamServer(self.unix_path, _handler_for(self))
+        else:
+            server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
+            self.port = server.server_address[1]
         server.daemon_threads = True
         server.block_on_close = False
-        self.port = server.server_address[1]
         self._server = server
         self._stopping.clear()
         threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True,
@@ -112,6 +119,8 @@ class FakeIntake:
             return
         server.shutdown()
         server.server_close()
+        if self.unix_path:
+            os.unlink(self.unix_path)
         with self._lock:
             connections, self._connections = self._connections, set()
         for connection in connections:
@@ -246,6 +255,7 @@ def _handler_for(intake: FakeIntake) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         timeout = 30
+        disable_nagle_algorithm = not intake.unix_path  # headers and body are separate writes
 
         def setup(self) -> None:
             super().setup()

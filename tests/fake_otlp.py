@@ -104,6 +104,7 @@ def _span(span: Any, resource_spans: Any) -> dict[str, Any]:
 def _handler_for(receiver: FakeOTLPReceiver) -> type:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as separate writes
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -122,6 +122,35 @@ def test_agent_host_and_port_select_the_agent(intake, monkeypatch) -> None:
     assert intake.problems == [] and len(intake.spans) == 3
 
 
+def test_an_agent_on_a_unix_socket(tmp_path, monkeypatch) -> None:
+    """DD_TRACE_AGENT_URL=unix:///path reaches an Agent listening on a Unix domain socket."""
+    with FakeIntake(mode="agent", unix_path=str(tmp_path / "apm.socket")) as agent:
+        monkeypatch.setenv("DD_TRACE_AGENT_URL", agent.url)
+        LLMObs.enable(ml_app="shop")
+        _record(2)
+        assert LLMObs.flush()
+        LLMObs.disable()
+    assert agent.problems == [] and len(agent.spans) == 2
+
+
+@pytest.mark.parametrize(("sink", "spans_url", "evaluations_url"), [
+    (lambda: DatadogSink.agentless(KEY, "datadoghq.eu"),
+     "https://llmobs-intake.datadoghq.eu/api/v2/llmobs",
+     "https://api.datadoghq.eu/api/intake/llm-obs/v2/eval-metric"),
+    (lambda: DatadogSink.through_agent(),
+     "http://localhost:8126/evp_proxy/v2/api/v2/llmobs",
+     "http://localhost:8126/evp_proxy/v2/api/intake/llm-obs/v2/eval-metric"),
+    (lambda: DatadogSink.through_agent(override_origin="http://intake.test:81/base/"),
+     "http://intake.test:81/base/evp_proxy/v2/api/v2/llmobs",
+     "http://intake.test:81/base/evp_proxy/v2/api/intake/llm-obs/v2/eval-metric"),
+])
+def test_where_each_mode_sends(sink, spans_url, evaluations_url) -> None:
+    """Agentless hosts follow DD_SITE; the Agent's EVP paths; an override keeps its base path."""
+    built = sink()
+    assert repr(built) == f"<DatadogSink spans={spans_url} evaluations={evaluations_url}>"
+    built.shutdown()
+
+
 @pytest.mark.parametrize(("environment", "expected"), [
     ({}, ["local"]),
     ({"DD_LLMOBS_AGENTLESS_ENABLED": "1", "DD_API_KEY": KEY}, ["datadog"]),
@@ -291,6 +320,19 @@ def test_metric_keys_with_dots_are_rewritten(intake, make_sink) -> None:
     assert intake.problems == []
     assert intake.spans[0]["metrics"] == {"cost_usd": 0.5, "input_tokens": 3}
     assert event["metrics"] == {"cost.usd": 0.5, "input_tokens": 3}
+
+
+def test_an_event_json_cannot_encode_is_dropped_alone(intake, make_sink) -> None:
+    """A circular reference left by a span processor drops that event only, counted."""
+    events = _events(3)
+    looped: dict = {}
+    looped["self"] = looped
+    events[1]["meta"]["metadata"] = looped
+    sink = make_sink()
+    sink.send_spans(events)
+    assert intake.problems == []
+    assert sorted(_names(intake)) == ["task-0", "task-2"]
+    assert sink.stats()["unencodable"] == 1
 
 
 _EXIT_SCRIPT = """

@@ -1,11 +1,10 @@
-"""Request bodies for the Datadog intake (WIRE.md): span envelopes and evaluation metrics. Each
-event is JSON-encoded once and the results are packed into bodies of at most 5 MiB."""
+"""Request bodies for the Datadog intake (WIRE.md): span envelopes and evaluation metrics,
+JSON-encoded on the writer thread and packed into bodies of at most 5 MiB."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_BODY_BYTES = 5 << 20
 MAX_EVENT_BYTES = 5_000_000
@@ -27,50 +26,91 @@ def _unencodable(value: Any) -> str:
         return f"<unrepresentable {type(value).__name__}>"
 
 
-_encode_str = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
-                               default=_unencodable).encode
+# ASCII output (anything else \u-escaped) is what the C encoder writes fastest, and its bytes
+# need no UTF-8 pass. The cycle check is skipped on the fast path; a batch that fails there is
+# encoded again, event by event, with it.
+_fast = json.JSONEncoder(separators=(",", ":"), check_circular=False,
+                         default=_unencodable).encode
+_careful = json.JSONEncoder(separators=(",", ":"), default=_unencodable).encode
 
 
 def _encode(value: Any) -> bytes:
-    return _encode_str(value).encode("utf-8", "replace")
+    return _careful(value).encode("ascii")
 
 
-def envelope_parts(tracer_version: str) -> tuple[bytes, bytes]:
-    """The bytes around one encoded span: {"_dd.stage": "raw", ..., "spans": [<span>]}."""
-    head = (f'{{"_dd.stage":"raw","_dd.tracer_version":{json.dumps(tracer_version)},'
-            '"event_type":"span","spans":[')
-    return head.encode(), b"]}"
+class Encoded(NamedTuple):
+    bodies: list[Body]
+    truncated: int  # events over the size limit, sent with input and output dropped
+    unencodable: int  # events JSON could not encode at all (a cycle left by a span processor)
 
 
-def span_bodies(events: Iterable[Event], envelope: tuple[bytes, bytes]) -> tuple[list[Body], int]:
-    """The request bodies for `events` and how many events had to be cut down to fit."""
-    head, tail = envelope
+def span_bodies(events: list[Event], tracer_version: str) -> Encoded:
+    """The request bodies for `events`. A batch is encoded in one call; only a batch of
+    5,000,000 bytes or more (or one that fails) is encoded again, event by event, to split it
+    and to find the events over the limit."""
+    if not events:
+        return Encoded([], 0, 0)
+    envelopes = [{"_dd.stage": "raw", "_dd.tracer_version": tracer_version,
+                  "event_type": "span", "spans": [_sanitised(event)]} for event in events]
+    try:
+        body = _fast(envelopes).encode("ascii")
+    except (ValueError, TypeError, RecursionError):
+        body = None
+    if body is not None and len(body) < MAX_EVENT_BYTES:
+        return Encoded([(body, len(envelopes))], 0, 0)
+    return _split_spans(envelopes)
+
+
+def _sanitised(event: Event) -> Event:
+    metrics = event.get("metrics")
+    if metrics and any("." in key for key in metrics):
+        # A "." in a metric key makes the intake drop the whole request (WIRE.md).
+        return {**event, "metrics": {k.replace(".", "_"): v for k, v in metrics.items()}}
+    return event
+
+
+def _split_spans(envelopes: list[Event]) -> Encoded:
+    head = _encode({**envelopes[0], "spans": []})[:-2]  # the envelope up to '"spans":['
     encoded = []
-    truncated = 0
-    for event in events:
-        metrics = event.get("metrics")
-        if metrics and any("." in key for key in metrics):
-            # A "." in a metric key makes the intake drop the whole request (WIRE.md).
-            event = {**event, "metrics": {k.replace(".", "_"): v for k, v in metrics.items()}}
-        data = _encode(event)
-        if len(data) >= MAX_EVENT_BYTES:
-            data = _shrunk_span(event)
-            truncated += 1
-        encoded.append(head + data + tail)
-    return pack(encoded, b"[", b"]"), truncated
+    truncated = unencodable = 0
+    for envelope in envelopes:
+        event = envelope["spans"][0]
+        try:
+            data = _encode(event)
+            if len(data) >= MAX_EVENT_BYTES:
+                data = _shrunk_span(event)
+                truncated += 1
+        except (ValueError, TypeError, RecursionError):
+            unencodable += 1
+            continue
+        encoded.append(head + data + b"]}")
+    return Encoded(pack(encoded, b"[", b"]"), truncated, unencodable)
 
 
-def evaluation_bodies(metrics: Iterable[Event]) -> tuple[list[Body], int]:
-    """The eval-metric request bodies for `metrics` and how many had to be cut down."""
+def evaluation_bodies(metrics: list[Event]) -> Encoded:
+    """The eval-metric request bodies for `metrics`; encoded in one call unless they come to
+    5,000,000 bytes or more (or fail), as for spans."""
+    if not metrics:
+        return Encoded([], 0, 0)
+    try:
+        body = _fast({"data": {"type": "evaluation_metric", "attributes": {"metrics": metrics}}})
+    except (ValueError, TypeError, RecursionError):
+        body = ""
+    if body and len(body) < MAX_EVENT_BYTES:
+        return Encoded([(body.encode("ascii"), len(metrics))], 0, 0)
     encoded = []
-    truncated = 0
+    truncated = unencodable = 0
     for metric in metrics:
-        data = _encode(metric)
-        if len(data) >= MAX_EVENT_BYTES:
-            data = _shrunk_evaluation(metric)
-            truncated += 1
+        try:
+            data = _encode(metric)
+            if len(data) >= MAX_EVENT_BYTES:
+                data = _shrunk_evaluation(metric)
+                truncated += 1
+        except (ValueError, TypeError, RecursionError):
+            unencodable += 1
+            continue
         encoded.append(data)
-    return pack(encoded, _EVAL_HEAD, _EVAL_TAIL), truncated
+    return Encoded(pack(encoded, _EVAL_HEAD, _EVAL_TAIL), truncated, unencodable)
 
 
 def pack(items: list[bytes], head: bytes, tail: bytes, limit: int = MAX_BODY_BYTES) -> list[Body]:

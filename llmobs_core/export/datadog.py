@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from .._log import log, warn_limited
-from ._datadog_payload import Body, envelope_parts, evaluation_bodies, span_bodies
+from ._datadog_payload import Encoded, evaluation_bodies, span_bodies
 from ._http import DeliveryError, Origin, Response, RetryPolicy, post_with_retries
 from .base import Event
 
@@ -57,11 +57,11 @@ class DatadogSink:
         self._evaluations = evaluations
         self._retry = retry or RetryPolicy()
         self._secret = secret
-        self._envelope = envelope_parts(tracer_version())
+        self._tracer_version = tracer_version()
         self._stop = threading.Event()
         self._reported: set[tuple[str, int]] = set()
         self._counts = dict.fromkeys(
-            ("requests", "retries", "sent", "failed", "rejected", "truncated"), 0)
+            ("requests", "retries", "sent", "failed", "rejected", "truncated", "unencodable"), 0)
 
     @classmethod
     def agentless(cls, api_key: str, site: str = DEFAULT_SITE, *,
@@ -110,17 +110,10 @@ class DatadogSink:
     # -- the Sink contract (called from the writer thread) --------------------------------------
 
     def send_spans(self, events: list[Event]) -> None:
-        bodies, truncated = span_bodies(events, self._envelope)
-        if truncated:
-            self._counts["truncated"] += truncated
-            warn_limited("datadog.oversize", "llmobs: %d span events of 5,000,000 bytes or more "
-                         "were sent with their input and output dropped", truncated)
-        self._deliver(self._spans, bodies, "span events")
+        self._deliver(self._spans, span_bodies(events, self._tracer_version), "span events")
 
     def send_evaluations(self, metrics: list[Event]) -> None:
-        bodies, truncated = evaluation_bodies(metrics)
-        self._counts["truncated"] += truncated
-        self._deliver(self._evaluations, bodies, "evaluations")
+        self._deliver(self._evaluations, evaluation_bodies(metrics), "evaluations")
 
     def shutdown(self) -> None:
         """Stop retrying and close the connections. Sending after this raises DeliveryError."""
@@ -130,12 +123,27 @@ class DatadogSink:
 
     def stats(self) -> dict[str, int]:
         """requests, retries, and events sent, failed (retries ran out), rejected (a 4xx
-        answer) and truncated (sent with input and output dropped)."""
+        answer), truncated (sent with input and output dropped) and unencodable (dropped: JSON
+        could not encode them)."""
         return dict(self._counts)
 
     # -- delivery ------------------------------------------------------------------------------
 
-    def _deliver(self, route: _Route, bodies: list[Body], what: str) -> None:
+    def _note_encoding(self, encoded: Encoded, what: str) -> None:
+        counts = self._counts
+        if encoded.truncated:
+            counts["truncated"] += encoded.truncated
+            warn_limited(f"datadog.oversize.{what}", "llmobs: %d %s of 5,000,000 bytes or more "
+                         "were sent cut down", encoded.truncated, what)
+        if encoded.unencodable:
+            counts["unencodable"] += encoded.unencodable
+            warn_limited(f"datadog.unencodable.{what}", "llmobs: %d %s could not be encoded as "
+                         "JSON (a circular reference?) and were dropped", encoded.unencodable,
+                         what)
+
+    def _deliver(self, route: _Route, encoded: Encoded, what: str) -> None:
+        self._note_encoding(encoded, what)
+        bodies = encoded.bodies
         counts = self._counts
         rejected = 0
         for index, (body, n_events) in enumerate(bodies):
