@@ -35,7 +35,7 @@ class LLMObsMiddleware:
     - session_id: a callable given the scope that returns a session id or None (then the
       caller's propagated session applies).
     - kind: the span kind (workflow by default).
-    - exclude: paths with no span; an entry ending in "*" is a prefix ("/static/*").
+    - exclude: paths served with no span; an entry ending in "*" is a prefix ("/static/*").
     - response_headers: add x-llmobs-trace-id and x-llmobs-span-id to each response.
     """
 
@@ -71,11 +71,11 @@ class LLMObsMiddleware:
         self.excludes = bool(paths)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] not in _TRACED or (self.excludes and self.is_excluded(scope.get("path"))):
+        if scope["type"] not in _TRACED:
             return await self.app(scope, receive, send)
         tracer = state.tracer
-        if tracer is None:
-            _put_in_state(scope, NOOP_SPAN)
+        if tracer is None or (self.excludes and self.is_excluded(scope.get("path"))):
+            _put_in_state(scope, NOOP_SPAN)  # so endpoint code runs the same untraced
             return await self.app(scope, receive, send)
         request = self.start(tracer, scope, receive, send)
         if request is None:

@@ -203,6 +203,20 @@ def test_with_llmobs_disabled_the_app_runs_untouched_with_a_no_op_span_in_state(
     assert seen == [NOOP_SPAN] and sent[0]["headers"] == [(b"a", b"b")]
 
 
+def test_an_excluded_path_runs_untraced_with_a_no_op_span_in_state() -> None:
+    """On an excluded path no span is opened and request.state.llmobs_span is a no-op span."""
+    seen = []
+
+    async def app(scope, receive, send) -> None:
+        seen.append(scope["state"]["llmobs_span"])
+        await hello(scope, receive, send)
+
+    with capture() as captured:
+        sent = asyncio.run(call(LLMObsMiddleware(app, exclude=["/x"])))
+        assert captured.spans == []
+    assert seen == [NOOP_SPAN] and sent[0]["headers"] == [(b"a", b"b")]
+
+
 def test_response_headers_can_be_turned_off() -> None:
     """response_headers=False leaves the response headers as the app sent them."""
     with capture():
