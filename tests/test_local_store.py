@@ -157,12 +157,16 @@ def test_duplicate_spans_and_evaluations_are_stored_once(store: Path) -> None:
 
 
 def test_events_without_ids_are_skipped_and_odd_values_still_stored(store: Path) -> None:
-    """A span without ids is left out; values JSON cannot hold natively are stored as text."""
+    """A span without ids is left out; values JSON cannot hold natively are stored as text;
+    fields of the wrong type do not fail the batch."""
     good = trace_events(1)[0]
     good["meta"]["metadata"] = {"when": time.gmtime(0)[:3], 7: "int key", "bad": "\udcff"}
-    LocalStoreSink(store).send_spans([{"name": "no ids"}, good])
+    odd = trace_events(1)[0] | {"name": ["not", "a", "string"], "start_ns": "soon",
+                                "meta": None}
+    LocalStoreSink(store).send_spans([{"name": "no ids"}, good, odd])
     [stored] = q.get_trace(store, good["trace_id"])["spans"]
     assert stored["meta"]["metadata"] == {"when": [1970, 1, 1], "7": "int key", "bad": "\udcff"}
+    assert q.get_trace(store, odd["trace_id"])["spans"] == [odd]
 
 
 def test_json_is_used_when_orjson_is_not_installed(store: Path) -> None:
@@ -252,6 +256,24 @@ def test_processes_writing_at_once_lose_nothing(store: Path, start_method: str) 
     assert total == distinct == traced == 4 * SPANS_PER_PROCESS
     for n in range(4):
         assert len(q.list_spans(store, tags=[f"worker:{n}"], limit=10**6)) == SPANS_PER_PROCESS
+
+
+def test_reading_while_another_process_writes(store: Path) -> None:
+    """The read side works, and sees a growing store, while another process writes."""
+    LocalStoreSink(store).send_spans(trace_events(1))
+    writer = multiprocessing.get_context("fork").Process(target=_write_from_process,
+                                                         args=(str(store), 9))
+    writer.start()
+    seen = []
+    while writer.is_alive():
+        traces = q.list_traces(store, tags=["worker:9"], limit=5)
+        if traces:
+            assert q.get_trace(store, traces[0]["trace_id"])["spans"]
+        seen.append(len(q.list_spans(store, limit=10**6)))
+    writer.join()
+    assert writer.exitcode == 0
+    assert seen == sorted(seen) and seen[-1] <= 1 + SPANS_PER_PROCESS
+    assert stored_span_count(store) == 1 + SPANS_PER_PROCESS
 
 
 def test_sink_used_in_a_forked_child_opens_its_own_connection(store: Path) -> None:

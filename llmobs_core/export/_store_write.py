@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,12 +111,30 @@ def _span_row(rowid: int, event: Event) -> tuple[Any, ...]:
             service = tag[8:]
         elif tag.startswith("session_id:"):
             session_id = tag[11:]
-    kind = ((event.get("meta") or {}).get("span") or {}).get("kind")
+    meta = event.get("meta")
+    kind = (meta.get("span") or {}).get("kind") if isinstance(meta, dict) else None
     return (
-        rowid, str(event["trace_id"]), str(event["span_id"]), event.get("parent_id"),
-        event.get("name"), kind, ml_app, service, event.get("session_id") or session_id,
-        event.get("status"), event.get("start_ns"), event.get("duration"), encode(event),
+        rowid, str(event["trace_id"]), str(event["span_id"]), _text(event.get("parent_id")),
+        _text(event.get("name")), _text(kind), ml_app, service,
+        _text(event.get("session_id") or session_id), _text(event.get("status")),
+        # Without a usable start, the span is indexed at the time it is stored.
+        _integer(event.get("start_ns")) or time.time_ns(), _integer(event.get("duration")),
+        encode(event),
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if value is None or type(value) is str else str(value)
+
+
+def _integer(value: Any) -> int | None:
+    """Keeps one odd value from failing the batch: SQLite cannot bind most types."""
+    if type(value) is int:
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def insert_spans(conn: sqlite3.Connection, events: list[Event], tag_ids: dict[str, int]) -> int:
