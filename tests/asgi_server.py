@@ -3,7 +3,8 @@
 - `serve_in_thread(app)`: uvicorn in a thread of the test process; spans are asserted with
   `llmobs_core.testing.capture()` since the server shares the test's llmobs state.
 - `serve_in_subprocess("module:app", env=...)`: uvicorn in its own process; assert through
-  the local store (give it LLMOBS_LOCAL_PATH).
+  the local store (give it LLMOBS_LOCAL_PATH) once the block has ended: the server is then
+  stopped and has flushed what it recorded.
 - `traced(app, **options)`: the app wrapped in LLMObsMiddleware.
 Both servers yield the base URL ("http://127.0.0.1:PORT") and always stop.
 - `talk_to_websocket(app, path, texts, close_code)`: an in-process websocket client (the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -82,7 +84,9 @@ def serve_in_subprocess(app_path: str, *, env: dict[str, str] | None = None,
         wait_until_serving(url, process)
         yield url
     finally:
-        process.terminate()
+        # SIGINT, not SIGTERM: uvicorn re-raises the signal that stopped it, and only
+        # SIGINT's KeyboardInterrupt lets exit handlers (llmobs's final flush) run.
+        process.send_signal(signal.SIGINT)
         try:
             process.wait(START_TIMEOUT_S)
         except subprocess.TimeoutExpired:
