@@ -145,7 +145,7 @@ def remote_context(scope: Scope) -> RemoteContext | None:
     """The caller's trace context in the request headers; None when absent or unreadable."""
     try:
         headers = trace_headers(scope)
-    except Exception as exc:  # headers that break the ASGI spec: the request goes on untraced
+    except Exception as exc:  # headers that break the ASGI spec: the span starts a new trace
         warn_limited("starlette.headers", "llmobs: unreadable request headers ignored: %s: %s",
                      type(exc).__name__, exc)
         return None

@@ -65,6 +65,7 @@ class Received:
     headers: dict[str, str]
     size: int
     at: float
+    peer: Any = None
     answer: int | str = 0
     problems: list[str] = field(default_factory=list)
 
@@ -193,7 +194,8 @@ class FakeIntake:
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
         headers = {k.lower(): v for k, v in handler.headers.items()}
         body = handler.rfile.read(int(headers.get("content-length") or 0))
-        record = Received(handler.path, headers, len(body), time.monotonic())
+        record = Received(handler.path, headers, len(body), time.monotonic(),
+                          handler.client_address)
         with self._lock:
             self.requests.append(record)
             fault = self._faults.popleft() if self._faults else self._outage

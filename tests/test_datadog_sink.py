@@ -17,8 +17,8 @@ from llmobs_core import LLMObs
 from llmobs_core.config import resolve
 from llmobs_core.export import default_exporters
 from llmobs_core.export.datadog import DatadogSink, DeliveryError, RetryPolicy, tracer_version
-from llmobs_core.export.memory import MemorySink
 from llmobs_core.export.writer import Writer
+from llmobs_core.store_queries import list_spans
 from llmobs_core.testing import capture
 from llmobs_core.tracer import Tracer, install, state
 
@@ -26,7 +26,7 @@ KEY = "test-api-key"
 FAST = RetryPolicy(attempts=5, base_delay=0.01, max_delay=0.05, max_retry_after=5.0)
 _ENV = ("DD_LLMOBS_AGENTLESS_ENABLED", "DD_API_KEY", "DD_SITE", "DD_TRACE_AGENT_URL",
         "DD_AGENT_HOST", "DD_TRACE_AGENT_PORT", "DD_LLMOBS_OVERRIDE_ORIGIN", "LLMOBS_EXPORTER",
-        "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "LLMOBS_LOCAL_PATH")
 
 
 @pytest.fixture(autouse=True)
@@ -165,14 +165,18 @@ def test_settings_pick_the_sinks(environment, expected) -> None:
     assert default_exporters(resolve({}, environment)) == expected
 
 
-def test_local_store_and_datadog_together(intake) -> None:
-    """A list of exporters sends every span to each of them."""
-    memory = MemorySink()
-    LLMObs.enable(ml_app="shop", exporter=[memory, "datadog"], agentless_enabled=True,
-                  api_key=KEY, override_origin=intake.url)
+def test_local_store_and_datadog_together(intake, tmp_path, monkeypatch) -> None:
+    """LLMOBS_EXPORTER=local,datadog keeps every span in the local store and sends it too."""
+    monkeypatch.setenv("LLMOBS_LOCAL_PATH", str(tmp_path / "traces.db"))
+    monkeypatch.setenv("LLMOBS_EXPORTER", "local,datadog")
+    LLMObs.enable(ml_app="shop", agentless_enabled=True, api_key=KEY,
+                  override_origin=intake.url)
     _record(4)
     assert LLMObs.flush()
-    assert len(memory.spans) == len(intake.spans) == 4
+    stored = list_spans(str(tmp_path / "traces.db"), ml_app="shop")
+    assert sorted(span["span_id"] for span in stored) == sorted(
+        span["span_id"] for span in intake.spans)
+    assert len(stored) == 4
 
 
 def test_agentless_without_api_key_fails_at_enable(monkeypatch) -> None:
@@ -333,6 +337,31 @@ def test_an_event_json_cannot_encode_is_dropped_alone(intake, make_sink) -> None
     assert intake.problems == []
     assert sorted(_names(intake)) == ["task-0", "task-2"]
     assert sink.stats()["unencodable"] == 1
+
+
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_a_forked_child_opens_its_own_connection(intake, make_sink) -> None:
+    """After fork() the child never writes on the parent's keep-alive connection: it opens its
+    own, and the spans of both processes arrive, each once."""
+    LLMObs.enable(ml_app="shop", exporter=make_sink())
+    _record(3, prefix="before")
+    assert LLMObs.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            _record(3, prefix="child")
+            code = 0 if LLMObs.flush(10) else 1
+        finally:
+            os._exit(code)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    _record(3, prefix="after")
+    assert LLMObs.flush()
+    parent, child, parent_again = (request.peer for request in intake.requests)
+    assert child != parent == parent_again
+    assert intake.problems == []
+    assert sorted(_names(intake)) == sorted(
+        f"{prefix}-{i}" for prefix in ("before", "child", "after") for i in range(3))
 
 
 _EXIT_SCRIPT = """

@@ -4,6 +4,7 @@ jittered exponential backoff. Runs on the writer thread only; `stop` ends waits 
 from __future__ import annotations
 
 import http.client
+import os
 import random
 import socket
 import ssl
@@ -86,6 +87,8 @@ class Origin:
         self.not_before = 0.0  # monotonic time before which the intake asked not to be called
         self._connection: http.client.HTTPConnection | None = None
         self._closed = False
+        self._pid = os.getpid()
+        self._tls: ssl.SSLContext | None = None
 
     def __repr__(self) -> str:
         where = self._socket_path if self.scheme == "unix" else self._netloc
@@ -95,13 +98,20 @@ class Origin:
         if self.scheme == "unix":
             return _UnixHTTPConnection(self._socket_path, self.timeout)
         if self.scheme == "https":
+            self._tls = self._tls or ssl.create_default_context()
             return http.client.HTTPSConnection(self._netloc, timeout=self.timeout,
-                                               context=ssl.create_default_context())
+                                               context=self._tls)
         return http.client.HTTPConnection(self._netloc, timeout=self.timeout)
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> Response:
         """One POST. Network faults raise OSError or http.client.HTTPException, and the
         connection is dropped so the next call opens a new one."""
+        if self._pid != os.getpid():
+            # A forked child: the kept connection is the parent's (closing our copy of the
+            # socket leaves the parent's open).
+            self._pid = os.getpid()
+            self.close()
+            self._closed = False
         connection = self._connection or self._connect()
         self._connection = None
         try:

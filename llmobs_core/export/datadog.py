@@ -116,7 +116,8 @@ class DatadogSink:
         self._deliver(self._evaluations, evaluation_bodies(metrics), "evaluations")
 
     def shutdown(self) -> None:
-        """Stop retrying and close the connections. Sending after this raises DeliveryError."""
+        """Stop retrying and close the connections. Final: sending after this raises
+        DeliveryError, so give each enable() a new sink."""
         self._stop.set()
         self._spans.origin.close()
         self._evaluations.origin.close()

@@ -4,6 +4,7 @@ ReadableSpan records itself: the global tracer provider is never touched."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from random import getrandbits
 from typing import Any
@@ -41,15 +42,20 @@ def _context(trace_id: int, span_id: int) -> SpanContext:
 class OTLPSink:
     """`endpoint` is the URL spans are POSTed to (…/v1/traces); None lets the exporter read
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT. `headers` are added to
-    OTEL_EXPORTER_OTLP_HEADERS. `exporter` swaps in any OpenTelemetry SpanExporter."""
+    OTEL_EXPORTER_OTLP_HEADERS; `timeout` None means OTEL_EXPORTER_OTLP_TIMEOUT or 10 s.
+    `exporter` swaps in any OpenTelemetry SpanExporter. After shutdown() the sink is done:
+    give each enable() a new one."""
 
     def __init__(self, endpoint: str | None = None, headers: Mapping[str, str] | None = None,
                  *, service: str | None = None, env: str | None = None,
-                 version: str | None = None, timeout: float = 10.0,
+                 version: str | None = None, timeout: float | None = None,
                  exporter: SpanExporter | None = None) -> None:
         self._endpoint = endpoint
-        self._exporter = exporter or OTLPSpanExporter(
-            endpoint=endpoint, headers=dict(headers) if headers else None, timeout=timeout)
+        self._exporter_options = {"endpoint": endpoint, "timeout": timeout,
+                                  "headers": dict(headers) if headers else None}
+        self._own_exporter = exporter is None
+        self._exporter = exporter or OTLPSpanExporter(**self._exporter_options)
+        self._pid = os.getpid()
         self._service = service
         self._static = {key: value for key, value in (
             ("service.version", version), ("deployment.environment.name", env)) if value}
@@ -86,6 +92,10 @@ class OTLPSink:
     # -- building OpenTelemetry records ---------------------------------------------------------
 
     def _export(self, spans: list[ReadableSpan], what: str) -> None:
+        if self._own_exporter and self._pid != os.getpid():
+            # A forked child must not share the parent's pooled connections.
+            self._pid = os.getpid()
+            self._exporter = OTLPSpanExporter(**self._exporter_options)
         if self._exporter.export(spans) is not SpanExportResult.SUCCESS:
             raise DeliveryError(f"{len(spans)} {what} not accepted by the OTLP endpoint "
                                 f"{self._endpoint or '(from OTEL_EXPORTER_OTLP_*)'}")
