@@ -11,7 +11,9 @@ figure on a busy machine, is printed too.
 Load comes from wrk when it is installed (`apt-get install wrk`), else from a bounded loop of
 keep-alive HTTP/1.1 connections on asyncio streams. That fallback is not an httpx client on
 purpose: an httpx request costs about as much CPU as the whole request in the server, so on a
-small machine an httpx load generator would bound both figures and hide the difference.
+small machine an httpx load generator would bound both figures and hide the difference. Even
+so, on 2 cores the Python loop saturates about when the server does, so its ratios are weak:
+prefer wrk.
 
     python bench/asgi_middleware.py [--rounds 6] [--seconds 3] [--connections 32] [--no-wrk]
 """
@@ -226,6 +228,9 @@ def main(rounds: int, seconds: float, connections: int, use_wrk: bool) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "LLMOBS_LOCAL_PATH": str(store)}
     print(f"load: {'wrk' if use_wrk else 'asyncio keep-alive loop'}, {connections} "
           f"connections, {seconds:g} s a round; spans go to {store}")
+    if not use_wrk:
+        print("note: without wrk the load process may saturate before the servers; "
+              "install wrk for figures that compare")
     servers = {name: start_server(name, env) for name in SERVERS}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in SERVERS}
     names = list(SERVERS)
