@@ -52,16 +52,17 @@ def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--since", "since_ns", type=_Since(), metavar="AGE|TIME",
                      help="Only since then: 10m, 2h, 1d, or an ISO time."),
     ]
+    command = _listing_options(command)
     for option in reversed(options):
         command = option(command)
-    return _listing_options(command)
+    return command
 
 
 def _listing_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option("--json", "as_json", is_flag=True,
                            help="One JSON object per line.")(command)
-    return click.option("--limit", type=click.IntRange(min=1), default=20,
-                        show_default=True)(command)
+    return click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+                        help="At most this many, newest first.")(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
