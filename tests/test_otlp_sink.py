@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -145,6 +146,24 @@ def test_an_unreachable_endpoint_counts_dropped_spans(caplog) -> None:
         pass
     LLMObs.flush(10)
     assert LLMObs.stats()["dropped"]["sink_error"] == 1
+
+
+def test_without_the_otlp_extra(monkeypatch, tmp_path, caplog) -> None:
+    """Without OpenTelemetry's exporter an endpoint in the environment only earns a warning
+    (the application may use it for its own tracing); asking for "otlp" by name says what to
+    install."""
+    for module in ("opentelemetry.exporter.otlp.proto.http",
+                   "opentelemetry.exporter.otlp.proto.http.trace_exporter"):
+        monkeypatch.setitem(sys.modules, module, None)
+    monkeypatch.delitem(sys.modules, "llmobs_core.export.otlp", raising=False)
+    monkeypatch.setenv("LLMOBS_LOCAL_PATH", str(tmp_path / "traces.db"))
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    LLMObs.enable(ml_app="support-bot")
+    assert [type(sink).__name__ for sink in state.tracer.writer.sinks] == ["LocalStoreSink"]
+    assert "pip install 'llmobs[otlp]'" in caplog.text
+    LLMObs.disable()
+    with pytest.raises(ImportError, match=r"llmobs\[otlp\]"):
+        LLMObs.enable(ml_app="support-bot", exporter="otlp")
 
 
 # -- a real OTLP backend: Arize Phoenix -----------------------------------------------------------

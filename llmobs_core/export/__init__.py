@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
+from .._log import log
 from ..config import Config
 from .base import Event, Sink
 
@@ -44,8 +46,19 @@ def default_exporters(config: Config) -> list[str]:
     if config.agentless_enabled or config.agent_url or config.override_origin:
         names.append("datadog")
     if config.otlp_endpoint:
-        names.append("otlp")
+        if _otlp_installed():
+            names.append("otlp")
+        else:  # an endpoint set for the application's own OpenTelemetry must not break enable()
+            log.warning("llmobs: an OTLP endpoint is set but OpenTelemetry's OTLP exporter is "
+                        "not installed (pip install 'llmobs[otlp]'); spans are not sent over OTLP")
     return names or ["local"]
+
+
+def _otlp_installed() -> bool:
+    try:
+        return importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is not None
+    except ImportError:
+        return False
 
 
 def sinks_for(config: Any) -> list[Sink]:
