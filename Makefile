@@ -19,11 +19,24 @@ test: $(STAMP)
 	$(BIN)/ruff check llmobs_core llmobs_starlette llmobs_django llmobs_celery tests examples bench
 	$(BIN)/python -m pytest
 
+# The demo keeps its own store, so each run shows just its own traces.
+DEMO_STORE := .llmobs/demo.db
+PICK_TRACE := import json, sys; traces = [json.loads(line) for line in sys.stdin]; \
+	print(next((t for t in traces if t["status"] == "error"), traces[0])["trace_id"])
+
 demo: $(STAMP)
-	$(BIN)/python examples/assistant.py
+	rm -f $(DEMO_STORE) $(DEMO_STORE)-wal $(DEMO_STORE)-shm
+	LLMOBS_LOCAL_PATH=$(DEMO_STORE) $(BIN)/python examples/asgi/assistant_web.py
+	$(BIN)/llmobs --path $(DEMO_STORE) traces
+	$(BIN)/llmobs --path $(DEMO_STORE) show \
+		$$($(BIN)/llmobs --path $(DEMO_STORE) traces --json | $(BIN)/python -c '$(PICK_TRACE)')
 
 bench: $(STAMP)
 	$(BIN)/python bench/hot_path.py
+	$(BIN)/python bench/writer.py
+	$(BIN)/python bench/local_store.py
+	$(BIN)/python bench/asgi_middleware.py
+	$(BIN)/python bench/django_middleware.py
 
 # Re-pin every development dependency from requirements/dev.in.
 lock:

@@ -102,7 +102,7 @@ def main() -> None:
                           f"  -> {response.json()['answer']}\n  trace {trace_id}")
                     client.post("/feedback", json={
                         "trace_id": trace_id, "span_id": response.headers["x-llmobs-span-id"],
-                        "helpful": "found" in response.json()["answer"]})
+                        "helpful": "failed" not in response.json()["answer"]})
     finally:
         server.should_exit = True
         thread.join(10)
