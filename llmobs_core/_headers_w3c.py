@@ -64,7 +64,8 @@ def encode_trace_context(
     }
 
 
-def decode_trace_context(get: Callable[[str], str | None]) -> TraceHeaders | None:
+def decode_trace_context(get: Callable[[str], str | None],
+                         with_state: bool = True) -> TraceHeaders | None:
     match = _TRACEPARENT.fullmatch(get(TRACEPARENT) or "")
     if match is None:
         return None
@@ -75,7 +76,7 @@ def decode_trace_context(get: Callable[[str], str | None]) -> TraceHeaders | Non
     if trace_id is None or span_id is None:
         return None
     sampled = int(flags_hex, 16) & 1
-    state_priority, tags = _decode_dd_member(get(TRACESTATE))
+    state_priority, tags = _decode_dd_member(get(TRACESTATE)) if with_state else (None, {})
     return TraceHeaders(trace_id, span_id, _priority(sampled, state_priority), tags)
 
 

@@ -138,9 +138,13 @@ def extract_dict(headers: Mapping) -> RemoteContext | None:
     return extract(found.get)
 
 
+_LLMOBS_KEYS = frozenset(("llmobs_trace_id", "llmobs_parent_id", "llmobs_ml_app", "llmobs_sid"))
+
+
 def _extract(get: Callable[[str], str | None]) -> RemoteContext | None:
     dd = datadog.decode(get)
-    tc = w3c.decode_trace_context(get)
+    # tracestate's dd member only adds llmobs keys x-datadog-tags lacks: skip it when it has all.
+    tc = w3c.decode_trace_context(get, with_state=dd is None or not dd.tags.keys() >= _LLMOBS_KEYS)
     if dd and tc and dd.trace_id != tc.trace_id:
         log.debug("llmobs propagation: Datadog and W3C trace ids differ; W3C ignored")
         tc = None
@@ -148,7 +152,8 @@ def _extract(get: Callable[[str], str | None]) -> RemoteContext | None:
     if primary is None:
         return None
     tags = {**tc.tags, **dd.tags} if dd and tc else primary.tags
-    baggage = w3c.decode_baggage(get(w3c.BAGGAGE))
+    has_app_and_session = tags.get("llmobs_ml_app") and tags.get("llmobs_sid")
+    baggage = {} if has_app_and_session else w3c.decode_baggage(get(w3c.BAGGAGE))
     return RemoteContext(
         trace_id=_llmobs_trace_id(tags.get("llmobs_trace_id")) or primary.trace_id,
         parent_id=parse_decimal(tags.get("llmobs_parent_id"), MAX_64),
