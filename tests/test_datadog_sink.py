@@ -1,37 +1,25 @@
 """The Datadog sink against a fake intake on 127.0.0.1 that checks every request against
-WIRE.md: modes, headers, retries and their bounds, rejections, size limits, secrecy, exit."""
+WIRE.md: agentless and Agent modes, paths and headers, how settings pick sinks, the API key's
+secrecy, size limits and metric keys."""
 
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
+from datadog_support import FAST, KEY, SETTINGS, events, names, record, sink_factory
 from fake_intake import FakeIntake, Fault
 
 from llmobs_core import LLMObs
 from llmobs_core.config import resolve
 from llmobs_core.export import default_exporters
-from llmobs_core.export.datadog import DatadogSink, DeliveryError, RetryPolicy, tracer_version
-from llmobs_core.export.writer import Writer
+from llmobs_core.export.datadog import DatadogSink, DeliveryError, tracer_version
 from llmobs_core.store_queries import list_spans
-from llmobs_core.testing import capture
-from llmobs_core.tracer import Tracer, install, state
-
-KEY = "test-api-key"
-FAST = RetryPolicy(attempts=5, base_delay=0.01, max_delay=0.05, max_retry_after=5.0)
-_ENV = ("DD_LLMOBS_AGENTLESS_ENABLED", "DD_API_KEY", "DD_SITE", "DD_TRACE_AGENT_URL",
-        "DD_AGENT_HOST", "DD_TRACE_AGENT_PORT", "DD_LLMOBS_OVERRIDE_ORIGIN", "LLMOBS_EXPORTER",
-        "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "LLMOBS_LOCAL_PATH")
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch):
-    for name in _ENV:
+    for name in SETTINGS:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -43,27 +31,8 @@ def intake():
 
 @pytest.fixture
 def make_sink(intake):
-    """Agentless sinks aimed at the fake intake, with fast retries; closed after the test."""
-    sinks = []
-
-    def make(**options) -> DatadogSink:
-        options.setdefault("retry", FAST)
-        sinks.append(DatadogSink.agentless(KEY, override_origin=intake.url, **options))
-        return sinks[-1]
-
-    yield make
-    for sink in sinks:
-        sink.shutdown()
-
-
-def _record(count: int, prefix: str = "span") -> None:
-    for index in range(count):
-        with LLMObs.task(f"{prefix}-{index}"):
-            pass
-
-
-def _names(intake: FakeIntake) -> list[str]:
-    return [span["name"] for span in intake.spans]
+    with sink_factory(intake) as make:
+        yield make
 
 
 def test_agentless_sends_spans_and_evaluations_in_wire_shape(intake) -> None:
@@ -82,7 +51,7 @@ def test_agentless_sends_spans_and_evaluations_in_wire_shape(intake) -> None:
                              value="warm", assessment="pass", reasoning="kind words")
     assert LLMObs.flush()
     assert intake.problems == []
-    assert sorted(_names(intake)) == ["flow", "llm", "search"]
+    assert sorted(names(intake)) == ["flow", "llm", "search"]
     assert {r.path for r in intake.requests} == {"/api/v2/llmobs",
                                                  "/api/intake/llm-obs/v2/eval-metric"}
     assert all(r.headers["dd-api-key"] == KEY for r in intake.requests)
@@ -117,7 +86,7 @@ def test_agent_host_and_port_select_the_agent(intake, monkeypatch) -> None:
     monkeypatch.setenv("DD_AGENT_HOST", "127.0.0.1")
     monkeypatch.setenv("DD_TRACE_AGENT_PORT", str(intake.port))
     LLMObs.enable(ml_app="shop")
-    _record(3)
+    record(3)
     assert LLMObs.flush()
     assert intake.problems == [] and len(intake.spans) == 3
 
@@ -127,7 +96,7 @@ def test_an_agent_on_a_unix_socket(tmp_path, monkeypatch) -> None:
     with FakeIntake(mode="agent", unix_path=str(tmp_path / "apm.socket")) as agent:
         monkeypatch.setenv("DD_TRACE_AGENT_URL", agent.url)
         LLMObs.enable(ml_app="shop")
-        _record(2)
+        record(2)
         assert LLMObs.flush()
         LLMObs.disable()
     assert agent.problems == [] and len(agent.spans) == 2
@@ -171,7 +140,7 @@ def test_local_store_and_datadog_together(intake, tmp_path, monkeypatch) -> None
     monkeypatch.setenv("LLMOBS_EXPORTER", "local,datadog")
     LLMObs.enable(ml_app="shop", agentless_enabled=True, api_key=KEY,
                   override_origin=intake.url)
-    _record(4)
+    record(4)
     assert LLMObs.flush()
     stored = list_spans(str(tmp_path / "traces.db"), ml_app="shop")
     assert sorted(span["span_id"] for span in stored) == sorted(
@@ -196,10 +165,10 @@ def test_api_key_never_appears_in_logs_errors_or_reprs(intake, caplog) -> None:
     sink = DatadogSink.agentless(secret, override_origin=intake.url, retry=FAST)
     intake.inject(Fault.answer(403, message=f"invalid key {secret}"))
     with pytest.raises(DeliveryError) as refused:
-        sink.send_spans(_events(1))
+        sink.send_spans(events(1))
     intake.stop()
     with pytest.raises(DeliveryError) as unreachable:
-        sink.send_spans(_events(1))
+        sink.send_spans(events(1))
     texts = [caplog.text, str(refused.value), str(unreachable.value), repr(sink),
              repr(resolve({"api_key": secret}))]
     assert "HTTP 403" in caplog.text and "invalid key ***" in caplog.text
@@ -207,104 +176,15 @@ def test_api_key_never_appears_in_logs_errors_or_reprs(intake, caplog) -> None:
     sink.shutdown()
 
 
-def _events(count: int, **annotations) -> list[dict]:
-    """Real span events, built by llmobs itself before any sink is involved."""
-    with capture(ml_app="shop") as captured:
-        for index in range(count):
-            with LLMObs.task(f"task-{index}"):
-                if annotations:
-                    LLMObs.annotate(**annotations)
-        return captured.spans
-
-
-def test_transient_faults_lose_nothing_and_send_nothing_twice(intake, make_sink) -> None:
-    """503, 500, 408, a reset connection, a stalled answer and a 429 are retried: every span
-    arrives, and none twice."""
-    sink = make_sink(timeout=0.5)
-    LLMObs.enable(ml_app="shop", exporter=sink)
-    faults = [Fault.answer(503), Fault.answer(500), Fault.answer(408), Fault.connection_reset(),
-              Fault.stalled(2.0), Fault.answer(429, retry_after="0")]
-    for index, fault in enumerate(faults):
-        intake.inject(fault)
-        _record(5, prefix=f"round{index}")
-        assert LLMObs.flush(10)
-    span_ids = [span["span_id"] for span in intake.spans]
-    assert len(span_ids) == len(set(span_ids)) == 30
-    assert sorted(_names(intake)) == sorted(f"round{r}-{i}" for r in range(6) for i in range(5))
-    assert intake.problems == []
-    assert sink.stats()["retries"] == 6 and sink.stats()["failed"] == 0
-    assert sum(LLMObs.stats()["dropped"].values()) == 0
-
-
-def test_retry_after_is_honoured(intake, make_sink) -> None:
-    """After a 429 with Retry-After: 1 the next attempt waits at least that second."""
-    sink = make_sink()
-    intake.inject(Fault.answer(429, retry_after="1"))
-    sink.send_spans(_events(2))
-    first, second = intake.requests
-    assert second.at - first.at >= 0.95
-    assert len(intake.spans) == 2
-
-
-def test_a_pause_longer_than_allowed_fails_without_sending_early(intake, make_sink) -> None:
-    """A Retry-After beyond the policy's bound fails the batch, and the next batch too while
-    the pause lasts, without calling the intake before the time it asked for."""
-    sink = make_sink(retry=RetryPolicy(attempts=3, base_delay=0.01, max_retry_after=0.5))
-    intake.inject(Fault.answer(429, retry_after="30"))
-    for _ in range(2):
-        with pytest.raises(DeliveryError, match="pause of 30 s"):
-            sink.send_spans(_events(1))
-    assert len(intake.requests) == 1
-
-
-@pytest.mark.llmobs_errors_expected
-def test_other_4xx_are_not_retried_and_logged_once(intake, make_sink, caplog) -> None:
-    """A 400 is final: one request per batch, one error log with the intake's reason, and the
-    spans are counted as dropped."""
-    intake.outage(Fault.answer(400, message="metrics key invalid"))
-    sink = make_sink()
-    LLMObs.enable(ml_app="shop", exporter=sink)
-    for _ in range(3):
-        _record(2)
-        LLMObs.flush()
-    assert len(intake.requests) == 3
-    refusals = [r.getMessage() for r in caplog.records
-                if r.levelno == logging.ERROR and "refused" in r.getMessage()]
-    assert len(refusals) == 1
-    assert "HTTP 400 Injected fault" in refusals[0] and "metrics key invalid" in refusals[0]
-    assert LLMObs.stats()["dropped"]["sink_error"] == 6 and sink.stats()["rejected"] == 6
-
-
-def test_a_sink_that_stays_down_costs_bounded_memory_and_recovers(intake, make_sink) -> None:
-    """While the intake refuses connections the queue stays within its bound and every span
-    is counted as sent or dropped; when it is back, new spans arrive without intervention."""
-    intake.stop()
-    sink = make_sink(retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02))
-    writer = Writer([sink], ["language:python"], max_queue=100, batch_size=20, interval=0.01)
-    install(Tracer(resolve({"ml_app": "shop"}), writer))
-    _record(1000, prefix="down")
-    assert LLMObs.stats()["pending"] <= 100
-    LLMObs.flush(10)
-    stats = LLMObs.stats()
-    assert stats["sent"] == 0 and stats["pending"] == 0
-    assert stats["dropped"]["sink_error"] == stats["enqueued"]
-    assert stats["dropped"]["queue_full"] == 1000 - stats["enqueued"] > 0
-    intake.start()
-    _record(30, prefix="back")
-    assert LLMObs.flush(10)
-    assert sorted(_names(intake)) == sorted(f"back-{i}" for i in range(30))
-    assert intake.problems == [] and state.tracer.writer.stats()["sent"] == 30
-
-
 def test_requests_stay_under_5_mib_and_an_oversize_event_is_cut_down(intake, make_sink) -> None:
     """A batch bigger than 5 MiB is split across requests; an event of 5,000,000 bytes or more
     is sent with input and output replaced and collection_errors ["dropped_io"]; the
     caller's events are left as they were."""
-    events = _events(12, input_data="x" * 1_000_000)
-    huge = _events(1, input_data="y" * 6_000_000, output_data="done")[0]
+    batch = events(12, input_data="x" * 1_000_000)
+    huge = events(1, input_data="y" * 6_000_000, output_data="done")[0]
     huge["name"] = "huge"
     sink = make_sink()
-    sink.send_spans(events + [huge])
+    sink.send_spans(batch + [huge])
     assert intake.problems == []
     assert len(intake.requests) >= 3 and max(r.size for r in intake.requests) <= 5 << 20
     assert len(intake.spans) == 13
@@ -318,7 +198,7 @@ def test_requests_stay_under_5_mib_and_an_oversize_event_is_cut_down(intake, mak
 
 def test_metric_keys_with_dots_are_rewritten(intake, make_sink) -> None:
     """A "." in a metric key (say, from a span processor) becomes "_" on the wire."""
-    event = _events(1)[0]
+    event = events(1)[0]
     event["metrics"] = {"cost.usd": 0.5, "input_tokens": 3}
     make_sink().send_spans([event])
     assert intake.problems == []
@@ -328,69 +208,14 @@ def test_metric_keys_with_dots_are_rewritten(intake, make_sink) -> None:
 
 def test_an_event_json_cannot_encode_is_dropped_alone(intake, make_sink) -> None:
     """A circular reference left by a span processor drops that event only, counted."""
-    events = _events(3)
+    batch = events(3)
     looped: dict = {}
     looped["self"] = looped
-    events[1]["meta"]["metadata"] = looped
+    batch[1]["meta"]["metadata"] = looped
     sink = make_sink()
-    sink.send_spans(events)
+    sink.send_spans(batch)
     assert intake.problems == []
-    assert sorted(_names(intake)) == ["task-0", "task-2"]
+    assert sorted(names(intake)) == ["task-0", "task-2"]
     assert sink.stats()["unencodable"] == 1
 
 
-@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
-def test_a_forked_child_opens_its_own_connection(intake, make_sink) -> None:
-    """After fork() the child never writes on the parent's keep-alive connection: it opens its
-    own, and the spans of both processes arrive, each once."""
-    LLMObs.enable(ml_app="shop", exporter=make_sink())
-    _record(3, prefix="before")
-    assert LLMObs.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            _record(3, prefix="child")
-            code = 0 if LLMObs.flush(10) else 1
-        finally:
-            os._exit(code)
-    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
-    _record(3, prefix="after")
-    assert LLMObs.flush()
-    parent, child, parent_again = (request.peer for request in intake.requests)
-    assert child != parent == parent_again
-    assert intake.problems == []
-    assert sorted(_names(intake)) == sorted(
-        f"{prefix}-{i}" for prefix in ("before", "child", "after") for i in range(3))
-
-
-_EXIT_SCRIPT = """
-import sys
-from llmobs_core import LLMObs
-LLMObs.enable(ml_app="shop", agentless_enabled=True, api_key=sys.argv[2],
-              override_origin=sys.argv[1], shutdown_timeout=1.0)
-for i in range(50):
-    with LLMObs.task(f"exit-{i}"):
-        pass
-"""
-
-
-def _run_and_exit(intake: FakeIntake) -> float:
-    environment = {k: v for k, v in os.environ.items() if k not in _ENV}
-    started = time.monotonic()
-    subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, intake.url, KEY], env=environment,
-                   cwd=Path(__file__).parent.parent, check=True, timeout=30)
-    return time.monotonic() - started
-
-
-def test_exit_delivers_what_was_recorded(intake) -> None:
-    """A process that records spans and exits without flushing still delivers them."""
-    _run_and_exit(intake)
-    assert intake.wait_for_spans(50, timeout=5)
-    assert sorted(_names(intake)) == sorted(f"exit-{i}" for i in range(50))
-
-
-def test_exit_with_a_stalled_intake_ends_within_the_deadline(intake) -> None:
-    """A stalled intake cannot hold the process past its shutdown_timeout for long."""
-    intake.outage(Fault.stalled(30))
-    assert _run_and_exit(intake) < 10
