@@ -196,6 +196,18 @@ def test_requests_stay_under_5_mib_and_an_oversize_event_is_cut_down(intake, mak
     assert huge["meta"]["input"]["value"].startswith("yyy") and "collection_errors" not in huge
 
 
+def test_an_event_still_too_big_without_its_io_keeps_what_identifies_it(intake,
+                                                                        make_sink) -> None:
+    """Huge metadata is no reason to lose the span: it is sent with its ids, kind and tags."""
+    event = events(1, metadata={"blob": "m" * 6_000_000}, input_data="question")[0]
+    make_sink().send_spans([event])
+    assert intake.problems == []
+    received = intake.spans[0]
+    assert (received["span_id"], received["collection_errors"]) == (event["span_id"],
+                                                                     ["dropped_io"])
+    assert "metadata" not in received["meta"] and "ml_app:shop" in received["tags"]
+
+
 def test_metric_keys_with_dots_are_rewritten(intake, make_sink) -> None:
     """A "." in a metric key (say, from a span processor) becomes "_" on the wire."""
     event = events(1)[0]

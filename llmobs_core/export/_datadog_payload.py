@@ -63,9 +63,11 @@ def span_bodies(events: list[Event], tracer_version: str) -> Encoded:
 
 def _sanitised(event: Event) -> Event:
     metrics = event.get("metrics")
-    if metrics and any("." in key for key in metrics):
+    if type(metrics) is dict and any(type(key) is str and "." in key for key in metrics):
         # A "." in a metric key makes the intake drop the whole request (WIRE.md).
-        return {**event, "metrics": {k.replace(".", "_"): v for k, v in metrics.items()}}
+        return {**event, "metrics": {
+            key.replace(".", "_") if type(key) is str else key: value
+            for key, value in metrics.items()}}
     return event
 
 
@@ -147,9 +149,8 @@ def _shrunk_span(event: Event) -> bytes:
         essential["error"] = {key: _clip(error.get(key)) for key in ("type", "message")}
         essential["error"]["stack"] = ""
     tags = [tag for tag in event.get("tags") or () if isinstance(tag, str)]
-    shrunk.update(name=_clip(event.get("name")), meta=essential,
+    shrunk.update(name=_clip(event.get("name")), meta=essential, metrics={},
                   tags=[tag[:_KEEP_CHARS] for tag in tags[:_KEEP_TAGS]])
-    shrunk.pop("metrics", None)
     return _encode(shrunk)
 
 
