@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._log import log, warn_limited
-from ..events import build_span_event
+from ..events import EventBuilder
 from ..span import LLMObsSpan
 from .base import Event, Sink
 
@@ -48,7 +48,7 @@ class Writer:
         interval: float = 1.0,
     ) -> None:
         self.sinks = list(sinks)
-        self._static_tags = static_tags
+        self._events = EventBuilder(static_tags)
         self._span_processor = span_processor
         self._max_queue = max_queue
         self._batch_size = batch_size
@@ -167,7 +167,7 @@ class Writer:
     def _span_event(self, span: LLMObsSpan) -> Event | None:
         with self._counts_lock:
             self._taken += 1
-        event = build_span_event(span, self._static_tags)
+        event = self._events.build(span)
         if self._span_processor is None:
             return event
         try:
