@@ -17,7 +17,7 @@ from celery import Celery, signals
 
 from . import hooks, worker
 from .execution import end_all, faults, open_executions
-from .options import CeleryOptions
+from .options import CeleryOptions, Configuration, configure
 
 __all__ = ["install", "stats", "uninstall"]
 
@@ -27,6 +27,7 @@ _RECEIVERS = (
     (signals.task_failure, hooks.on_task_failure),
     (signals.task_retry, hooks.on_task_retry),
     (signals.task_postrun, hooks.on_task_postrun),
+    (signals.worker_init, worker.on_worker_init),
     (signals.worker_process_init, worker.on_worker_process_init),
     (signals.worker_process_shutdown, worker.on_worker_process_shutdown),
     (signals.worker_shutdown, worker.on_worker_shutdown),
@@ -68,7 +69,7 @@ def install(
         overrides={} if overrides is None else overrides, builtin_tasks=builtin_tasks,
         flush_timeout=flush_timeout,
     )
-    hooks.config = hooks.Configuration(app, options)
+    configure(Configuration(app, options))
     for signal, receiver in _RECEIVERS:
         signal.connect(receiver, weak=False, dispatch_uid=_uid(receiver))
 
@@ -78,7 +79,7 @@ def uninstall() -> None:
     for signal, receiver in _RECEIVERS:
         signal.disconnect(receiver, dispatch_uid=_uid(receiver))
     end_all()
-    hooks.config = hooks.Configuration()
+    configure(Configuration())
 
 
 def stats() -> dict[str, Any]:

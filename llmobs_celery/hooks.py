@@ -17,29 +17,8 @@ from llmobs_core.tracer import state
 
 from . import carrier
 from .execution import Execution, count_fault, running
-from .options import CeleryOptions, TaskSettings
-
-
-class Configuration:
-    """What install() set: the options, the one app whose tasks are traced (None: all), and
-    each task name's resolved settings."""
-
-    def __init__(self, app: Any = None, options: CeleryOptions | None = None) -> None:
-        self.app = app
-        self.options = options or CeleryOptions()
-        self._by_name: dict[str, TaskSettings] = {}
-
-    def settings_for(self, task: Any) -> TaskSettings | None:
-        if self.app is not None and task.app is not self.app:
-            return None
-        name = task.name
-        settings = self._by_name.get(name)
-        if settings is None:
-            settings = self._by_name[name] = self.options.settings_for(name)
-        return settings if settings.enabled else None
-
-
-config = Configuration()
+from .options import TaskSettings, configuration
+from .worker import task_done
 
 
 def on_before_task_publish(sender: Any = None, body: Any = None, headers: Any = None,
@@ -78,7 +57,7 @@ def on_task_prerun(task_id: Any = None, task: Any = None, args: Any = None,
     if tracer is None or task is None:
         return
     try:
-        settings = config.settings_for(task)
+        settings = configuration().settings_for(task)
         if settings is None:
             return
         request = task.request
@@ -159,20 +138,20 @@ def on_task_retry(request: Any = None, reason: Any = None, **_: Any) -> None:
         count_fault("task_retry", exc)
 
 
-def on_task_postrun(task_id: Any = None, retval: Any = None, state: Any = None,
-                    **_: Any) -> None:
+def on_task_postrun(task_id: Any = None, task: Any = None, retval: Any = None,
+                    state: Any = None, **_: Any) -> None:
     execution = running(str(task_id))
-    if execution is None:
-        return
-    try:
-        _record_outcome(execution, retval, state)
-    except Exception as exc:
-        count_fault("task_postrun", exc)
-    finally:
+    if execution is not None:
         try:
-            execution.end()
+            _record_outcome(execution, retval, state)
         except Exception as exc:
             count_fault("task_postrun", exc)
+        finally:
+            try:
+                execution.end()
+            except Exception as exc:
+                count_fault("task_postrun", exc)
+    task_done(bool(getattr(getattr(task, "request", None), "is_eager", False)))
 
 
 def _record_outcome(execution: Execution, retval: Any, outcome: Any) -> None:

@@ -109,3 +109,33 @@ def _check_name(name: Any, where: str) -> None:
 def _check_bool(value: Any, where: str) -> None:
     if not isinstance(value, bool):
         raise TypeError(f"{where} must be True or False, got {value!r}")
+
+
+class Configuration:
+    """What install() set: the options, the one app whose tasks are traced (None: all), and
+    each task name's resolved settings."""
+
+    def __init__(self, app: Any = None, options: CeleryOptions | None = None) -> None:
+        self.app = app
+        self.options = options or CeleryOptions()
+        self._by_name: dict[str, TaskSettings] = {}
+
+    def settings_for(self, task: Any) -> TaskSettings | None:
+        if self.app is not None and task.app is not self.app:
+            return None
+        name = task.name
+        settings = self._by_name.get(name)
+        if settings is None:
+            settings = self._by_name[name] = self.options.settings_for(name)
+        return settings if settings.enabled else None
+
+
+_active = [Configuration()]
+
+
+def configuration() -> Configuration:
+    return _active[0]
+
+
+def configure(new: Configuration) -> None:
+    _active[0] = new

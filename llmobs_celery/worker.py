@@ -4,9 +4,13 @@ Prefork children are forked from the worker's main process. The core writer alre
 afresh in a child (os.register_at_fork: empty queue, its thread started on the first span) and
 the local store opens its own connection there; worker_process_init only drops execution
 records inherited from the parent. Children leave through os._exit, which skips atexit, so
-worker_process_shutdown (sent in the child as it exits, also when max_tasks_per_child recycles
-it) drains the writer. worker_shutdown does the same in the main process, where the solo and
-threads pools run tasks, after a warm shutdown has let running tasks finish."""
+worker_process_shutdown (sent in the child as it exits) drains the writer, and worker_shutdown
+does the same in the main process, where the solo and threads pools run tasks, once a warm
+shutdown has let running tasks finish.
+
+A child recycled by max_tasks_per_child drains right after its last task instead, before it
+reports the task done: the parent may hand a new job to a child it still believes alive, and
+that job waits until the child is gone, so the child's exit must stay as short as Celery's."""
 
 from __future__ import annotations
 
@@ -16,16 +20,40 @@ from llmobs_core import LLMObs
 from llmobs_core._log import warn_limited
 from llmobs_core.tracer import state
 
-from . import hooks
 from .execution import count_fault, current_execution, open_executions
+from .options import configuration
+
+
+class Recycling:
+    """max_tasks_per_child as the worker's main process read it (children inherit it through
+    fork), and the tasks this child has run."""
+
+    limit: int | None = None
+    in_child = False
+    executed = 0
+
+
+def on_worker_init(sender: Any = None, **_: Any) -> None:
+    limit = getattr(sender, "max_tasks_per_child", None)
+    Recycling.limit = limit if isinstance(limit, int) and limit > 0 else None
 
 
 def on_worker_process_init(**_: Any) -> None:
     try:
+        Recycling.in_child, Recycling.executed = True, 0
         open_executions.clear()
         current_execution.set(None)
     except Exception as exc:
         count_fault("worker_process_init", exc)
+
+
+def task_done(eager: bool) -> None:
+    """After each task: drain now if this prefork child is about to be recycled."""
+    if eager or not Recycling.in_child or Recycling.limit is None:
+        return
+    Recycling.executed += 1
+    if Recycling.executed >= Recycling.limit:
+        drain("recycled worker process")
 
 
 def on_worker_process_shutdown(**_: Any) -> None:
@@ -39,7 +67,7 @@ def on_worker_shutdown(**_: Any) -> None:
 def drain(which: str) -> None:
     if state.tracer is None:
         return
-    timeout = hooks.config.options.flush_timeout
+    timeout = configuration().options.flush_timeout
     try:
         delivered = LLMObs.flush(timeout)
     except Exception as exc:

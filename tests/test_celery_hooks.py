@@ -19,7 +19,8 @@ from tests.celery_app.harness import tag
 from tests.celery_app.tasks import PREFIX
 
 SIGNALS = (signals.before_task_publish, signals.task_prerun, signals.task_postrun,
-           signals.task_failure, signals.task_retry, signals.worker_process_init,
+           signals.task_failure, signals.task_retry, signals.worker_init,
+           signals.worker_process_init,
            signals.worker_process_shutdown, signals.worker_shutdown)
 
 

@@ -142,13 +142,14 @@ class Worker:
 
 
 @contextmanager
-def running_workers(*specs: WorkerSpec) -> Iterator[list[Worker]]:
-    """Start workers together and stop them together (a warm shutdown takes a second or
-    two); on a clean exit, fail if any logged an llmobs fault."""
+def running_workers(*specs: WorkerSpec, wait: bool = True) -> Iterator[list[Worker]]:
+    """Start workers together (waiting until they consume, unless `wait` is False) and stop
+    them together (a warm shutdown takes a second or two); on a clean exit, fail if any
+    logged an llmobs fault."""
     workers: list[Worker] = []
     try:
         workers += [Worker(spec) for spec in specs]
-        for worker in workers:
+        for worker in workers if wait else ():
             worker.wait_ready()
         yield workers
     finally:
