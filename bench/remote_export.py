@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from llmobs_core import LLMObs
+from llmobs_core.export import _datadog_payload
 from llmobs_core.export._otlp_mapping import span_attributes
 from llmobs_core.export.datadog import DatadogSink
 from llmobs_core.export.otlp import OTLPSink
@@ -193,6 +194,8 @@ def main() -> None:
     print(f"{'export path':<{width}}  {'best spans/s':>13}  {'median':>10}")
     for name, (best, median) in rows:
         print(f"{name:<{width}}  {best:>13,.0f}  {median:>10,.0f}")
+    encoder = "orjson" if _datadog_payload.orjson is not None else "the standard library's json"
+    print(f"(span events encoded with {encoder})")
     verdict = "met" if rows[0][1][0] >= 100_000 else "NOT met"
     print(f"target >= 100,000 spans/s to the Datadog form (sink alone): {verdict}")
 

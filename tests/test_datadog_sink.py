@@ -5,6 +5,9 @@ secrecy, size limits and metric keys."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 from datadog_support import FAST, KEY, SETTINGS, events, names, record, sink_factory
@@ -142,7 +145,7 @@ def test_local_store_and_datadog_together(intake, tmp_path, monkeypatch) -> None
                   override_origin=intake.url)
     record(4)
     assert LLMObs.flush()
-    stored = list_spans(str(tmp_path / "traces.db"), ml_app="shop")
+    stored = list_spans(str(tmp_path / "traces.db"), limit=100)
     assert sorted(span["span_id"] for span in stored) == sorted(
         span["span_id"] for span in intake.spans)
     assert len(stored) == 4
@@ -231,3 +234,36 @@ def test_an_event_json_cannot_encode_is_dropped_alone(intake, make_sink) -> None
     assert sink.stats()["unencodable"] == 1
 
 
+
+
+def test_text_that_orjson_refuses_is_still_sent(intake, make_sink) -> None:
+    """A lone surrogate in an input (it happens with text cut from a UTF-16 source) sends that
+    event through the standard library's encoder, the rest of the batch unchanged."""
+    batch = events(2) + events(1, input_data="half a pair: \ud83d")
+    make_sink().send_spans(batch)
+    assert intake.problems == [] and len(intake.spans) == 3
+    assert intake.spans[2]["meta"]["input"]["value"] == "half a pair: \ud83d"
+
+
+_WITHOUT_ORJSON = """
+import sys
+sys.modules["orjson"] = None
+from llmobs_core import LLMObs
+LLMObs.enable(ml_app="shop", agentless_enabled=True, api_key=sys.argv[2],
+              override_origin=sys.argv[1])
+with LLMObs.workflow("caf\u00e9"):
+    LLMObs.annotate(input_data="na\u00efve", metrics={"a.b": 1})
+LLMObs.submit_evaluation(span_with_tag_value={"tag_key": "k", "tag_value": "v"},
+                         label="ok", metric_type="boolean", value=True)
+"""
+
+
+def test_without_orjson_the_standard_library_encodes(intake) -> None:
+    """orjson is optional at run time: without it the same WIRE.md bodies are sent."""
+    environment = {k: v for k, v in os.environ.items() if k not in SETTINGS}
+    subprocess.run([sys.executable, "-c", _WITHOUT_ORJSON, intake.url, KEY], env=environment,
+                   check=True, timeout=30)
+    assert intake.problems == []
+    assert [span["name"] for span in intake.spans] == ["caf\u00e9"]
+    assert intake.spans[0]["meta"]["input"] == {"value": "na\u00efve"}
+    assert intake.spans[0]["metrics"] == {"a_b": 1} and len(intake.evaluations) == 1

@@ -85,7 +85,8 @@ def _check_span(span: dict[str, Any], where: str, problems: list[str]) -> None:
         bad("collection_errors must be ['dropped_io']")
     _check_meta(span, truncated, bad)
     _check_metrics_and_tags(span, bad)
-    size = len(json.dumps(span, separators=(",", ":"), ensure_ascii=False).encode())
+    size = len(json.dumps(span, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8", "surrogatepass"))
     if size >= MAX_EVENT_BYTES:
         bad(f"the event has {size} bytes: 5,000,000 or more must be cut down")
 

@@ -26,16 +26,35 @@ def _unencodable(value: Any) -> str:
         return f"<unrepresentable {type(value).__name__}>"
 
 
-# ASCII output (anything else \u-escaped) is what the C encoder writes fastest, and its bytes
-# need no UTF-8 pass. The cycle check is skipped on the fast path; a batch that fails there is
-# encoded again, event by event, with it.
-_fast = json.JSONEncoder(separators=(",", ":"), check_circular=False,
-                         default=_unencodable).encode
-_careful = json.JSONEncoder(separators=(",", ":"), default=_unencodable).encode
+try:
+    import orjson
+except ImportError:  # a core dependency, but the sink still works without it, only slower
+    orjson = None  # type: ignore[assignment]
+
+# Without orjson: ASCII output (anything else \u-escaped) is what the C encoder writes fastest,
+# and its bytes need no UTF-8 pass. The fast path skips the cycle check; a batch that fails
+# there is encoded again, event by event, by the careful path.
+_std_fast = json.JSONEncoder(separators=(",", ":"), check_circular=False,
+                             default=_unencodable).encode
+_std_careful = json.JSONEncoder(separators=(",", ":"), default=_unencodable).encode
+_ENCODE_ERRORS = (ValueError, TypeError, RecursionError)  # orjson's errors are TypeErrors
+
+
+def _fast(value: Any) -> bytes:
+    if orjson is not None:
+        return orjson.dumps(value, default=_unencodable, option=orjson.OPT_NON_STR_KEYS)
+    return _std_fast(value).encode("ascii")
 
 
 def _encode(value: Any) -> bytes:
-    return _careful(value).encode("ascii")
+    """One event, carefully: what orjson refuses (a lone surrogate, an integer over 64 bits,
+    nesting past 254 levels) the standard library may still encode."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(value, default=_unencodable, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            pass
+    return _std_careful(value).encode("ascii")
 
 
 class Encoded(NamedTuple):
@@ -53,8 +72,8 @@ def span_bodies(events: list[Event], tracer_version: str) -> Encoded:
     envelopes = [{"_dd.stage": "raw", "_dd.tracer_version": tracer_version,
                   "event_type": "span", "spans": [_sanitised(event)]} for event in events]
     try:
-        body = _fast(envelopes).encode("ascii")
-    except (ValueError, TypeError, RecursionError):
+        body = _fast(envelopes)
+    except _ENCODE_ERRORS:
         body = None
     if body is not None and len(body) < MAX_EVENT_BYTES:
         return Encoded([(body, len(envelopes))], 0, 0)
@@ -82,7 +101,7 @@ def _split_spans(envelopes: list[Event]) -> Encoded:
             if len(data) >= MAX_EVENT_BYTES:
                 data = _shrunk_span(event)
                 truncated += 1
-        except (ValueError, TypeError, RecursionError):
+        except _ENCODE_ERRORS:
             unencodable += 1
             continue
         encoded.append(head + data + b"]}")
@@ -96,10 +115,10 @@ def evaluation_bodies(metrics: list[Event]) -> Encoded:
         return Encoded([], 0, 0)
     try:
         body = _fast({"data": {"type": "evaluation_metric", "attributes": {"metrics": metrics}}})
-    except (ValueError, TypeError, RecursionError):
-        body = ""
-    if body and len(body) < MAX_EVENT_BYTES:
-        return Encoded([(body.encode("ascii"), len(metrics))], 0, 0)
+    except _ENCODE_ERRORS:
+        body = None
+    if body is not None and len(body) < MAX_EVENT_BYTES:
+        return Encoded([(body, len(metrics))], 0, 0)
     encoded = []
     truncated = unencodable = 0
     for metric in metrics:
@@ -108,7 +127,7 @@ def evaluation_bodies(metrics: list[Event]) -> Encoded:
             if len(data) >= MAX_EVENT_BYTES:
                 data = _shrunk_evaluation(metric)
                 truncated += 1
-        except (ValueError, TypeError, RecursionError):
+        except _ENCODE_ERRORS:
             unencodable += 1
             continue
         encoded.append(data)
