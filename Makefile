@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo lint bench lock clean
+PHOENIX_VENV := .phoenix-venv
+PHOENIX_STAMP := $(PHOENIX_VENV)/.installed
+
+.PHONY: setup test demo lint bench lock lock-phoenix clean
 
 setup: $(STAMP)
 
@@ -15,9 +18,15 @@ $(STAMP): requirements/dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-test: $(STAMP)
+# Arize Phoenix (a real OTLP receiver) lives in its own venv: its dependencies are not ours.
+$(PHOENIX_STAMP): requirements/phoenix.txt
+	test -x $(PHOENIX_VENV)/bin/python || $(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/python -m pip install --quiet -r requirements/phoenix.txt
+	touch $(PHOENIX_STAMP)
+
+test: $(STAMP) $(PHOENIX_STAMP)
 	$(BIN)/ruff check llmobs_core llmobs_starlette llmobs_django llmobs_celery tests examples bench
-	$(BIN)/python -m pytest
+	LLMOBS_PHOENIX_BIN=$(PHOENIX_VENV)/bin/phoenix $(BIN)/python -m pytest
 
 # The demo keeps its own store, so each run shows just its own traces.
 DEMO_STORE := .llmobs/demo.db
@@ -37,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/local_store.py
 	$(BIN)/python bench/asgi_middleware.py
 	$(BIN)/python bench/django_middleware.py
+	$(BIN)/python bench/remote_export.py
 
 # Re-pin every development dependency from requirements/dev.in.
 lock:
@@ -45,5 +55,11 @@ lock:
 	.lock-venv/bin/pip freeze --exclude-editable > requirements/dev.txt
 	rm -rf .lock-venv
 
+lock-phoenix:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet arize-phoenix
+	.lock-venv/bin/pip freeze > requirements/phoenix.txt
+	rm -rf .lock-venv
+
 clean:
-	rm -rf $(VENV) .llmobs build *.egg-info
+	rm -rf $(VENV) $(PHOENIX_VENV) .llmobs build *.egg-info
