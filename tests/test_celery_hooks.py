@@ -266,3 +266,9 @@ def test_chord_body_carries_the_chord_publisher(memory_app: Celery) -> None:
         body_headers = message.payload[2]["chord"]["options"]["headers"]
         assert extract_dict(body_headers).parent_id == request.span_id
         assert extract_dict(message.headers).parent_id == request.span_id
+
+
+def test_public_surface() -> None:
+    """llmobs_celery exports exactly install, stats and uninstall, sorted."""
+    assert llmobs_celery.__all__ == ["install", "stats", "uninstall"]
+    assert all(callable(getattr(llmobs_celery, name)) for name in llmobs_celery.__all__)

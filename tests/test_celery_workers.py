@@ -39,10 +39,11 @@ HEADERS_BY_ROOT = {
     "foreign": {"traceparent": f"00-{FOREIGN_TRACE}-00f067aa0ba902b7-01"},
     "malformed": {"x-datadog-trace-id": "not-a-number", "traceparent": "00-zz-zz-01",
                   "x-datadog-tags": "_dd.p.llmobs_parent_id=%%%", "baggage": ";;;="},
+    "not text": {"traceparent": ["00", FOREIGN_TRACE], "x-datadog-trace-id": {"a": 1}},
 }
 # Task spans each scenario gives, once everything ran.
 EXPECTED = {"calls": 3, "failure": 1, "retry": 3, "root_retry": 2, "chain": 2, "group": 3,
-            "chord": 4, "nested": 2, "tool": 1, "roots": 3, "reject": 1}
+            "chord": 4, "nested": 2, "tool": 1, "roots": 4, "reject": 1}
 
 
 @dataclass
@@ -65,7 +66,7 @@ class Run:
     scenarios: dict[str, Scenario]
     spans: list[dict[str, Any]]
     worker_log: str
-    revoked_id: str
+    never_run: list[str]
 
     def task_spans(self, name: str) -> list[dict[str, Any]]:
         """The task spans of one scenario: those in its request's trace, or, for tasks
@@ -120,8 +121,9 @@ def _publish_all(app: Celery) -> tuple[dict[str, Scenario], list[Any]]:
     }
     past = datetime.now(timezone.utc) - timedelta(minutes=1)
     revoked = add.apply_async((9, 9), expires=past)  # the worker revokes it as expired
+    refused = add.apply_async((8, 8), serializer="pickle")  # the worker accepts only JSON
     app.send_task(PREFIX + "missing")  # a task the worker does not know
-    return scenarios, revoked.id
+    return scenarios, [revoked.id, refused.id]
 
 
 SERVICES = {"redis": [(REDIS, "Redis")], "amqp": [(REDIS, "Redis"), (RABBITMQ, "RabbitMQ")]}
@@ -142,8 +144,8 @@ def runs() -> Iterator[dict[str, Run]]:
             published = {broker: _publish_and_wait(spec, worker)
                          for (broker, spec), worker in zip(specs.items(), workers)}
         yield {broker: Run(scenarios, stored_spans(specs[broker].store), worker.output(),
-                           revoked_id)
-               for (broker, (scenarios, revoked_id)), worker in zip(published.items(), workers)}
+                           never_run)
+               for (broker, (scenarios, never_run)), worker in zip(published.items(), workers)}
 
 
 @pytest.fixture(params=list(SERVICES))
@@ -153,12 +155,13 @@ def run(request: pytest.FixtureRequest, runs: dict[str, Run]) -> Run:
     return runs[request.param]
 
 
-def _publish_and_wait(spec: WorkerSpec, worker: Worker) -> tuple[dict[str, Scenario], str]:
+def _publish_and_wait(spec: WorkerSpec, worker: Worker
+                      ) -> tuple[dict[str, Scenario], list[str]]:
     app = make_app(spec.broker, BROKERS["redis"], spec.queue)
     llmobs_celery.install()
     try:
         with capture(ml_app="web-front"):
-            scenarios, revoked_id = _publish_all(app)
+            scenarios, never_run = _publish_all(app)
             for scenario in scenarios.values():
                 for task_id in scenario.task_ids if scenario.has_result else ():
                     app.AsyncResult(task_id).get(timeout=20, propagate=False)
@@ -167,7 +170,7 @@ def _publish_and_wait(spec: WorkerSpec, worker: Worker) -> tuple[dict[str, Scena
         llmobs_celery.uninstall()
         app.close()
     _wait_for_log(worker, "unregistered task")  # the last message published
-    return scenarios, revoked_id
+    return scenarios, never_run
 
 
 def _wait_for_log(worker: Worker, text: str, timeout: float = 10.0) -> None:
@@ -260,24 +263,26 @@ def test_spans_opened_inside_a_task_are_its_children(run: Run) -> None:
 
 
 def test_messages_without_usable_context_run_as_roots(run: Run) -> None:
-    """Messages with no trace headers, foreign ones (W3C without llmobs keys) or malformed
-    ones run normally as new roots; a foreign trace id is kept."""
+    """Messages with no trace headers, foreign ones (W3C without llmobs keys), malformed ones
+    or ones that are not even text run normally as new roots; a foreign trace id is kept."""
     by_id = {tag(s, "celery.task_id"): s for s in run.task_spans("roots")}
-    none, foreign, malformed = (by_id[i] for i in run.scenarios["roots"].task_ids)
-    assert {s["parent_id"] for s in (none, foreign, malformed)} == {"undefined"}
-    assert {s["status"] for s in (none, foreign, malformed)} == {"ok"}
+    none, foreign, malformed, not_text = (by_id[i] for i in run.scenarios["roots"].task_ids)
+    assert {s["parent_id"] for s in (none, foreign, malformed, not_text)} == {"undefined"}
+    assert {s["status"] for s in (none, foreign, malformed, not_text)} == {"ok"}
     assert foreign["trace_id"] == FOREIGN_TRACE
     assert tag(none, "ml_app") == "celery-worker" and "session_id" not in none
 
 
 def test_rejected_revoked_and_unknown_tasks_leave_no_open_span(run: Run) -> None:
-    """A task that rejects its message gets a finished span; an expired (revoked) task and a
-    task the worker does not know get none, and the worker logged no llmobs fault."""
+    """A task that rejects its message gets a finished span; an expired (revoked) task, a
+    message the worker refuses to decode and a task it does not know get none, and the worker
+    logged no llmobs fault."""
     (rejected,) = run.task_spans("reject")
     assert tag(rejected, "celery.state") == "REJECTED" and rejected["duration"] > 0
-    assert not [s for s in run.spans if tag(s, "celery.task_id") == run.revoked_id]
+    assert not [s for s in run.spans if tag(s, "celery.task_id") in run.never_run]
     assert not [s for s in run.spans if s["name"] == PREFIX + "missing"]
-    assert "unregistered task" in run.worker_log and "llmobs: " not in run.worker_log
+    assert "untrusted content" in run.worker_log and "unregistered task" in run.worker_log
+    assert "llmobs: " not in run.worker_log
 
 
 def test_every_scenario_gives_exactly_its_spans(run: Run) -> None:
