@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from llmobs_core.export import _store_write
+from llmobs_core import _store_codec
 from llmobs_core.export.local import LocalStoreSink
 
 TAGS = ["ml_app:shop-assistant", "service:chat-api", "env:prod", "version:1.4.2",
@@ -75,7 +75,7 @@ def make_events(count: int) -> list[dict]:
 def encode_rate(events: list[dict]) -> float:
     started = time.perf_counter()
     for event in events:
-        _store_write.encode(event)
+        _store_codec.encode(event)
     return len(events) / (time.perf_counter() - started)
 
 
@@ -101,18 +101,18 @@ def main() -> None:
     events = make_events(args.spans)
     print(f"{args.spans:,} spans, {len(json.dumps(events[3])):,} bytes per llm span, "
           f"batches of {args.batch:,}; best of {args.rounds} rounds")
-    fast = _store_write.orjson
+    fast = _store_codec.orjson
     encoders = [("orjson", fast), ("json", None)] if fast else [("json", None)]
     with tempfile.TemporaryDirectory() as directory:
         for name, module in encoders:
-            _store_write.orjson = module
+            _store_codec.orjson = module
             encode = max(encode_rate(events) for _ in range(args.rounds))
             results = [write_rates(events, args.batch, directory) for _ in range(args.rounds)]
             wall, cpu, size = max(results)
             print(f"{name:7} encode only {encode:>10,.0f} spans/s   encode + write "
                   f"{wall:>8,.0f} spans/s ({cpu:,.0f} per CPU second)   "
                   f"{size / args.spans:,.0f} bytes per span on disk")
-    _store_write.orjson = fast
+    _store_codec.orjson = fast
 
 
 if __name__ == "__main__":

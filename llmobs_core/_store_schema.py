@@ -1,21 +1,35 @@
 """Where the local trace store lives and the tables in it: shared by the sink and the reader.
 
-spans holds each span event whole (JSON in `event`) beside the columns the queries filter and
-sort on. traces keeps one summary row per trace, updated as its spans arrive, so listing
-traces never aggregates spans. Tags are indexed per trace, not per span: the spans of a trace
-mostly share their tags (ml_app, service, env, session...), so a (tag, trace) index is about
-ten times smaller than a (tag, span) one; a span-level tag filter narrows by trace through
-the index, then checks the few candidate spans.
+Spans are stored by the trace: each batch the sink receives is grouped by trace, and each
+trace's share of it becomes one `chunks` row holding those span events as one JSON array.
+SQLite spends about as much on a row, or an index entry, as on a kilobyte of data, so a row
+per span capped the sink near 40,000 spans/s; a row per trace and batch does not. Chunks are
+numbered in the order they are stored and have no index: a trace names its first chunk, and
+`later_chunks` lists the others of the few traces whose spans came in several batches. Each
+chunk carries a bound no span in it or in an older chunk started after, so the newest spans
+are found by reading chunks newest first and stopping at the first bound below what was found.
+
+traces keeps one row per trace: its earliest start and span count, for listing and retention,
+and where its chunks are; the rest of a trace's summary (root, duration, status, session) is
+worked out from its spans when it is listed, which costs little for the few traces shown and
+saves the writer from looking at every span's fields.
+
+Tags are indexed per trace through tag sets: the spans of a trace mostly share their tags
+(ml_app, service, env, session...), and so do the traces of one session, so a trace points at
+the set of tags its spans carry, and only a set not seen before adds index rows.
+The `spans` view shows one row per span for ad-hoc SQL; the library never reads it.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 PATH_ENV = "LLMOBS_LOCAL_PATH"
 DEFAULT_RELATIVE_PATH = Path(".llmobs") / "traces.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+PAGE_SIZE = 16_384  # fewer, fuller pages for chunks of a few kilobytes; only for new files
 
 
 def resolve_store_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -25,41 +39,37 @@ def resolve_store_path(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(path).expanduser().absolute()
 
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS spans (
-    id INTEGER PRIMARY KEY,
-    trace_id TEXT NOT NULL,
-    span_id TEXT NOT NULL,
-    parent_id TEXT,
-    name TEXT,
-    kind TEXT,
-    ml_app TEXT,
-    service TEXT,
-    session_id TEXT,
-    status TEXT,
-    start_ns INTEGER,
-    duration INTEGER,
-    event TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS spans_by_id ON spans (trace_id, span_id);
-CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ns);
+def trace_chunk_ids(conn: sqlite3.Connection, trace_rowid: int, first_chunk: int) -> list[int]:
+    later = conn.execute("SELECT chunk_id FROM later_chunks WHERE trace_rowid = ?",
+                         (trace_rowid,))
+    return [first_chunk, *(chunk_id for (chunk_id,) in later)]
 
+
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS traces (
     id INTEGER PRIMARY KEY,
     trace_id TEXT NOT NULL UNIQUE,
     start_ns INTEGER NOT NULL,
-    end_ns INTEGER NOT NULL,
     span_count INTEGER NOT NULL,
-    error_count INTEGER NOT NULL,
-    session_id TEXT,
-    root_is_real INTEGER NOT NULL,
-    root_start_ns INTEGER,
-    root_name TEXT,
-    root_kind TEXT,
-    root_ml_app TEXT,
-    root_duration INTEGER
+    tag_set_id INTEGER NOT NULL,
+    first_chunk INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS traces_by_start ON traces (start_ns);
+CREATE INDEX IF NOT EXISTS traces_by_tag_set ON traces (tag_set_id);
+
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    trace_rowid INTEGER NOT NULL,
+    min_start_ns INTEGER NOT NULL,
+    max_start_ns INTEGER NOT NULL,
+    start_bound_ns INTEGER NOT NULL,
+    events BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS later_chunks (
+    trace_rowid INTEGER NOT NULL,
+    chunk_id INTEGER NOT NULL,
+    PRIMARY KEY (trace_rowid, chunk_id)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS tags (
     id INTEGER PRIMARY KEY,
@@ -67,12 +77,22 @@ CREATE TABLE IF NOT EXISTS tags (
     value TEXT NOT NULL,
     UNIQUE (key, value)
 );
-CREATE TABLE IF NOT EXISTS trace_tags (
+CREATE TABLE IF NOT EXISTS tag_sets (
+    id INTEGER PRIMARY KEY,
+    tag_ids TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS tag_set_members (
+    tag_set_id INTEGER NOT NULL,
     tag_id INTEGER NOT NULL,
-    trace_rowid INTEGER NOT NULL,
-    PRIMARY KEY (tag_id, trace_rowid)
+    PRIMARY KEY (tag_set_id, tag_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS trace_tags_by_trace ON trace_tags (trace_rowid);
+CREATE INDEX IF NOT EXISTS tag_set_members_by_tag ON tag_set_members (tag_id, tag_set_id);
+
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO counters (name, value) VALUES ('spans', 0), ('tag_set_generation', 0);
 
 CREATE TABLE IF NOT EXISTS evaluations (
     id INTEGER PRIMARY KEY,
@@ -92,4 +112,12 @@ CREATE INDEX IF NOT EXISTS evaluations_by_tag ON evaluations (tag_key, tag_value
 CREATE INDEX IF NOT EXISTS evaluations_by_label ON evaluations (label, timestamp_ms);
 CREATE INDEX IF NOT EXISTS evaluations_by_ml_app ON evaluations (ml_app, timestamp_ms);
 CREATE INDEX IF NOT EXISTS evaluations_by_time ON evaluations (timestamp_ms);
+
+CREATE VIEW IF NOT EXISTS spans AS
+SELECT chunks.trace_rowid,
+       json_extract(span.value, '$.trace_id') AS trace_id,
+       json_extract(span.value, '$.span_id') AS span_id,
+       json_extract(span.value, '$.start_ns') AS start_ns,
+       span.value AS event
+FROM chunks, json_each(CAST(chunks.events AS TEXT)) AS span;
 """

@@ -10,76 +10,68 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
+import heapq
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ._store_schema import resolve_store_path
+from ._store_codec import (
+    decode,
+    has_tag,
+    integer,
+    kind_of,
+    session_of,
+    tag_value,
+    text,
+    trace_summary,
+)
+from ._store_schema import SCHEMA_VERSION, resolve_store_path, trace_chunk_ids
 
 __all__ = ["evaluations_by_span", "get_trace", "list_evals", "list_spans", "list_traces",
            "match_trace_ids"]
 
 StorePath = str | os.PathLike[str] | None
 
-_TRACE_COLUMNS = ("trace_id, start_ns, end_ns, span_count, error_count, session_id, root_is_real,"
-                  " root_name, root_kind, root_ml_app, root_duration")
-_SPAN_COLUMNS = ("trace_id, span_id, parent_id, name, kind, ml_app, service, session_id, status,"
-                 " start_ns, duration, event")
-_SPAN_TAG_COLUMNS = ("ml_app", "session_id", "service")
-_TRACES_WITH_TAG = ("SELECT tt.trace_rowid FROM trace_tags tt JOIN tags g ON g.id = tt.tag_id"
-                    " WHERE g.key = ?{value}")
+_SPAN_FIELDS = ("trace_id", "span_id", "parent_id", "name", "kind", "ml_app", "service",
+                "session_id", "status", "start_ns", "duration")
+_TAG_SETS_WITH = ("SELECT m.tag_set_id FROM tag_set_members m JOIN tags g ON g.id = m.tag_id"
+                  " WHERE g.key = ?{value}")
 
 
 def list_traces(path: StorePath = None, ml_app: str | None = None, session: str | None = None,
                 service: str | None = None, tags: Iterable[str] = (),
                 since_ns: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
     """Trace summaries; a filter keeps the traces with at least one span that matches it."""
-    where, params = [], []
-    for key, value in _wanted_tags(ml_app, session, service, tags):
-        subquery, tag_params = _traces_with_tag(key, value)
-        where.append(f"id IN ({subquery})")
-        params += tag_params
+    where, params = _trace_filters(_wanted_tags(ml_app, session, service, tags))
     if since_ns is not None:
         where.append("start_ns >= ?")
         params.append(since_ns)
-    sql = (f"SELECT {_TRACE_COLUMNS} FROM traces {_where(where)}"
+    sql = (f"SELECT id, trace_id, start_ns, first_chunk FROM traces {_where(where)}"
            " ORDER BY start_ns DESC LIMIT ?")
     with _reading(path) as conn:
         if conn is None:
             return []
-        return [_trace_summary(row) for row in conn.execute(sql, [*params, limit])]
+        return [{"trace_id": trace_id, "start_ns": start_ns,
+                 **trace_summary(_stored_spans(conn, rowid, first_chunk))}
+                for rowid, trace_id, start_ns, first_chunk in conn.execute(sql, [*params, limit])]
 
 
 def list_spans(path: StorePath = None, ml_app: str | None = None, session: str | None = None,
                service: str | None = None, tags: Iterable[str] = (),
                since_ns: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
     """Spans that match every filter: their indexed fields, and the whole event as "event"."""
-    where, params = [], []
-    for key, value in _wanted_tags(ml_app, session, service, tags):
-        # The tag index is per trace: it finds the traces, then each span's own tags decide.
-        subquery, tag_params = _traces_with_tag(key, value)
-        where.append(f"trace_id IN (SELECT trace_id FROM traces WHERE id IN ({subquery}))")
-        params += tag_params
-        if key in _SPAN_TAG_COLUMNS and value is not None:
-            where.append(f"{key} = ?")
-            params.append(value)
-        elif value is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(event, '$.tags') WHERE value = ?)")
-            params.append(f"{key}:{value}")
-        else:
-            where.append("EXISTS (SELECT 1 FROM json_each(event, '$.tags')"
-                         " WHERE value = ? OR substr(value, 1, length(?)) = ?)")
-            params += [key, f"{key}:", f"{key}:"]
-    if since_ns is not None:
-        where.append("start_ns >= ?")
-        params.append(since_ns)
-    sql = f"SELECT {_SPAN_COLUMNS} FROM spans {_where(where)} ORDER BY start_ns DESC LIMIT ?"
+    wanted = _wanted_tags(ml_app, session, service, tags)
     with _reading(path) as conn:
         if conn is None:
             return []
-        return [_span_summary(row) for row in conn.execute(sql, [*params, limit])]
+        if wanted:  # the tag index is per trace: it finds the traces, each span's tags decide
+            chunks = _chunks_by_id(conn, _chunks_of_traces(conn, *_trace_filters(wanted)))
+        else:
+            chunks = conn.execute("SELECT id, max_start_ns, start_bound_ns, events FROM chunks"
+                                  " ORDER BY id DESC")
+        newest = _newest_spans(chunks, wanted, since_ns, limit)
+    return [_span_summary(span, start) for (start, *_), span in newest]
 
 
 def match_trace_ids(path: StorePath, prefix: str, limit: int = 10) -> list[str]:
@@ -100,19 +92,20 @@ def get_trace(path: StorePath, trace_id: str) -> dict[str, Any] | None:
     with _reading(path) as conn:
         if conn is None:
             return None
-        row = conn.execute("SELECT id FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
-        spans = [json.loads(event) for (event,) in conn.execute(
-            "SELECT event FROM spans WHERE trace_id = ? ORDER BY start_ns, id", (trace_id,))]
-        if row is None and not spans:
+        row = conn.execute("SELECT id, tag_set_id, first_chunk FROM traces WHERE trace_id = ?",
+                           (trace_id,)).fetchone()
+        if row is None:
             return None
+        spans = sorted(_stored_spans(conn, row[0], row[2]), key=lambda pair: pair[0])
         by_span = conn.execute("SELECT id, event FROM evaluations WHERE trace_id = ?",
                                (trace_id,)).fetchall()
         by_tag = conn.execute(
-            "SELECT e.id, e.event FROM trace_tags tt JOIN tags g ON g.id = tt.tag_id"
+            "SELECT e.id, e.event FROM tag_set_members m JOIN tags g ON g.id = m.tag_id"
             " JOIN evaluations e ON e.tag_key = g.key AND e.tag_value = g.value"
-            " WHERE tt.trace_rowid = ?", (row[0] if row else -1,)).fetchall()
-    evaluations = [json.loads(event) for _, event in sorted(by_span + by_tag)]
-    return {"trace_id": trace_id, "spans": spans, "evaluations": evaluations}
+            " WHERE m.tag_set_id = ?", (row[1],)).fetchall()
+    evaluations = [decode(event) for _, event in sorted(by_span + by_tag)]
+    return {"trace_id": trace_id, "spans": [span for _, span in spans],
+            "evaluations": evaluations}
 
 
 def evaluations_by_span(trace: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -144,7 +137,7 @@ def list_evals(path: StorePath = None, label: str | None = None, ml_app: str | N
     with _reading(path) as conn:
         if conn is None:
             return []
-        return [json.loads(event) for (event,) in conn.execute(sql, [*params, limit])]
+        return [decode(event) for (event,) in conn.execute(sql, [*params, limit])]
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -157,10 +150,12 @@ def _reading(path: StorePath) -> Iterator[sqlite3.Connection | None]:
         raise FileNotFoundError(errno.ENOENT, "no llmobs trace store", str(store))
     conn = sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True)
     try:
-        has_schema = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evaluations'"
-        ).fetchone()
-        yield conn if has_schema else None
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version not in (0, SCHEMA_VERSION):
+            made_by = "a newer llmobs" if version > SCHEMA_VERSION else "an llmobs before 0.1.0"
+            raise sqlite3.DatabaseError(f"the store was made by {made_by} (schema version"
+                                        f" {version}, this llmobs reads {SCHEMA_VERSION})")
+        yield conn if version else None
     finally:
         conn.close()
 
@@ -177,30 +172,95 @@ def _wanted_tags(ml_app: str | None, session: str | None, service: str | None,
     return wanted
 
 
-def _traces_with_tag(key: str, value: str | None) -> tuple[str, list[str]]:
-    if value is None:
-        return _TRACES_WITH_TAG.format(value=""), [key]
-    return _TRACES_WITH_TAG.format(value=" AND g.value = ?"), [key, value]
+def _trace_filters(wanted: list[tuple[str, str | None]]) -> tuple[list[str], list[Any]]:
+    """WHERE clauses on traces keeping those with a span tagged with each wanted tag."""
+    where: list[str] = []
+    params: list[Any] = []
+    for key, value in wanted:
+        where.append("tag_set_id IN ("
+                     + _TAG_SETS_WITH.format(value="" if value is None else " AND g.value = ?")
+                     + ")")
+        params += [key] if value is None else [key, value]
+    return where, params
 
 
 def _where(clauses: list[str]) -> str:
     return "WHERE " + " AND ".join(f"({clause})" for clause in clauses) if clauses else ""
 
 
-def _trace_summary(row: tuple[Any, ...]) -> dict[str, Any]:
-    (trace_id, start_ns, end_ns, span_count, error_count, session_id, root_is_real, root_name,
-     root_kind, root_ml_app, root_duration) = row
-    return {
-        "trace_id": trace_id, "start_ns": start_ns, "ml_app": root_ml_app,
-        "root_name": root_name, "root_kind": root_kind, "span_count": span_count,
-        "duration": root_duration if root_is_real else end_ns - start_ns,
-        "status": "error" if error_count else "ok", "session_id": session_id,
-    }
+def _stored_spans(conn: sqlite3.Connection, trace_rowid: int,
+                  first_chunk: int) -> list[tuple[int, dict[str, Any]]]:
+    """(start_ns, span) for each span of a trace, in the order they were stored."""
+    ids = trace_chunk_ids(conn, trace_rowid, first_chunk)
+    chunks = conn.execute("SELECT max_start_ns, events FROM chunks"
+                          f" WHERE id IN ({','.join('?' * len(ids))}) ORDER BY id", ids)
+    return [(_span_start(span, max_start), span)
+            for max_start, events in chunks for span in decode(events)]
 
 
-def _span_summary(row: tuple[Any, ...]) -> dict[str, Any]:
-    names = ("trace_id", "span_id", "parent_id", "name", "kind", "ml_app", "service",
-             "session_id", "status", "start_ns", "duration")
-    summary = dict(zip(names, row))
-    summary["event"] = json.loads(row[-1])
-    return summary
+def _chunks_of_traces(conn: sqlite3.Connection, where: list[str],
+                      params: list[Any]) -> list[int]:
+    """The ids of the chunks of the traces that pass `where`, newest first."""
+    traces = f"SELECT id FROM traces {_where(where)}"
+    firsts = conn.execute(f"SELECT first_chunk FROM traces {_where(where)}", params)
+    later = conn.execute(f"SELECT chunk_id FROM later_chunks WHERE trace_rowid IN ({traces})",
+                         params)
+    return sorted((chunk_id for rows in (firsts, later) for (chunk_id,) in rows), reverse=True)
+
+
+def _chunks_by_id(conn: sqlite3.Connection,
+                  chunk_ids: list[int]) -> Iterator[tuple[int, int, int, bytes]]:
+    for chunk_id in chunk_ids:
+        row = conn.execute("SELECT max_start_ns, start_bound_ns, events FROM chunks"
+                           " WHERE id = ?", (chunk_id,)).fetchone()
+        if row is not None:
+            yield chunk_id, *row
+
+
+def _newest_spans(chunks: Iterable[tuple[int, int, int, bytes]],
+                  wanted: list[tuple[str, str | None]], since_ns: int | None,
+                  limit: int) -> list[tuple[tuple[int, int, int], dict[str, Any]]]:
+    """The `limit` newest matching spans of `chunks` (newest chunks first), newest first.
+    No span in a chunk or an older one started after the chunk's start bound, so reading
+    stops at the first bound below the oldest span kept, or below since_ns."""
+    kept: list[tuple[tuple[int, int, int], dict[str, Any]]] = []  # a heap, oldest on top
+    if limit <= 0:
+        return kept
+    for chunk_id, max_start, bound, events in chunks:
+        if (len(kept) == limit and bound < kept[0][0][0]) or (
+                since_ns is not None and bound < since_ns):
+            break
+        for position, span in enumerate(decode(events)):
+            key = (_span_start(span, max_start), chunk_id, position)
+            if since_ns is not None and key[0] < since_ns:
+                continue
+            if not all(_span_has(span, tag_key, value) for tag_key, value in wanted):
+                continue
+            if len(kept) < limit:
+                heapq.heappush(kept, (key, span))
+            elif key > kept[0][0]:
+                heapq.heapreplace(kept, (key, span))
+    return sorted(kept, key=lambda item: item[0], reverse=True)
+
+
+def _span_start(span: dict[str, Any], chunk_max_start: int) -> int:
+    # A span stored without a usable start was indexed at the time it was stored, which is
+    # its chunk's newest start.
+    return integer(span.get("start_ns")) or chunk_max_start
+
+
+def _span_has(span: dict[str, Any], key: str, value: str | None) -> bool:
+    if value is None or key not in ("ml_app", "service", "session_id"):
+        return has_tag(span, key, value)
+    if key == "session_id":
+        return session_of(span) == value
+    return tag_value(span.get("tags"), key) == value
+
+
+def _span_summary(span: dict[str, Any], start_ns: int) -> dict[str, Any]:
+    tags = span.get("tags")
+    values = (str(span["trace_id"]), str(span["span_id"]), text(span.get("parent_id")),
+              text(span.get("name")), kind_of(span), tag_value(tags, "ml_app"),
+              tag_value(tags, "service"), session_of(span), text(span.get("status")), start_ns,
+              integer(span.get("duration")))
+    return {**dict(zip(_SPAN_FIELDS, values)), "event": span}

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from llmobs_core import LLMObs
 from llmobs_core import store_queries as q
+from llmobs_core.export.base import SinkError as BaseSinkError
 from llmobs_core.export.local import LocalStoreSink, SinkError
 
 DAY_NS = 86_400 * 10**9
@@ -174,8 +176,8 @@ def test_json_is_used_when_orjson_is_not_installed(store: Path) -> None:
     events = trace_events(2)
     script = ("import sys, json; sys.modules['orjson'] = None\n"
               "from llmobs_core.export.local import LocalStoreSink\n"
-              "from llmobs_core.export import _store_write\n"
-              "assert _store_write.orjson is None\n"
+              "from llmobs_core import _store_codec\n"
+              "assert _store_codec.orjson is None\n"
               "LocalStoreSink(sys.argv[1]).send_spans(json.loads(sys.stdin.read()))\n")
     subprocess.run([sys.executable, "-c", script, str(store)], input=json.dumps(events),
                    text=True, check=True)
@@ -412,6 +414,22 @@ def test_directory_that_cannot_be_made(tmp_path: Path, warnings_logged) -> None:
     blocker.unlink()
     sink.send_spans(trace_events(2))
     assert stored_span_count(blocker / "traces.db") == 2
+
+
+def test_writer_counts_a_failed_batch_without_logging_it_again(tmp_path: Path,
+                                                               warnings_logged) -> None:
+    """Through the writer, a store that cannot be written logs one warning (the sink's own,
+    not a second one from the writer) and counts the spans as dropped by the sink."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a directory should be")
+    LLMObs.enable(ml_app="shop", exporter=LocalStoreSink(blocker / "traces.db"))
+    with LLMObs.workflow(name="answer"):
+        pass
+    LLMObs.flush()
+    assert LLMObs.stats()["dropped"]["sink_error"] == 1
+    [record] = warnings_logged()
+    assert "cannot create the directory" in record.getMessage()
+    assert SinkError is BaseSinkError and SinkError.already_logged
 
 
 def test_directory_in_proc_fails_cleanly(warnings_logged) -> None:

@@ -16,15 +16,18 @@ from typing import TypeVar
 
 from .._log import log, warn_limited
 from .._store_schema import resolve_store_path
+from ._store_tags import TagSets
+from ._store_traces import group_by_trace
 from ._store_write import (
     StoreTooNew,
+    StoreTooOld,
     insert_evaluations,
     insert_spans,
     open_store,
     prune,
     write_transaction,
 )
-from .base import Event
+from .base import Event, SinkError
 
 __all__ = ["LocalStoreSink", "SinkError"]
 
@@ -69,11 +72,6 @@ os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
                     after_in_child=_after_fork_in_child)
 
 
-class SinkError(Exception):
-    """A batch could not be stored. The condition was logged once; the writer counts the
-    batch as dropped ("sink_error"), and the next batch tries again."""
-
-
 class LocalStoreSink:
     """Stores span events and evaluation metrics in SQLite at `path` (default: LLMOBS_LOCAL_PATH,
     else .llmobs/traces.db under the current directory). Retention keeps at most `max_spans`
@@ -97,7 +95,7 @@ class LocalStoreSink:
         self._connection: sqlite3.Connection | None = None
         self._pid = 0
         self._file_identity: tuple[int, int] | None = None
-        self._tag_ids: dict[str, int] = {}
+        self._tag_sets = TagSets()
         self._stored_since_prune = self._prune_every  # check retention on the first batch
         self._failing = False
         self._in_use = threading.Lock()  # held by a batch, by shutdown, and across a fork
@@ -110,9 +108,11 @@ class LocalStoreSink:
     def send_spans(self, events: list[Event]) -> None:
         if not events:
             return
+        now_ns = time.time_ns()
+        groups = group_by_trace(events, now_ns)  # encoded before the write lock is taken
         with self._in_use:
-            stored = self._write(f"{len(events)} spans",
-                                 lambda conn: insert_spans(conn, events, self._tag_ids))
+            stored = self._write(f"{len(events)} spans", lambda conn: insert_spans(
+                conn, groups, self._tag_sets, now_ns))
             self._stored_since_prune += stored
             if self._stored_since_prune >= self._prune_every:
                 self._stored_since_prune = 0
@@ -180,12 +180,12 @@ class LocalStoreSink:
             conn = open_store(self.path, self.timeout)
             self._connection, self._pid = conn, os.getpid()
             self._file_identity = _file_identity(self.path)
-            self._tag_ids = {}
+            self._tag_sets = TagSets()
         return conn
 
     def _forget_connection(self) -> None:
         conn, self._connection = self._connection, None
-        self._tag_ids = {}  # ids cached from a rolled-back transaction may not exist
+        self._tag_sets = TagSets()  # ids cached from a rolled-back transaction may not exist
         if conn is not None and self._pid == os.getpid():
             try:
                 conn.close()
@@ -210,6 +210,9 @@ class LocalStoreSink:
                                  f"trace store: {exc.strerror or exc}")
         if isinstance(exc, StoreTooNew):
             return "too_new", f"{path} was made by a newer llmobs ({exc}); upgrade llmobs"
+        if isinstance(exc, StoreTooOld):
+            return "too_old", (f"{path} was made by an llmobs from before 0.1.0 ({exc}); move "
+                               "it away and a fresh store is made")
         if "disk is full" in text:
             return "full", f"the disk holding the local trace store {path} is full"
         if "not a database" in text or "malformed" in text:

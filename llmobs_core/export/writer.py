@@ -192,6 +192,8 @@ class Writer:
                     getattr(sink, method)(batch)
                     delivered = True
                 except Exception as exc:
+                    if getattr(exc, "already_logged", False):
+                        continue
                     warn_limited(f"sink.{type(sink).__name__}",
                                  "llmobs: %s failed (%s: %s); %d events dropped",
                                  type(sink).__name__, type(exc).__name__, exc, len(batch))

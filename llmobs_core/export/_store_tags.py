@@ -1,0 +1,88 @@
+"""The local store's tag index, written side: tags and tag sets by id, cached per connection.
+
+A tag set is named by its members' tag ids, sorted and comma-joined, which is unique, so two
+processes that meet the same set agree on its row. Retention deletes tag sets no trace uses
+any more and then bumps the tag_set_generation counter: a writer that sees it change forgets
+the set ids it had cached, which may name deleted sets.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+_CACHE_LIMIT = 10_000
+
+
+def split_tag(tag: str) -> tuple[str, str]:
+    key, _, value = tag.partition(":")
+    return key, value
+
+
+class TagSets:
+    """Tag and tag-set ids of one connection; use inside a write transaction."""
+
+    def __init__(self) -> None:
+        self._tag_ids: dict[str, int] = {}
+        self._set_ids: dict[frozenset[str], int] = {}
+        self._generation: int | None = None
+
+    def begin(self, conn: sqlite3.Connection) -> None:
+        """Forget cached set ids if retention deleted tag sets since the last transaction."""
+        (generation,) = conn.execute(
+            "SELECT value FROM counters WHERE name = 'tag_set_generation'").fetchone()
+        if generation != self._generation:
+            self._set_ids.clear()
+            self._generation = generation
+
+    def set_id(self, conn: sqlite3.Connection, tags: frozenset[str]) -> int:
+        found = self._set_ids.get(tags)
+        if found is None:
+            if len(self._set_ids) >= _CACHE_LIMIT:
+                self._set_ids.clear()
+            found = self._set_ids[tags] = self._set_of_ids(conn, self._ids_of(conn, tags))
+        return found
+
+    def union_id(self, conn: sqlite3.Connection, set_id: int, tags: frozenset[str]) -> int:
+        """The id of the set holding set `set_id`'s tags and `tags`."""
+        (joined,) = conn.execute("SELECT tag_ids FROM tag_sets WHERE id = ?",
+                                 (set_id,)).fetchone() or ("",)
+        stored = {int(tag_id) for tag_id in joined.split(",") if tag_id}
+        return self._set_of_ids(conn, stored | self._ids_of(conn, tags))
+
+    def _ids_of(self, conn: sqlite3.Connection, tags: Iterable[str]) -> set[int]:
+        cache = self._tag_ids
+        tags = [tag for tag in tags if type(tag) is str]
+        missing = [tag for tag in tags if tag not in cache]
+        if missing:
+            if len(cache) + len(missing) > _CACHE_LIMIT:
+                cache.clear()
+                missing = tags
+            conn.executemany("INSERT OR IGNORE INTO tags (key, value) VALUES (?, ?)",
+                             [split_tag(tag) for tag in missing])
+            for tag in missing:
+                (cache[tag],) = conn.execute("SELECT id FROM tags WHERE key = ? AND value = ?",
+                                             split_tag(tag)).fetchone()
+        return {cache[tag] for tag in tags}
+
+    def _set_of_ids(self, conn: sqlite3.Connection, tag_ids: set[int]) -> int:
+        joined = ",".join(map(str, sorted(tag_ids)))
+        row = conn.execute("SELECT id FROM tag_sets WHERE tag_ids = ?", (joined,)).fetchone()
+        if row is not None:
+            return row[0]
+        set_id = conn.execute("INSERT INTO tag_sets (tag_ids) VALUES (?)", (joined,)).lastrowid
+        conn.executemany("INSERT INTO tag_set_members (tag_set_id, tag_id) VALUES (?, ?)",
+                         [(set_id, tag_id) for tag_id in tag_ids])
+        return set_id  # type: ignore[return-value]
+
+
+def forget_unused_tag_sets(conn: sqlite3.Connection, set_ids: Iterable[int]) -> None:
+    """Delete the given tag sets that no trace uses any more; inside a write transaction."""
+    candidates = sorted(set(set_ids))
+    unused = [set_id for set_id in candidates if conn.execute(
+        "SELECT 1 FROM traces WHERE tag_set_id = ? LIMIT 1", (set_id,)).fetchone() is None]
+    if unused:
+        conn.executemany("DELETE FROM tag_set_members WHERE tag_set_id = ?",
+                         [(set_id,) for set_id in unused])
+        conn.executemany("DELETE FROM tag_sets WHERE id = ?", [(set_id,) for set_id in unused])
+        conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'tag_set_generation'")
