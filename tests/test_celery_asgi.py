@@ -24,6 +24,7 @@ from tests.celery_app.harness import (
     running_workers,
     stored_spans,
     tag,
+    task_id,
 )
 from tests.celery_app.tasks import PREFIX
 
@@ -60,7 +61,7 @@ def test_tasks_published_in_a_request_are_its_children_across_recycled_workers(
         assert response.status_code == 200
         task_ids = response.json()["task_ids"]
         results = make_app(spec.broker, BACKEND, spec.queue)
-        pids = {results.AsyncResult(task_id).get(timeout=60) for task_id in task_ids}
+        pids = {results.AsyncResult(i).get(timeout=60) for i in task_ids}
         results.close()
     trace_id, request_span_id = (response.headers["x-llmobs-trace-id"],
                                  response.headers["x-llmobs-span-id"])
@@ -71,7 +72,7 @@ def test_tasks_published_in_a_request_are_its_children_across_recycled_workers(
     assert len(pids) == TASKS  # every task ran in a child process of its own
     assert request["name"] == "POST /dispatch" and request["session_id"] == "session-42"
     assert len(task_spans) == TASKS
-    assert sorted(tag(s, "celery.task_id") for s in task_spans) == sorted(task_ids)
+    assert sorted(task_id(s) for s in task_spans) == sorted(task_ids)
     assert {s["parent_id"] for s in task_spans} == {request_span_id}
     assert {tag(s, "ml_app") for s in task_spans} == {"shop-web"}
     assert {s["session_id"] for s in task_spans} == {"session-42"}

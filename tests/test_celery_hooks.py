@@ -15,7 +15,7 @@ from llmobs_core import LLMObs
 from llmobs_core.propagation import HEADERS, extract_dict
 from llmobs_core.testing import capture
 from tests.celery_app import make_app
-from tests.celery_app.harness import tag
+from tests.celery_app.harness import tag, task_id
 from tests.celery_app.tasks import PREFIX
 
 SIGNALS = (signals.before_task_publish, signals.task_prerun, signals.task_postrun,
@@ -129,7 +129,7 @@ def test_eager_retry_gives_one_span_per_attempt(eager_app: Celery) -> None:
     assert {s["parent_id"] for s in attempts} == {str(request.span_id)}
     assert [s["status"] for s in attempts] == ["error", "error", "ok"]
     assert attempts[0]["meta"]["error"]["type"] == "ConnectionError"
-    assert len({tag(s, "celery.task_id") for s in attempts}) == 1
+    assert len({task_id(s) for s in attempts}) == 1
 
 
 @pytest.mark.parametrize("propagates", [False, True])

@@ -26,6 +26,7 @@ from tests.celery_app.harness import (
     running_worker,
     stored_spans,
     tag,
+    task_id,
 )
 from tests.celery_app.tasks import PREFIX
 
@@ -68,7 +69,7 @@ def test_every_pool_records_task_spans_under_the_publisher(folder: Path, publish
                 assert app.tasks[PREFIX + "open_spans"].delay().get(timeout=20) == 1
         app.close()
     # The worker has exited: all it recorded must be in the store now.
-    spans = [s for s in stored_spans(spec.store) if tag(s, "celery.task_id")
+    spans = [s for s in stored_spans(spec.store) if task_id(s)
              and s["trace_id"] == f"{request.trace_id:032x}"]
     direct = [s for s in spans if s["parent_id"] == str(request.span_id)]
     assert len(spans) == 6 and len(direct) == 5
@@ -93,7 +94,7 @@ def test_sigterm_during_a_burst_stores_every_finished_task(folder: Path, publish
         worker.terminate()
         assert worker.process.wait(20) == 0
     finished = set(SUCCEEDED.findall(worker.output()))
-    stored = {tag(s, "celery.task_id") for s in stored_spans(spec.store)
+    stored = {task_id(s) for s in stored_spans(spec.store)
               if s["trace_id"] == f"{request.trace_id:032x}"}
     assert 10 <= len(finished) < 60
     assert stored == finished

@@ -29,6 +29,7 @@ from tests.celery_app.harness import (
     running_workers,
     stored_spans,
     tag,
+    task_id,
     unreachable,
 )
 from tests.celery_app.tasks import ADD, PREFIX
@@ -74,8 +75,8 @@ class Run:
         scenario = self.scenarios[name]
         if scenario.request is not None:
             return [s for s in self.spans if s["trace_id"] == scenario.trace_id
-                    and tag(s, "celery.task_id") is not None]
-        return [s for s in self.spans if tag(s, "celery.task_id") in scenario.task_ids]
+                    and task_id(s) is not None]
+        return [s for s in self.spans if task_id(s) in scenario.task_ids]
 
 
 def _task(app: Celery, name: str) -> Any:
@@ -85,7 +86,7 @@ def _task(app: Celery, name: str) -> Any:
 def _under_request(name: str, session: str, publish: Any, has_result: bool = True) -> Scenario:
     with LLMObs.workflow(name, session_id=session) as request:
         results = publish()
-    task_ids = [task_id for result in results for task_id in _task_ids(result)]
+    task_ids = [member for result in results for member in _task_ids(result)]
     return Scenario(request, task_ids, has_result)
 
 
@@ -163,8 +164,8 @@ def _publish_and_wait(spec: WorkerSpec, worker: Worker
         with capture(ml_app="web-front"):
             scenarios, never_run = _publish_all(app)
             for scenario in scenarios.values():
-                for task_id in scenario.task_ids if scenario.has_result else ():
-                    app.AsyncResult(task_id).get(timeout=20, propagate=False)
+                for published_id in scenario.task_ids if scenario.has_result else ():
+                    app.AsyncResult(published_id).get(timeout=20, propagate=False)
         assert llmobs_celery.stats() == {"open_spans": 0, "faults": {}}
     finally:
         llmobs_celery.uninstall()
@@ -191,7 +192,7 @@ def test_each_call_style_gives_a_child_of_the_publishing_span(run: Run) -> None:
         assert tag(span, "ml_app") == "web-front"
         assert span["session_id"] == "s-calls"
         assert span["status"] == "ok" and tag(span, "celery.state") == "SUCCESS"
-    assert sorted(tag(s, "celery.task_id") for s in spans) == sorted(request.task_ids)
+    assert sorted(task_id(s) for s in spans) == sorted(request.task_ids)
 
 
 def test_a_failing_task_records_the_error(run: Run) -> None:
@@ -265,7 +266,7 @@ def test_spans_opened_inside_a_task_are_its_children(run: Run) -> None:
 def test_messages_without_usable_context_run_as_roots(run: Run) -> None:
     """Messages with no trace headers, foreign ones (W3C without llmobs keys), malformed ones
     or ones that are not even text run normally as new roots; a foreign trace id is kept."""
-    by_id = {tag(s, "celery.task_id"): s for s in run.task_spans("roots")}
+    by_id = {task_id(s): s for s in run.task_spans("roots")}
     none, foreign, malformed, not_text = (by_id[i] for i in run.scenarios["roots"].task_ids)
     assert {s["parent_id"] for s in (none, foreign, malformed, not_text)} == {"undefined"}
     assert {s["status"] for s in (none, foreign, malformed, not_text)} == {"ok"}
@@ -279,7 +280,7 @@ def test_rejected_revoked_and_unknown_tasks_leave_no_open_span(run: Run) -> None
     logged no llmobs fault."""
     (rejected,) = run.task_spans("reject")
     assert tag(rejected, "celery.state") == "REJECTED" and rejected["duration"] > 0
-    assert not [s for s in run.spans if tag(s, "celery.task_id") in run.never_run]
+    assert not [s for s in run.spans if task_id(s) in run.never_run]
     assert not [s for s in run.spans if s["name"] == PREFIX + "missing"]
     assert "untrusted content" in run.worker_log and "unregistered task" in run.worker_log
     assert "llmobs: " not in run.worker_log

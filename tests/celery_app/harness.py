@@ -196,7 +196,6 @@ def tag(span: dict[str, Any], key: str) -> str | None:
     return next((t[len(prefix):] for t in span["tags"] if t.startswith(prefix)), None)
 
 
-def task_spans_of(trace_id: str) -> Callable[[dict[str, Any]], bool]:
-    def matches(span: dict[str, Any]) -> bool:
-        return span["trace_id"] == trace_id and tag(span, "celery.task_id") is not None
-    return matches
+def task_id(span: dict[str, Any]) -> str | None:
+    """The Celery task id a task span records in its metadata; None for other spans."""
+    return (span["meta"].get("metadata") or {}).get("celery.task_id")
