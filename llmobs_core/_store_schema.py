@@ -16,7 +16,8 @@ saves the writer from looking at every span's fields.
 
 Tags are indexed per trace through tag sets: the spans of a trace mostly share their tags
 (ml_app, service, env, session...), and so do the traces of one session, so a trace points at
-the set of tags its spans carry, and only a set not seen before adds index rows.
+the set of tags its spans carry (a JSON array of tag ids), and only a set not seen before adds
+a row. A tag filter reads the tag sets, few beside the traces, to find those holding the tag.
 The `spans` view shows one row per span for ad-hoc SQL; the library never reads it.
 """
 
@@ -81,12 +82,6 @@ CREATE TABLE IF NOT EXISTS tag_sets (
     id INTEGER PRIMARY KEY,
     tag_ids TEXT NOT NULL UNIQUE
 );
-CREATE TABLE IF NOT EXISTS tag_set_members (
-    tag_set_id INTEGER NOT NULL,
-    tag_id INTEGER NOT NULL,
-    PRIMARY KEY (tag_set_id, tag_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tag_set_members_by_tag ON tag_set_members (tag_id, tag_set_id);
 
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,

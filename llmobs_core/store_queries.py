@@ -35,8 +35,8 @@ StorePath = str | os.PathLike[str] | None
 
 _SPAN_FIELDS = ("trace_id", "span_id", "parent_id", "name", "kind", "ml_app", "service",
                 "session_id", "status", "start_ns", "duration")
-_TAG_SETS_WITH = ("SELECT m.tag_set_id FROM tag_set_members m JOIN tags g ON g.id = m.tag_id"
-                  " WHERE g.key = ?{value}")
+_TAG_SETS_WITH = ("SELECT s.id FROM tag_sets s WHERE EXISTS (SELECT 1 FROM json_each(s.tag_ids) j"
+                  " JOIN tags g ON g.id = j.value WHERE g.key = ?{value})")
 
 
 def list_traces(path: StorePath = None, ml_app: str | None = None, session: str | None = None,
@@ -100,9 +100,10 @@ def get_trace(path: StorePath, trace_id: str) -> dict[str, Any] | None:
         by_span = conn.execute("SELECT id, event FROM evaluations WHERE trace_id = ?",
                                (trace_id,)).fetchall()
         by_tag = conn.execute(
-            "SELECT e.id, e.event FROM tag_set_members m JOIN tags g ON g.id = m.tag_id"
+            "SELECT e.id, e.event FROM tag_sets s, json_each(s.tag_ids) j"
+            " JOIN tags g ON g.id = j.value"
             " JOIN evaluations e ON e.tag_key = g.key AND e.tag_value = g.value"
-            " WHERE m.tag_set_id = ?", (row[1],)).fetchall()
+            " WHERE s.id = ?", (row[1],)).fetchall()
     evaluations = [decode(event) for _, event in sorted(by_span + by_tag)]
     return {"trace_id": trace_id, "spans": [span for _, span in spans],
             "evaluations": evaluations}

@@ -1,6 +1,6 @@
 """The local store's tag index, written side: tags and tag sets by id, cached per connection.
 
-A tag set is named by its members' tag ids, sorted and comma-joined, which is unique, so two
+A tag set is named by its members' tag ids, sorted, as a JSON array, which is unique, so two
 processes that meet the same set agree on its row. Retention deletes tag sets no trace uses
 any more and then bumps the tag_set_generation counter: a writer that sees it change forgets
 the set ids it had cached, which may name deleted sets.
@@ -8,6 +8,7 @@ the set ids it had cached, which may name deleted sets.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 
@@ -46,8 +47,8 @@ class TagSets:
     def union_id(self, conn: sqlite3.Connection, set_id: int, tags: frozenset[str]) -> int:
         """The id of the set holding set `set_id`'s tags and `tags`."""
         (joined,) = conn.execute("SELECT tag_ids FROM tag_sets WHERE id = ?",
-                                 (set_id,)).fetchone() or ("",)
-        stored = {int(tag_id) for tag_id in joined.split(",") if tag_id}
+                                 (set_id,)).fetchone() or ("[]",)
+        stored = set(json.loads(joined))
         return self._set_of_ids(conn, stored | self._ids_of(conn, tags))
 
     def _ids_of(self, conn: sqlite3.Connection, tags: Iterable[str]) -> set[int]:
@@ -66,14 +67,12 @@ class TagSets:
         return {cache[tag] for tag in tags}
 
     def _set_of_ids(self, conn: sqlite3.Connection, tag_ids: set[int]) -> int:
-        joined = ",".join(map(str, sorted(tag_ids)))
+        joined = f"[{','.join(map(str, sorted(tag_ids)))}]"
         row = conn.execute("SELECT id FROM tag_sets WHERE tag_ids = ?", (joined,)).fetchone()
         if row is not None:
             return row[0]
-        set_id = conn.execute("INSERT INTO tag_sets (tag_ids) VALUES (?)", (joined,)).lastrowid
-        conn.executemany("INSERT INTO tag_set_members (tag_set_id, tag_id) VALUES (?, ?)",
-                         [(set_id, tag_id) for tag_id in tag_ids])
-        return set_id  # type: ignore[return-value]
+        return conn.execute("INSERT INTO tag_sets (tag_ids) VALUES (?)",  # type: ignore
+                            (joined,)).lastrowid
 
 
 def forget_unused_tag_sets(conn: sqlite3.Connection, set_ids: Iterable[int]) -> None:
@@ -82,7 +81,5 @@ def forget_unused_tag_sets(conn: sqlite3.Connection, set_ids: Iterable[int]) -> 
     unused = [set_id for set_id in candidates if conn.execute(
         "SELECT 1 FROM traces WHERE tag_set_id = ? LIMIT 1", (set_id,)).fetchone() is None]
     if unused:
-        conn.executemany("DELETE FROM tag_set_members WHERE tag_set_id = ?",
-                         [(set_id,) for set_id in unused])
         conn.executemany("DELETE FROM tag_sets WHERE id = ?", [(set_id,) for set_id in unused])
         conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'tag_set_generation'")
