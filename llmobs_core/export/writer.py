@@ -145,33 +145,38 @@ class Writer:
 
     def _drain(self) -> None:
         queue = self._queue
+        build = self._events.build
+        processor = self._span_processor
         while queue:
             spans: list[Event] = []
             evaluations: list[Event] = []
             marker = None
-            while queue and len(spans) + len(evaluations) < self._batch_size:
+            taken = 0
+            for _ in range(min(len(queue), self._batch_size)):  # only this thread pops
                 item = queue.popleft()
-                if type(item) is LLMObsSpan:
-                    event = self._span_event(item)
+                item_type = type(item)
+                if item_type is LLMObsSpan:
+                    taken += 1
+                    event = build(item)
+                    if processor is not None:
+                        event = self._processed(processor, event)
                     if event is not None:
                         spans.append(event)
-                elif type(item) is _FlushMarker:
+                elif item_type is _FlushMarker:
                     marker = item
                     break
                 else:
+                    taken += 1
                     evaluations.append(item)
+            with self._counts_lock:
+                self._taken += taken
             self._send(spans, evaluations)
             if marker is not None:
                 marker.release()
 
-    def _span_event(self, span: LLMObsSpan) -> Event | None:
-        with self._counts_lock:
-            self._taken += 1
-        event = self._events.build(span)
-        if self._span_processor is None:
-            return event
+    def _processed(self, processor: Callable[[Event], Event | None], event: Event) -> Event | None:
         try:
-            processed = self._span_processor(event)
+            processed = processor(event)
         except Exception:
             warn_limited("writer.processor", "llmobs: span_processor raised; the span was dropped",
                          level=30)
@@ -181,8 +186,6 @@ class Writer:
         return processed
 
     def _send(self, spans: list[Event], evaluations: list[Event]) -> None:
-        with self._counts_lock:
-            self._taken += len(evaluations)
         for batch, method in ((spans, "send_spans"), (evaluations, "send_evaluations")):
             if not batch:
                 continue
