@@ -75,17 +75,17 @@ def on_task_prerun(task_id: Any = None, task: Any = None, args: Any = None,
             # The task id goes into metadata: a tag with a new value per span would bloat tag
             # indexes (the local store's, Datadog's facets) for no filtering anyone needs.
             span.metadata = {"celery.task_id": str(task_id)}
-            tags = {"celery.attempt": str((request.retries or 0) + 1)}
+            tags = {"celery.attempt": _attempt(request.retries)}
             if eager:
                 tags["celery.eager"] = "true"
             span.tags = tags
             if settings.capture_input:
                 span.input = shape_io_leniently(settings.kind, 0, _arguments(args, kwargs))
+            Execution(str(task_id), span, remote, settings.capture_output, remote_token)
         except BaseException:
             if remote_token is not None:
                 current_parent.reset(remote_token)
             raise
-        Execution(str(task_id), span, remote, settings.capture_output, remote_token)
     except Exception as exc:
         count_fault("task_prerun", exc)
 
@@ -102,6 +102,10 @@ def _span_name(settings: TaskSettings, task: Any) -> str:
     warn_limited("celery.name.type", "llmobs: the span name callable returned %r, not a "
                  "non-empty string; using the task name", name)
     return task.name
+
+
+def _attempt(retries: Any) -> str:
+    return str(retries + 1) if type(retries) is int and retries >= 0 else "1"
 
 
 def _arguments(args: Any, kwargs: Any) -> dict[str, Any]:
