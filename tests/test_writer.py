@@ -178,40 +178,39 @@ def test_pytest_fixture_from_the_plugin_entry_point(llmobs_spans) -> None:
     assert "ml_app:test-app" in llmobs_spans.spans[0]["tags"]
 
 
-def test_exit_drains_what_was_recorded_without_an_explicit_flush() -> None:
-    """A process that ends right after its spans finish still delivers them (atexit drain)."""
-    code = (
+def _console_spans(code: str) -> tuple[int, list[str]]:
+    """Run `code` in a fresh interpreter after 300 task spans went to the console sink; return
+    its exit code and the names of the spans it printed."""
+    prelude = (
+        "import os, signal, sys\n"
         "from llmobs_core import LLMObs\n"
         "LLMObs.enable(ml_app='exit-app', exporter='console')\n"
         "for i in range(300):\n"
         "    with LLMObs.task(f'task-{i}'):\n"
         "        pass\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0, result.stderr
+    result = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True,
+                            text=True, timeout=60)
     names = [line.split()[2] for line in result.stdout.splitlines() if line.startswith("[llmobs]")]
-    assert sorted(names) == sorted(f"task-{i}" for i in range(300))
+    return result.returncode, names
+
+
+ALL_TASKS = sorted(f"task-{i}" for i in range(300))
+
+
+def test_exit_drains_what_was_recorded_without_an_explicit_flush() -> None:
+    """A process that ends right after its spans finish still delivers them (atexit drain)."""
+    returncode, names = _console_spans("")
+    assert returncode == 0
+    assert sorted(names) == ALL_TASKS
 
 
 def test_sigterm_with_its_default_action_drains_before_the_process_dies() -> None:
     """SIGTERM skips atexit; llmobs drains first, then the process still dies of SIGTERM."""
-    code = (
-        "import os, signal, sys\n"
-        "from llmobs_core import LLMObs\n"
-        "LLMObs.enable(ml_app='term-app', exporter='console')\n"
-        "for i in range(200):\n"
-        "    with LLMObs.task(f'task-{i}'):\n"
-        "        pass\n"
-        "sys.stdout.flush()\n"
-        "os.kill(os.getpid(), signal.SIGTERM)\n"
-        "import time; time.sleep(30)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == -signal.SIGTERM
-    names = [line.split()[2] for line in result.stdout.splitlines() if line.startswith("[llmobs]")]
-    assert sorted(names) == sorted(f"task-{i}" for i in range(200))
+    returncode, names = _console_spans(
+        "sys.stdout.flush()\nos.kill(os.getpid(), signal.SIGTERM)\nimport time; time.sleep(30)\n")
+    assert returncode == -signal.SIGTERM
+    assert sorted(names) == ALL_TASKS
 
 
 def test_a_hosts_own_sigterm_handler_is_left_alone() -> None:
