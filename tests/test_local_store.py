@@ -19,6 +19,7 @@ import pytest
 
 from llmobs_core import LLMObs
 from llmobs_core import store_queries as q
+from llmobs_core.export import _store_checkpoint
 from llmobs_core.export.base import SinkError as BaseSinkError
 from llmobs_core.export.local import LocalStoreSink, SinkError
 
@@ -355,6 +356,48 @@ def test_fork_during_a_batch_leaves_the_child_able_to_write(store: Path) -> None
         sink._in_use.release()
     sink.send_spans(trace_events(1))
     assert stored_span_count(store) == 6
+
+
+# -- checkpoints --------------------------------------------------------------------------------
+
+def big_traces(megabytes: int) -> list[dict]:
+    """Traces of 5 spans whose outputs are 4 KB each, about `megabytes` MB in all."""
+    events: list[dict] = []
+    while len(events) * 4500 < megabytes << 20:
+        for event in trace_events(5):
+            event["meta"]["output"] = {"value": random.randbytes(2000).hex()}
+            events.append(event)
+    return events
+
+
+def test_log_is_copied_into_the_file_beside_the_writer(store: Path) -> None:
+    """Once enough is written, a checkpoint copies the write-ahead log into the database file
+    on a thread of the sink's own (the writer's connection runs none), and nothing is lost."""
+    events = big_traces(24)
+    sink = LocalStoreSink(store, max_spans=0, max_age_days=0)
+    for i in range(0, len(events), 1000):
+        sink.send_spans(events[i:i + 1000])
+    deadline = time.monotonic() + 20
+    while store.stat().st_size < 8 << 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.stat().st_size >= 8 << 20
+    sink.shutdown()
+    assert stored_span_count(store) == len(events)
+
+
+def test_writer_checkpoints_itself_when_the_log_grows_too_long(
+        store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the checkpoint thread (here, stopped), the writer checkpoints itself once the
+    log passes its limit, so the log file stops growing."""
+    monkeypatch.setattr(_store_checkpoint, "LOG_LIMIT", 4 << 20)
+    sink = LocalStoreSink(store, max_spans=0, max_age_days=0)
+    sink._checkpoints.stop(1)
+    events = big_traces(24)
+    for i in range(0, len(events), 1000):
+        sink.send_spans(events[i:i + 1000])
+    assert Path(f"{store}-wal").stat().st_size < 12 << 20
+    sink.shutdown()
+    assert stored_span_count(store) == len(events)
 
 
 # -- retention --------------------------------------------------------------------------------

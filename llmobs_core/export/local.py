@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from .._log import log, warn_limited
 from .._store_schema import resolve_store_path
+from ._store_checkpoint import Checkpoints
 from ._store_tags import TagSets
 from ._store_traces import group_by_trace
 from ._store_write import (
@@ -38,6 +39,7 @@ DEFAULT_MAX_DAYS = 30.0
 _PRUNE_CHECK_EVERY = 10_000  # spans stored by this process between two retention checks
 
 _FORK_WAIT_S = 2.0  # how long a fork waits for a batch in progress before going ahead
+_INDEX_BYTES_PER_TRACE = 1_000  # roughly what a trace adds to the log beside its spans
 
 T = TypeVar("T")
 
@@ -100,6 +102,7 @@ class LocalStoreSink:
         self._failing = False
         self._in_use = threading.Lock()  # held by a batch, by shutdown, and across a fork
         self._held_for_fork = False
+        self._checkpoints = Checkpoints(self.path, timeout)
         _live_sinks.add(self)
 
     def __repr__(self) -> str:
@@ -113,6 +116,10 @@ class LocalStoreSink:
         with self._in_use:
             stored = self._write(f"{len(events)} spans", lambda conn: insert_spans(
                 conn, groups, self._tag_sets, now_ns))
+            if self._connection is not None:
+                written = sum(len(group.events) + _INDEX_BYTES_PER_TRACE
+                              for group in groups.values())
+                self._checkpoints.committed(self._connection, written)
             self._stored_since_prune += stored
             if self._stored_since_prune >= self._prune_every:
                 self._stored_since_prune = 0
@@ -126,6 +133,7 @@ class LocalStoreSink:
 
     def shutdown(self) -> None:
         """Close the file, after the batch in progress if there is one."""
+        self._checkpoints.stop(self.timeout + 1)
         if self._in_use.acquire(timeout=self.timeout + 1):
             try:
                 self._forget_connection()
@@ -135,16 +143,19 @@ class LocalStoreSink:
     # -- fork --------------------------------------------------------------------------------
 
     def _close_for_fork(self) -> None:
+        self._checkpoints.hold_for_fork()
         if self._connection is not None and self._in_use.acquire(timeout=_FORK_WAIT_S):
             self._held_for_fork = True
             self._forget_connection()
 
     def _release_after_fork(self) -> None:
+        self._checkpoints.release_after_fork()
         if self._held_for_fork:
             self._held_for_fork = False
             self._in_use.release()
 
     def _reset_in_child(self) -> None:
+        self._checkpoints.reset_in_child()
         self._in_use = threading.Lock()  # another thread may have held it at fork time
         self._held_for_fork = False
 
@@ -178,6 +189,7 @@ class LocalStoreSink:
         if conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = open_store(self.path, self.timeout)
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _store_checkpoint
             self._connection, self._pid = conn, os.getpid()
             self._file_identity = _file_identity(self.path)
             self._tag_sets = TagSets()
