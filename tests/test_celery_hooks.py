@@ -212,16 +212,17 @@ def test_tasks_run_untraced_while_llmobs_is_disabled(eager_app: Celery) -> None:
 
 
 def test_published_messages_carry_the_active_span(memory_app: Celery) -> None:
-    """A message published inside a span carries its context in Datadog, W3C and baggage
-    headers; one published outside any span carries none."""
+    """A message published inside a span carries its context in Datadog headers and a W3C
+    traceparent, without the headers that would only repeat x-datadog-tags; one published
+    outside any span carries none."""
     llmobs_celery.install()
     with capture(ml_app="publisher"):
         with LLMObs.workflow("request", session_id="session-1") as request:
             task(memory_app, "add").delay(1, 2)
         task(memory_app, "add").delay(3, 4)
     inside, outside = published(memory_app, 2)
-    assert {"x-datadog-trace-id", "x-datadog-tags", "traceparent", "tracestate",
-            "baggage"} <= set(inside.headers)
+    assert {"x-datadog-trace-id", "x-datadog-parent-id", "x-datadog-sampling-priority",
+            "x-datadog-tags", "traceparent"} == set(HEADERS) & set(inside.headers)
     context = extract_dict(inside.headers)
     assert context is not None
     assert (context.parent_id, context.trace_id) == (request.span_id, request.trace_id)
@@ -240,6 +241,18 @@ def test_context_headers_are_bounded(memory_app: Celery) -> None:
     sizes = [len(str(v)) for k, v in message.headers.items() if k in HEADERS]
     assert sum(sizes) <= llmobs_celery.carrier.MAX_CONTEXT_CHARS
     assert extract_dict(message.headers).parent_id == request.span_id
+
+
+def test_a_session_id_too_long_for_x_datadog_tags_travels_in_baggage(
+        memory_app: Celery) -> None:
+    """When x-datadog-tags has no room for the session id, the baggage header carries it."""
+    llmobs_celery.install()
+    with capture():
+        with LLMObs.workflow("request", session_id="s" * 600):
+            task(memory_app, "noop").delay()
+    (message,) = published(memory_app, 1)
+    assert "baggage" in message.headers
+    assert extract_dict(message.headers).session_id == "s" * 600
 
 
 def test_headers_given_by_the_caller_are_kept(memory_app: Celery) -> None:
