@@ -157,7 +157,7 @@ def on_task_postrun(task_id: Any = None, task: Any = None, retval: Any = None,
                 execution.end()
             except Exception as exc:
                 count_fault("task_postrun", exc)
-    task_done(bool(getattr(getattr(task, "request", None), "is_eager", False)))
+    task_done(task)
 
 
 def _record_outcome(execution: Execution, retval: Any, outcome: Any) -> None:

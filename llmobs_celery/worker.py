@@ -47,10 +47,12 @@ def on_worker_process_init(**_: Any) -> None:
         count_fault("worker_process_init", exc)
 
 
-def task_done(eager: bool) -> None:
+def task_done(task: Any) -> None:
     """After each task: drain now if this prefork child is about to be recycled."""
-    if eager or not Recycling.in_child or Recycling.limit is None:
+    if not Recycling.in_child or Recycling.limit is None:
         return
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        return  # run inside another task: not a job of the pool's
     Recycling.executed += 1
     if Recycling.executed >= Recycling.limit:
         drain("recycled worker process")
