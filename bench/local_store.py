@@ -3,7 +3,8 @@
 Traces of 5 realistic spans (a workflow root, an agent, an llm span with 2 input messages and
 1 output message, a tool, a retrieval), in batches of --batch spans, through
 LocalStoreSink.send_spans into a fresh temporary file. Encoding alone is measured too, with
-json and (when installed) orjson. Target: 200,000 spans/s encode + write.
+json and (when installed) orjson. Target: 200,000 spans/s encode + write. With --reads, the
+time the read side and the `llmobs` command take on the last store written.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from llmobs_core import _store_codec
+from llmobs_core import store_queries as q
 from llmobs_core.export.local import LocalStoreSink
 
 TAGS = ["ml_app:shop-assistant", "service:chat-api", "env:prod", "version:1.4.2",
@@ -79,10 +84,9 @@ def encode_rate(events: list[dict]) -> float:
     return len(events) / (time.perf_counter() - started)
 
 
-def write_rates(events: list[dict], batch: int, directory: str) -> tuple[float, float, int]:
+def write_rates(events: list[dict], batch: int, path: Path) -> tuple[float, float, int]:
     """Spans per second of wall-clock time and of this process's CPU time (which other
     work on the machine does not slow down), and the file's size."""
-    path = Path(directory) / f"bench-{random.getrandbits(32):08x}.db"
     sink = LocalStoreSink(path, max_spans=0, max_age_days=0)
     wall, cpu = time.perf_counter(), time.process_time()
     for i in range(0, len(events), batch):
@@ -92,11 +96,45 @@ def write_rates(events: list[dict], batch: int, directory: str) -> tuple[float, 
     return len(events) / wall, len(events) / cpu, path.stat().st_size
 
 
+def read_times(path: Path, events: list[dict]) -> None:
+    """Milliseconds per query on the store at `path` (best of 3), and per `llmobs` command
+    (a new process each time, so with Python's start-up and imports)."""
+    some = events[len(events) // 2]
+    session, trace_id = some["session_id"], some["trace_id"]
+    queries: list[tuple[str, Callable[[], object]]] = [
+        ("list_traces()", lambda: q.list_traces(path)),
+        ("list_traces(session=...)", lambda: q.list_traces(path, session=session)),
+        ("list_traces(tags=['env:prod'])", lambda: q.list_traces(path, tags=["env:prod"])),
+        ("list_spans()", lambda: q.list_spans(path)),
+        ("list_spans(session=...)", lambda: q.list_spans(path, session=session)),
+        ("list_spans(service=...)", lambda: q.list_spans(path, service="chat-api")),
+        ("list_spans(limit=10000)", lambda: q.list_spans(path, limit=10_000)),
+        ("get_trace()", lambda: q.get_trace(path, trace_id)),
+        ("match_trace_ids(prefix)", lambda: q.match_trace_ids(path, trace_id[:12])),
+    ]
+    for name, query in queries:
+        best = min(_timed(query) for _ in range(3))
+        print(f"  {name:32} {best * 1e3:8.1f} ms")
+    commands = [["traces"], ["spans"], ["spans", "--session", session], ["show", trace_id]]
+    for command in commands:
+        argv = [sys.executable, "-m", "llmobs_core.cli", "--path", str(path), *command]
+        best = min(_timed(lambda argv=argv: subprocess.run(argv, capture_output=True,
+                                                           check=True)) for _ in range(3))
+        print(f"  llmobs {' '.join(command)[:25]:25} {best * 1e3:8.1f} ms (whole command)")
+
+
+def _timed(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--reads", action="store_true", help="time reads on the last store")
     args = parser.parse_args()
     events = make_events(args.spans)
     print(f"{args.spans:,} spans, {len(json.dumps(events[3])):,} bytes per llm span, "
@@ -107,12 +145,16 @@ def main() -> None:
         for name, module in encoders:
             _store_codec.orjson = module
             encode = max(encode_rate(events) for _ in range(args.rounds))
-            results = [write_rates(events, args.batch, directory) for _ in range(args.rounds)]
+            paths = [Path(directory) / f"{name}-{n}.db" for n in range(args.rounds)]
+            results = [write_rates(events, args.batch, path) for path in paths]
             wall, cpu, size = max(results)
             print(f"{name:7} encode only {encode:>10,.0f} spans/s   encode + write "
                   f"{wall:>8,.0f} spans/s ({cpu:,.0f} per CPU second)   "
                   f"{size / args.spans:,.0f} bytes per span on disk")
-    _store_codec.orjson = fast
+        _store_codec.orjson = fast
+        if args.reads:
+            print(f"reading the store of {args.spans:,} spans:")
+            read_times(paths[-1], events)
 
 
 if __name__ == "__main__":

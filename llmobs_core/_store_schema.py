@@ -1,30 +1,31 @@
 """Where the local trace store lives and the tables in it: shared by the sink and the reader.
 
 Spans are stored by the trace: each batch the sink receives is grouped by trace, and each
-trace's share of it becomes one `chunks` row holding those span events as one JSON array.
-SQLite spends about as much on a row, or an index entry, as on a kilobyte of data, so a row
-per span capped the sink near 40,000 spans/s; a row per trace and batch does not. Chunks are
-numbered in the order they are stored and have no index: a trace names its first chunk, and
-`later_chunks` lists the others of the few traces whose spans came in several batches. Each
-chunk carries a bound no span in it or in an older chunk started after, so the newest spans
-are found by reading chunks newest first and stopping at the first bound below what was found.
+trace's share of it is kept as one JSON array of span events. SQLite spends about as much on
+a row, or an index entry, as on a kilobyte of data, so a row per span capped the sink near
+40,000 spans/s; a row per trace does not. A trace's row holds its spans from the batch that
+first brought it (most traces come in one batch), with its earliest start and span count for
+listing and retention; spans of it that come in later batches go to `chunks`, one row per
+trace and batch. The rest of a trace's summary
+(root, duration, status, session) is worked out from its spans when it is listed, which costs
+little for the few traces shown and saves the writer from looking at every span's fields.
 
-traces keeps one row per trace: its earliest start and span count, for listing and retention,
-and where its chunks are; the rest of a trace's summary (root, duration, status, session) is
-worked out from its spans when it is listed, which costs little for the few traces shown and
-saves the writer from looking at every span's fields.
+Trace rows and chunks are numbered in the order they are stored, and each carries a bound no
+span in it or in an older one started after; so the newest spans are found by reading both
+newest first and stopping at the first bound below what was found, with no index on starts.
 
 Tags are indexed per trace through tag sets: the spans of a trace mostly share their tags
 (ml_app, service, env, session...), and so do the traces of one session, so a trace points at
 the set of tags its spans carry (a JSON array of tag ids), and only a set not seen before adds
-a row. A tag filter reads the tag sets, few beside the traces, to find those holding the tag.
+a row. A tag filter reads the tag sets, few beside the traces, to find those holding the tag,
+then the traces' index by start, which holds their tag set ids: traces have no index by tag
+set, which would put each new trace in a random place of it.
 The `spans` view shows one row per span for ad-hoc SQL; the library never reads it.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
 from pathlib import Path
 
 PATH_ENV = "LLMOBS_LOCAL_PATH"
@@ -40,12 +41,6 @@ def resolve_store_path(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(path).expanduser().absolute()
 
 
-def trace_chunk_ids(conn: sqlite3.Connection, trace_rowid: int, first_chunk: int) -> list[int]:
-    later = conn.execute("SELECT chunk_id FROM later_chunks WHERE trace_rowid = ?",
-                         (trace_rowid,))
-    return [first_chunk, *(chunk_id for (chunk_id,) in later)]
-
-
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS traces (
     id INTEGER PRIMARY KEY,
@@ -53,10 +48,10 @@ CREATE TABLE IF NOT EXISTS traces (
     start_ns INTEGER NOT NULL,
     span_count INTEGER NOT NULL,
     tag_set_id INTEGER NOT NULL,
-    first_chunk INTEGER NOT NULL
+    start_bound_ns INTEGER NOT NULL,
+    events BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS traces_by_start ON traces (start_ns);
-CREATE INDEX IF NOT EXISTS traces_by_tag_set ON traces (tag_set_id);
+CREATE INDEX IF NOT EXISTS traces_by_start ON traces (start_ns, span_count, tag_set_id);
 
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY,
@@ -66,11 +61,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     start_bound_ns INTEGER NOT NULL,
     events BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS later_chunks (
-    trace_rowid INTEGER NOT NULL,
-    chunk_id INTEGER NOT NULL,
-    PRIMARY KEY (trace_rowid, chunk_id)
-) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chunks_by_trace ON chunks (trace_rowid);
 
 CREATE TABLE IF NOT EXISTS tags (
     id INTEGER PRIMARY KEY,
@@ -109,10 +100,12 @@ CREATE INDEX IF NOT EXISTS evaluations_by_ml_app ON evaluations (ml_app, timesta
 CREATE INDEX IF NOT EXISTS evaluations_by_time ON evaluations (timestamp_ms);
 
 CREATE VIEW IF NOT EXISTS spans AS
-SELECT chunks.trace_rowid,
+SELECT stored.trace_rowid,
        json_extract(span.value, '$.trace_id') AS trace_id,
        json_extract(span.value, '$.span_id') AS span_id,
        json_extract(span.value, '$.start_ns') AS start_ns,
        span.value AS event
-FROM chunks, json_each(CAST(chunks.events AS TEXT)) AS span;
+FROM (SELECT id AS trace_rowid, events FROM traces
+      UNION ALL SELECT trace_rowid, events FROM chunks) AS stored,
+     json_each(CAST(stored.events AS TEXT)) AS span;
 """

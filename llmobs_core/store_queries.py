@@ -13,7 +13,7 @@ import errno
 import heapq
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 from ._store_codec import (
@@ -26,7 +26,7 @@ from ._store_codec import (
     text,
     trace_summary,
 )
-from ._store_schema import SCHEMA_VERSION, resolve_store_path, trace_chunk_ids
+from ._store_schema import SCHEMA_VERSION, resolve_store_path
 
 __all__ = ["evaluations_by_span", "get_trace", "list_evals", "list_spans", "list_traces",
            "match_trace_ids"]
@@ -47,14 +47,14 @@ def list_traces(path: StorePath = None, ml_app: str | None = None, session: str 
     if since_ns is not None:
         where.append("start_ns >= ?")
         params.append(since_ns)
-    sql = (f"SELECT id, trace_id, start_ns, first_chunk FROM traces {_where(where)}"
+    sql = (f"SELECT id, trace_id, start_ns, start_bound_ns, events FROM traces {_where(where)}"
            " ORDER BY start_ns DESC LIMIT ?")
     with _reading(path) as conn:
         if conn is None:
             return []
         return [{"trace_id": trace_id, "start_ns": start_ns,
-                 **trace_summary(_stored_spans(conn, rowid, first_chunk))}
-                for rowid, trace_id, start_ns, first_chunk in conn.execute(sql, [*params, limit])]
+                 **trace_summary(_stored_spans(conn, rowid, bound, events))}
+                for rowid, trace_id, start_ns, bound, events in conn.execute(sql, [*params, limit])]
 
 
 def list_spans(path: StorePath = None, ml_app: str | None = None, session: str | None = None,
@@ -66,11 +66,14 @@ def list_spans(path: StorePath = None, ml_app: str | None = None, session: str |
         if conn is None:
             return []
         if wanted:  # the tag index is per trace: it finds the traces, each span's tags decide
-            chunks = _chunks_by_id(conn, _chunks_of_traces(conn, *_trace_filters(wanted)))
+            stored = _stored_of_traces(conn, *_trace_filters(wanted))
         else:
-            chunks = conn.execute("SELECT id, max_start_ns, start_bound_ns, events FROM chunks"
-                                  " ORDER BY id DESC")
-        newest = _newest_spans(chunks, wanted, since_ns, limit)
+            stored = heapq.merge(
+                conn.execute("SELECT start_bound_ns, 1, id, events FROM traces ORDER BY id DESC"),
+                conn.execute("SELECT start_bound_ns, 0, id, events FROM chunks ORDER BY id DESC"),
+                key=lambda row: row[0], reverse=True)
+        with contextlib.closing(stored):  # while the connection is open
+            newest = _newest_spans(stored, wanted, since_ns, limit)
     return [_span_summary(span, start) for (start, *_), span in newest]
 
 
@@ -92,11 +95,11 @@ def get_trace(path: StorePath, trace_id: str) -> dict[str, Any] | None:
     with _reading(path) as conn:
         if conn is None:
             return None
-        row = conn.execute("SELECT id, tag_set_id, first_chunk FROM traces WHERE trace_id = ?",
-                           (trace_id,)).fetchone()
+        row = conn.execute("SELECT id, tag_set_id, start_bound_ns, events FROM traces"
+                           " WHERE trace_id = ?", (trace_id,)).fetchone()
         if row is None:
             return None
-        spans = sorted(_stored_spans(conn, row[0], row[2]), key=lambda pair: pair[0])
+        spans = sorted(_stored_spans(conn, row[0], row[2], row[3]), key=lambda pair: pair[0])
         by_span = conn.execute("SELECT id, event FROM evaluations WHERE trace_id = ?",
                                (trace_id,)).fetchall()
         by_tag = conn.execute(
@@ -189,50 +192,52 @@ def _where(clauses: list[str]) -> str:
     return "WHERE " + " AND ".join(f"({clause})" for clause in clauses) if clauses else ""
 
 
-def _stored_spans(conn: sqlite3.Connection, trace_rowid: int,
-                  first_chunk: int) -> list[tuple[int, dict[str, Any]]]:
+def _stored_spans(conn: sqlite3.Connection, trace_rowid: int, bound: int,
+                  events: bytes) -> list[tuple[int, dict[str, Any]]]:
     """(start_ns, span) for each span of a trace, in the order they were stored."""
-    ids = trace_chunk_ids(conn, trace_rowid, first_chunk)
-    chunks = conn.execute("SELECT max_start_ns, events FROM chunks"
-                          f" WHERE id IN ({','.join('?' * len(ids))}) ORDER BY id", ids)
-    return [(_span_start(span, max_start), span)
-            for max_start, events in chunks for span in decode(events)]
+    later = conn.execute("SELECT start_bound_ns, events FROM chunks WHERE trace_rowid = ?"
+                         " ORDER BY id", (trace_rowid,))
+    return [(_span_start(span, chunk_bound), span)
+            for chunk_bound, chunk in ((bound, events), *later) for span in decode(chunk)]
 
 
-def _chunks_of_traces(conn: sqlite3.Connection, where: list[str],
-                      params: list[Any]) -> list[int]:
-    """The ids of the chunks of the traces that pass `where`, newest first."""
+def _stored_of_traces(conn: sqlite3.Connection, where: list[str],
+                      params: list[Any]) -> Generator[tuple[int, int, int, bytes], None, None]:
+    """(start bound, 1 for a trace's row or 0 for a chunk, id, events) of the traces that
+    pass `where`, newest bound first (bounds grow with the ids); events read as needed."""
     traces = f"SELECT id FROM traces {_where(where)}"
-    firsts = conn.execute(f"SELECT first_chunk FROM traces {_where(where)}", params)
-    later = conn.execute(f"SELECT chunk_id FROM later_chunks WHERE trace_rowid IN ({traces})",
-                         params)
-    return sorted((chunk_id for rows in (firsts, later) for (chunk_id,) in rows), reverse=True)
-
-
-def _chunks_by_id(conn: sqlite3.Connection,
-                  chunk_ids: list[int]) -> Iterator[tuple[int, int, int, bytes]]:
-    for chunk_id in chunk_ids:
-        row = conn.execute("SELECT max_start_ns, start_bound_ns, events FROM chunks"
-                           " WHERE id = ?", (chunk_id,)).fetchone()
+    refs = heapq.merge(
+        sorted(((rowid, "traces") for (rowid,) in conn.execute(traces, params)), reverse=True),
+        conn.execute(f"SELECT id, 'chunks' FROM chunks WHERE trace_rowid IN ({traces})"
+                     " ORDER BY id DESC", params).fetchall(),
+        key=lambda ref: _bound_of(conn, *ref), reverse=True)
+    for rowid, table in refs:
+        row = conn.execute(f"SELECT start_bound_ns, events FROM {table} WHERE id = ?",
+                           (rowid,)).fetchone()
         if row is not None:
-            yield chunk_id, *row
+            yield row[0], int(table == "traces"), rowid, row[1]
 
 
-def _newest_spans(chunks: Iterable[tuple[int, int, int, bytes]],
+def _bound_of(conn: sqlite3.Connection, rowid: int, table: str) -> int:
+    row = conn.execute(f"SELECT start_bound_ns FROM {table} WHERE id = ?", (rowid,)).fetchone()
+    return row[0] if row is not None else -(1 << 63)
+
+
+def _newest_spans(stored: Iterable[tuple[int, int, int, bytes]],
                   wanted: list[tuple[str, str | None]], since_ns: int | None,
-                  limit: int) -> list[tuple[tuple[int, int, int], dict[str, Any]]]:
-    """The `limit` newest matching spans of `chunks` (newest chunks first), newest first.
-    No span in a chunk or an older one started after the chunk's start bound, so reading
-    stops at the first bound below the oldest span kept, or below since_ns."""
-    kept: list[tuple[tuple[int, int, int], dict[str, Any]]] = []  # a heap, oldest on top
+                  limit: int) -> list[tuple[tuple[int, ...], dict[str, Any]]]:
+    """The `limit` newest matching spans of `stored` (trace rows and chunks, newest bound
+    first), newest first. No span in a row or an older one started after the row's bound, so
+    reading stops at the first bound below the oldest span kept, or below since_ns."""
+    kept: list[tuple[tuple[int, ...], dict[str, Any]]] = []  # a heap, oldest on top
     if limit <= 0:
         return kept
-    for chunk_id, max_start, bound, events in chunks:
+    for bound, is_trace, rowid, events in stored:
         if (len(kept) == limit and bound < kept[0][0][0]) or (
                 since_ns is not None and bound < since_ns):
             break
         for position, span in enumerate(decode(events)):
-            key = (_span_start(span, max_start), chunk_id, position)
+            key = (_span_start(span, bound), bound, is_trace, rowid, position)
             if since_ns is not None and key[0] < since_ns:
                 continue
             if not all(_span_has(span, tag_key, value) for tag_key, value in wanted):
@@ -244,10 +249,10 @@ def _newest_spans(chunks: Iterable[tuple[int, int, int, bytes]],
     return sorted(kept, key=lambda item: item[0], reverse=True)
 
 
-def _span_start(span: dict[str, Any], chunk_max_start: int) -> int:
+def _span_start(span: dict[str, Any], bound: int) -> int:
     # A span stored without a usable start was indexed at the time it was stored, which is
-    # its chunk's newest start.
-    return integer(span.get("start_ns")) or chunk_max_start
+    # (unless a span of that batch started in the future) the bound stored with it.
+    return integer(span.get("start_ns")) or bound
 
 
 def _span_has(span: dict[str, Any], key: str, value: str | None) -> bool:

@@ -159,6 +159,34 @@ def test_duplicate_spans_and_evaluations_are_stored_once(store: Path) -> None:
     assert len(q.list_evals(store)) == 1
 
 
+def test_newest_spans_first_across_batches_and_filters(store: Path) -> None:
+    """list_spans returns exactly the newest matching spans, newest first, when traces come
+    in several batches out of order (long traces whose spans arrive in later batches)."""
+    start = time.time_ns() - 10**9
+    sink = LocalStoreSink(store)
+    everything: list[dict] = []
+    long_traces = [trace_events(4, start_ns=start + i * 7_000, tags=("kind:long",))
+                   for i in range(20)]
+    for i in range(30):
+        batch = trace_events(3, start_ns=start + i * 5_000, tags=(f"batch:{i % 3}",))
+        batch += [trace[i % 4] for trace in long_traces[i % 5::5]]
+        sink.send_spans(batch)
+        everything += batch
+    for trace in long_traces:
+        sink.send_spans(trace)  # all again: nothing is stored twice
+    stored = {(s["trace_id"], s["span_id"]): s for s in everything}.values()
+
+    def newest(spans, n):
+        return [s["span_id"] for s in sorted(spans, key=lambda s: -s["start_ns"])[:n]]
+
+    assert [row["span_id"] for row in q.list_spans(store, limit=7)] == newest(stored, 7)
+    long_ones = [s for s in stored if "kind:long" in s["tags"]]
+    assert [row["span_id"] for row in q.list_spans(store, tags=["kind:long"], limit=9)] == (
+        newest(long_ones, 9))
+    assert len(q.list_spans(store, limit=10**6)) == len(stored) == 30 * 3 + 80
+    assert sum(t["span_count"] for t in q.list_traces(store, limit=1000)) == len(stored)
+
+
 def test_events_without_ids_are_skipped_and_odd_values_still_stored(store: Path) -> None:
     """A span without ids is left out; values JSON cannot hold natively are stored as text;
     fields of the wrong type do not fail the batch."""
@@ -426,6 +454,38 @@ def test_retention_by_age_deletes_old_traces_and_evaluations(store: Path) -> Non
     assert [t["trace_id"] for t in q.list_traces(store)] == [new[0]["trace_id"]]
     assert q.get_trace(store, old[0]["trace_id"]) is None
     assert [m["join_on"]["span"]["trace_id"] for m in q.list_evals(store)] == [new[0]["trace_id"]]
+
+
+def test_retention_forgets_tag_sets_no_trace_uses(store: Path) -> None:
+    """Pruning deletes the tag sets only pruned traces used, and a sink that cached such a set
+    (another process, here another sink) does not point a new trace at it."""
+    old_start = time.time_ns() - 1000 * 10**9
+    keeper, pruner = LocalStoreSink(store), LocalStoreSink(store, max_spans=20)
+    keeper.send_spans(trace_events(5, start_ns=old_start, tags=("request:kept-tags",)))
+    for i in range(10):
+        pruner.send_spans(trace_events(5, start_ns=old_start + (i + 1) * 10**9,
+                                       tags=(f"request:{i}",)))
+    assert q.list_traces(store, tags=["request:kept-tags"]) == []
+    with sqlite3.connect(store) as conn:
+        (sets,) = conn.execute("SELECT count(*) FROM tag_sets").fetchone()
+    assert sets <= len(q.list_traces(store, limit=100))
+    again = trace_events(5, tags=("request:kept-tags",))
+    keeper.send_spans(again)
+    assert [t["trace_id"] for t in q.list_traces(store, tags=["request:kept-tags"])] == [
+        again[0]["trace_id"]]
+    assert len(q.list_spans(store, tags=["request:kept-tags"])) == 5
+
+
+def test_store_from_before_the_first_release_is_refused(store: Path, warnings_logged) -> None:
+    """A store in the layout of llmobs before 0.1.0 (schema 1) is left alone: writing fails
+    with one warning saying to move it away, and reading says why it cannot."""
+    store.parent.mkdir()
+    with sqlite3.connect(store) as conn:
+        conn.execute("CREATE TABLE spans (id INTEGER PRIMARY KEY, event TEXT)")
+        conn.execute("PRAGMA user_version = 1")
+    _fails_twice_with_one_warning(LocalStoreSink(store), warnings_logged, "before 0.1.0")
+    with pytest.raises(sqlite3.DatabaseError, match="before 0.1.0"):
+        q.list_traces(store)
 
 
 def test_retention_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .._store_codec import decode, encode
-from .._store_schema import PAGE_SIZE, SCHEMA, SCHEMA_VERSION, trace_chunk_ids
+from .._store_schema import PAGE_SIZE, SCHEMA, SCHEMA_VERSION
 from ._store_tags import TagSets, forget_unused_tag_sets
 from ._store_traces import TraceGroup
 from .base import Event
@@ -67,93 +67,91 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
 # -- spans -------------------------------------------------------------------------------------
 
 _INSERT_TRACE = ("INSERT OR IGNORE INTO traces (id, trace_id, start_ns, span_count, tag_set_id,"
-                 " first_chunk) VALUES (?,?,?,?,?,?)")
+                 " start_bound_ns, events) VALUES (?,?,?,?,?,?,?)")
 _UPDATE_TRACE = ("UPDATE traces SET start_ns = min(start_ns, ?), span_count = span_count + ?,"
                  " tag_set_id = ? WHERE id = ?")
 _INSERT_CHUNK = ("INSERT INTO chunks (id, trace_rowid, min_start_ns, max_start_ns, start_bound_ns,"
                  " events) VALUES (?,?,?,?,?,?)")
+_NEWEST_BOUND = ("SELECT max(coalesce((SELECT start_bound_ns FROM traces ORDER BY id DESC"
+                 " LIMIT 1), ?1), coalesce((SELECT start_bound_ns FROM chunks ORDER BY id DESC"
+                 " LIMIT 1), ?1))")
 _LOOKUP_CHUNK = 500  # trace ids per IN (...) query
 
 
 def insert_spans(conn: sqlite3.Connection, groups: dict[str, TraceGroup], tag_sets: TagSets,
                  now_ns: int) -> int:
-    """Store each trace's group of spans, less the spans stored before, as one chunk, and
-    add the trace or update it; inside a write transaction. Returns how many spans were new."""
+    """Store each trace's group of spans, less the spans stored before: a new trace as a row
+    holding them, a stored one as a chunk of its own; inside a write transaction. Returns how
+    many spans were new."""
     if not groups:
         return 0
     tag_sets.begin(conn)
     (first_rowid,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM traces").fetchone()
-    first_chunk, bound = conn.execute(
-        "SELECT coalesce(max(id), 0) + 1, coalesce(max(start_bound_ns), ?) FROM chunks"
-        " WHERE id = (SELECT max(id) FROM chunks)", (-(1 << 63),)).fetchone()
+    (bound,) = conn.execute(_NEWEST_BOUND, (-(1 << 63),)).fetchone()
     listed = list(groups.values())
+    bound = max(bound, *(group.max_start_ns for group in listed))
     # Ids are given under the write lock, so the rowids at or past first_rowid are this
     # batch's new traces, and a group whose rowid is missing continues a stored trace.
     conn.executemany(_INSERT_TRACE, [
-        (first_rowid + i, group.trace_id, group.min_start_ns, len(group.spans),
-         tag_sets.set_id(conn, group.tags), first_chunk + i) for i, group in enumerate(listed)])
-    created = {rowid for (rowid,) in conn.execute("SELECT id FROM traces WHERE id >= ?",
-                                                  (first_rowid,))}
-    trace_rowids = {first_chunk + i: first_rowid + i for i in range(len(listed))
-                    if first_rowid + i in created}
-    if len(created) < len(listed):
-        trace_rowids.update(_continue_stored_traces(conn, {
-            first_chunk + i: group for i, group in enumerate(listed)
-            if first_rowid + i not in created}, tag_sets, now_ns))
-    bound = max(bound, *(group.max_start_ns for group in listed))
-    conn.executemany(_INSERT_CHUNK, [
-        (chunk_id, trace_rowids[chunk_id], group.min_start_ns, group.max_start_ns, bound,
-         group.events) for chunk_id, group in enumerate(listed, first_chunk)
-        if chunk_id in trace_rowids])
+        (rowid, group.trace_id, group.min_start_ns, len(group.spans),
+         tag_sets.set_id(conn, group.tags), bound, group.events)
+        for rowid, group in enumerate(listed, first_rowid)])
+    (created,) = conn.execute("SELECT count(*) FROM traces WHERE id >= ?",
+                              (first_rowid,)).fetchone()
+    if created < len(listed):
+        created_ids = {rowid for (rowid,) in conn.execute("SELECT id FROM traces WHERE id >= ?",
+                                                          (first_rowid,))}
+        _continue_stored_traces(conn, [group for rowid, group in enumerate(listed, first_rowid)
+                                       if rowid not in created_ids], tag_sets, bound, now_ns)
     stored = sum(len(group.spans) for group in listed)
     conn.execute("UPDATE counters SET value = value + ? WHERE name = 'spans'", (stored,))
     return stored
 
 
-def _continue_stored_traces(conn: sqlite3.Connection, groups: dict[int, TraceGroup],
-                            tag_sets: TagSets, now_ns: int) -> dict[int, int]:
-    """Add groups of spans to traces stored before, as the chunks `groups` is keyed by;
-    returns {chunk id: trace rowid} for the groups left with spans not stored yet."""
-    stored = _stored_traces(conn, [group.trace_id for group in groups.values()])
-    trace_rowids, updates = {}, []
-    for chunk_id, group in groups.items():
-        rowid, set_id, first_chunk = stored[group.trace_id]
-        _drop_stored_spans(conn, rowid, first_chunk, group, now_ns)
+def _continue_stored_traces(conn: sqlite3.Connection, groups: list[TraceGroup],
+                            tag_sets: TagSets, bound: int, now_ns: int) -> None:
+    """Add groups of spans to traces stored before, each as a chunk, less the spans stored
+    already."""
+    stored = _stored_traces(conn, [group.trace_id for group in groups])
+    (next_chunk,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM chunks").fetchone()
+    updates, chunks = [], []
+    for group in groups:
+        rowid, set_id = stored[group.trace_id]
+        _drop_stored_spans(conn, rowid, group, now_ns)
         if group.spans:
-            trace_rowids[chunk_id] = rowid
             updates.append((group.min_start_ns, len(group.spans),
                             tag_sets.union_id(conn, set_id, group.tags), rowid))
+            chunks.append((next_chunk, rowid, group.min_start_ns, group.max_start_ns, bound,
+                           group.events))
+            next_chunk += 1
     conn.executemany(_UPDATE_TRACE, updates)
-    conn.executemany("INSERT INTO later_chunks (trace_rowid, chunk_id) VALUES (?, ?)",
-                     [(rowid, chunk_id) for chunk_id, rowid in trace_rowids.items()])
-    return trace_rowids
+    conn.executemany(_INSERT_CHUNK, chunks)
 
 
 def _stored_traces(conn: sqlite3.Connection, trace_ids: list[str]) -> dict[str, tuple[int, ...]]:
-    """(rowid, tag_set_id, first_chunk) of stored traces, by trace id."""
+    """(rowid, tag_set_id) of stored traces, by trace id."""
     found: dict[str, tuple[int, ...]] = {}
     for i in range(0, len(trace_ids), _LOOKUP_CHUNK):
         some = trace_ids[i:i + _LOOKUP_CHUNK]
         for trace_id, *row in conn.execute(
-                "SELECT trace_id, id, tag_set_id, first_chunk FROM traces"
+                "SELECT trace_id, id, tag_set_id FROM traces"
                 f" WHERE trace_id IN ({','.join('?' * len(some))})", some):
             found[trace_id] = tuple(row)
     return found
 
 
-def _drop_stored_spans(conn: sqlite3.Connection, rowid: int, first_chunk: int,
-                       group: TraceGroup, now_ns: int) -> None:
+def _drop_stored_spans(conn: sqlite3.Connection, rowid: int, group: TraceGroup,
+                       now_ns: int) -> None:
     """Remove from `group` the spans its trace already has. A span stored twice has the same
-    start both times, so only the chunks whose starts overlap the group's are read, unless a
-    span had no usable start (it was given the time of storing)."""
+    start both times, so of the trace's later chunks only those whose starts overlap the
+    group's are read, unless a span had no usable start (it was given the time of storing)."""
     low, high = ((group.min_start_ns, group.max_start_ns) if group.exact_starts
                  else (-(1 << 63), (1 << 63) - 1))
-    ids = trace_chunk_ids(conn, rowid, first_chunk)
-    overlapping = conn.execute(
-        f"SELECT events FROM chunks WHERE id IN ({','.join('?' * len(ids))})"
-        " AND max_start_ns >= ? AND min_start_ns <= ?", (*ids, low, high))
+    first = conn.execute("SELECT events FROM traces WHERE id = ?", (rowid,))
+    later = conn.execute("SELECT events FROM chunks WHERE trace_rowid = ?"
+                         " AND max_start_ns >= ? AND min_start_ns <= ?", (rowid, low, high))
     stored_ids = {span_id if type(span_id) is str else str(span_id)
-                  for (events,) in overlapping for span in decode(events)
+                  for rows in (first, later) for (events,) in rows for span in decode(events)
                   if (span_id := span.get("span_id")) is not None}
     repeated = stored_ids.intersection(group.spans)
     if repeated:
@@ -193,9 +191,10 @@ def insert_evaluations(conn: sqlite3.Connection, metrics: list[Event]) -> int:
 
 def prune(conn: sqlite3.Connection, max_spans: int, max_age_days: float, now_ns: int) -> int:
     """Delete whole traces, oldest first, older than max_age_days or past max_spans (0: no
-    limit), in short transactions so other writers are not held up. Returns spans deleted."""
+    limit), in short transactions so other writers are not held up, then the tag sets only
+    they used. Returns spans deleted."""
     cutoff = _prune_cutoff(conn, max_spans, max_age_days, now_ns)
-    deleted = 0
+    deleted, tag_set_ids = 0, set()
     if max_age_days:
         with write_transaction(conn):
             conn.execute("DELETE FROM evaluations WHERE timestamp_ms < ?",
@@ -203,29 +202,29 @@ def prune(conn: sqlite3.Connection, max_spans: int, max_age_days: float, now_ns:
     while cutoff is not None:
         with write_transaction(conn):
             doomed = conn.execute(
-                "SELECT id, trace_id, span_count, tag_set_id, first_chunk FROM traces"
+                "SELECT id, trace_id, span_count, tag_set_id FROM traces"
                 " WHERE start_ns <= ? ORDER BY start_ns LIMIT ?",
                 (cutoff, _PRUNE_TRACES_PER_TRANSACTION)).fetchall()
             deleted += _delete_traces(conn, doomed)
+        tag_set_ids.update(set_id for *_, set_id in doomed)
         if len(doomed) < _PRUNE_TRACES_PER_TRANSACTION:
             break
+    if tag_set_ids:
+        with write_transaction(conn):
+            forget_unused_tag_sets(conn, tag_set_ids)
     return deleted
 
 
 def _delete_traces(conn: sqlite3.Connection, doomed: list[tuple[Any, ...]]) -> int:
-    """Delete traces (id, trace_id, span_count, tag_set_id, first_chunk), their chunks and
-    evaluations; returns how many spans they held."""
-    chunks = [(chunk_id,) for rowid, *_, first_chunk in doomed
-              for chunk_id in trace_chunk_ids(conn, rowid, first_chunk)]
-    conn.executemany("DELETE FROM chunks WHERE id = ?", chunks)
-    conn.executemany("DELETE FROM later_chunks WHERE trace_rowid = ?",
-                     [(rowid,) for rowid, *_ in doomed])
+    """Delete traces (id, trace_id, span_count, tag_set_id), their chunks and evaluations;
+    returns how many spans they held."""
+    rowids = [(rowid,) for rowid, *_ in doomed]
+    conn.executemany("DELETE FROM chunks WHERE trace_rowid = ?", rowids)
     conn.executemany("DELETE FROM evaluations WHERE trace_id = ?",
                      [(trace_id,) for _, trace_id, *_ in doomed])
-    conn.executemany("DELETE FROM traces WHERE id = ?", [(rowid,) for rowid, *_ in doomed])
-    spans = sum(span_count for _, _, span_count, *_ in doomed)
+    conn.executemany("DELETE FROM traces WHERE id = ?", rowids)
+    spans = sum(span_count for _, _, span_count, _ in doomed)
     conn.execute("UPDATE counters SET value = value - ? WHERE name = 'spans'", (spans,))
-    forget_unused_tag_sets(conn, [set_id for *_, set_id, _ in doomed])
     return spans
 
 
