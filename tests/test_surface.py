@@ -71,3 +71,19 @@ def test_bad_environment_never_breaks_the_hosts_import() -> None:
     """, DD_LLMOBS_ENABLED="1", DD_LLMOBS_ML_APP="Bad App")
     assert result.returncode == 0 and result.stdout.strip() == "False"
     assert "must be lowercase" in result.stderr
+
+
+def test_llmobs_command_without_the_cli_extra_says_what_to_install() -> None:
+    """Without click and rich, the console script explains the fix instead of a traceback."""
+    result = _run("""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {"click", "rich"}:
+                    raise ImportError(f"{name} is blocked", name=name)
+        sys.meta_path.insert(0, Block())
+        from llmobs_core._cli_entry import main
+        main()
+    """)
+    assert result.returncode == 2
+    assert 'pip install "llmobs[cli]"' in result.stderr and "Traceback" not in result.stderr
