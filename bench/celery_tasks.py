@@ -105,6 +105,8 @@ def one_round(tasks: int, pool: str, with_llmobs: bool, folder: Path, exporter: 
                                        f"{log.read_text(errors='replace')[-2000:]}")
                 time.sleep(0.05)
             started, ended = float(client.get(start_key)), float(client.get(end_key))
+            stale = list(client.scan_iter(match=f"*{queue}*", count=1000))
+            client.delete(*stale)  # the markers, kombu's bindings for this round's queue
             client.close()
         finally:
             worker.terminate()

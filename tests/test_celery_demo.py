@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.celery_app.harness import REPO, private_folder, stored_spans, task_id
+from tests.celery_app.harness import REPO, create_store, private_folder, stored_spans, task_id
 
 
 def test_the_demo_gives_one_trace_per_question_across_web_front_and_worker() -> None:
@@ -15,6 +15,7 @@ def test_the_demo_gives_one_trace_per_question_across_web_front_and_worker() -> 
     span, whose child is the assistant's workflow, all in one trace and session."""
     with private_folder() as folder:
         store = folder / "traces.db"
+        create_store(store)
         env = {**os.environ, "LLMOBS_LOCAL_PATH": str(store),
                "LLMOBS_CELERY_DEMO_DIR": str(folder / "celery")}
         for name in ("LLMOBS_DEMO_BROKER", "LLMOBS_DEMO_BACKEND", "DD_LLMOBS_ENABLED"):

@@ -36,6 +36,12 @@ app = make_app(
     os.environ.get("LLMOBS_TEST_QUEUE", "llmobs-tests"),
 )
 
+if os.environ.get("LLMOBS_TEST_STACKS") == "1":  # diagnosing a hang: SIGUSR2 dumps threads
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
+
 if os.environ.get(WORKER_ENV) == "1":
     import llmobs_celery
     from llmobs_core import LLMObs
