@@ -36,6 +36,7 @@ PICK_TRACE := import json, sys; traces = [json.loads(line) for line in sys.stdin
 demo: $(STAMP)
 	rm -f $(DEMO_STORE) $(DEMO_STORE)-wal $(DEMO_STORE)-shm
 	LLMOBS_LOCAL_PATH=$(DEMO_STORE) $(BIN)/python examples/asgi/assistant_web.py
+	LLMOBS_LOCAL_PATH=$(DEMO_STORE) $(BIN)/python examples/celery_demo.py
 	$(BIN)/llmobs --path $(DEMO_STORE) traces
 	$(BIN)/llmobs --path $(DEMO_STORE) show \
 		$$($(BIN)/llmobs --path $(DEMO_STORE) traces --json | $(BIN)/python -c '$(PICK_TRACE)')
@@ -47,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/asgi_middleware.py
 	$(BIN)/python bench/django_middleware.py
 	$(BIN)/python bench/remote_export.py
+	$(BIN)/python bench/celery_tasks.py
 
 # Re-pin every development dependency from requirements/dev.in.
 lock:
