@@ -45,6 +45,7 @@ class Writer:
         span_processor: Callable[[Event], Event | None] | None = None,
         max_queue: int = 40_000,
         batch_size: int = 1_000,
+        max_batch: int = 10_000,
         interval: float = 1.0,
     ) -> None:
         self.sinks = list(sinks)
@@ -52,6 +53,7 @@ class Writer:
         self._span_processor = span_processor
         self._max_queue = max_queue
         self._batch_size = batch_size
+        self._max_batch = max_batch
         self._interval = interval
         self._reset_state()
         self._stopped = False
@@ -152,7 +154,7 @@ class Writer:
             evaluations: list[Event] = []
             marker = None
             taken = 0
-            for _ in range(min(len(queue), self._batch_size)):  # only this thread pops
+            for _ in range(self._batch_length(len(queue))):  # only this thread pops
                 item = queue.popleft()
                 item_type = type(item)
                 if item_type is LLMObsSpan:
@@ -173,6 +175,15 @@ class Writer:
             self._send(spans, evaluations)
             if marker is not None:
                 marker.release()
+
+    def _batch_length(self, backlog: int) -> int:
+        """batch_size events normally; with a backlog, up to max_batch. Every call a sink makes
+        into I/O releases the GIL, and a thread that releases it to a busy caller waits a whole
+        switch interval (5 ms) to get it back: bigger batches pay that wait far less often, so
+        the writer keeps up with a tight loop instead of falling behind it."""
+        if backlog <= self._batch_size:
+            return backlog
+        return min(backlog, max(self._batch_size, backlog // 2), self._max_batch)
 
     def _processed(self, processor: Callable[[Event], Event | None], event: Event) -> Event | None:
         try:
