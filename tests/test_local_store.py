@@ -200,6 +200,21 @@ def test_events_without_ids_are_skipped_and_odd_values_still_stored(store: Path)
     assert q.get_trace(store, odd["trace_id"])["spans"] == [odd]
 
 
+def test_spans_view_lists_each_stored_span(store: Path) -> None:
+    """The spans view gives plain SQL one row per stored span, with its trace id, span id,
+    start and whole event, whether the span came with its trace's first batch or later."""
+    events = trace_events(3)
+    sink = LocalStoreSink(store)
+    sink.send_spans(events[:2])
+    sink.send_spans(events[2:])
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT trace_id, span_id, start_ns, event FROM spans"
+                            " ORDER BY start_ns").fetchall()
+    assert [json.loads(event) for *_, event in rows] == events
+    assert [row[:3] for row in rows] == [(e["trace_id"], e["span_id"], e["start_ns"])
+                                         for e in events]
+
+
 def test_json_is_used_when_orjson_is_not_installed(store: Path) -> None:
     """Without orjson the sink encodes with json and stores the same events."""
     events = trace_events(2)

@@ -66,8 +66,9 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
 
 # -- spans -------------------------------------------------------------------------------------
 
-_INSERT_TRACE = ("INSERT OR IGNORE INTO traces (id, trace_id, start_ns, span_count, tag_set_id,"
-                 " start_bound_ns, events) VALUES (?,?,?,?,?,?,?)")
+_INSERT_TRACES = ("INSERT OR IGNORE INTO traces (id, trace_id, start_ns, span_count, tag_set_id,"
+                  " start_bound_ns, events) VALUES ")
+_ROWS_PER_INSERT = 100
 _UPDATE_TRACE = ("UPDATE traces SET start_ns = min(start_ns, ?), span_count = span_count + ?,"
                  " tag_set_id = ? WHERE id = ?")
 _INSERT_CHUNK = ("INSERT INTO chunks (id, trace_rowid, min_start_ns, max_start_ns, start_bound_ns,"
@@ -92,7 +93,7 @@ def insert_spans(conn: sqlite3.Connection, groups: dict[str, TraceGroup], tag_se
     bound = max(bound, *(group.max_start_ns for group in listed))
     # Ids are given under the write lock, so the rowids at or past first_rowid are this
     # batch's new traces, and a group whose rowid is missing continues a stored trace.
-    conn.executemany(_INSERT_TRACE, [
+    _insert_rows(conn, _INSERT_TRACES, [
         (rowid, group.trace_id, group.min_start_ns, len(group.spans),
          tag_sets.set_id(conn, group.tags), bound, group.events)
         for rowid, group in enumerate(listed, first_rowid)])
@@ -106,6 +107,17 @@ def insert_spans(conn: sqlite3.Connection, groups: dict[str, TraceGroup], tag_se
     stored = sum(len(group.spans) for group in listed)
     conn.execute("UPDATE counters SET value = value + ? WHERE name = 'spans'", (stored,))
     return stored
+
+
+def _insert_rows(conn: sqlite3.Connection, insert: str, rows: list[tuple[Any, ...]]) -> None:
+    """Rows of the same width, _ROWS_PER_INSERT to a statement. sqlite3 lets other threads
+    run during each step of a statement, and executemany steps once a row: in a busy process
+    (a web server's event loop) each of those hand-offs of the GIL costs more than the row."""
+    width = len(rows[0]) if rows else 0
+    one = "(" + ",".join("?" * width) + ")"
+    for i in range(0, len(rows), _ROWS_PER_INSERT):
+        some = rows[i:i + _ROWS_PER_INSERT]
+        conn.execute(insert + ",".join([one] * len(some)), [value for row in some for value in row])
 
 
 def _continue_stored_traces(conn: sqlite3.Connection, groups: list[TraceGroup],
