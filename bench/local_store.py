@@ -1,10 +1,10 @@
 """The local store's sink: spans per second for encode + write, as the writer drives it.
 
 Traces of 5 realistic spans (a workflow root, an agent, an llm span with 2 input messages and
-1 output message, a tool, a retrieval), in batches of --batch spans, through
-LocalStoreSink.send_spans into a fresh temporary file. Encoding alone is measured too, with
-json and (when installed) orjson. Target: 200,000 spans/s encode + write. With --reads, the
-time the read side and the `llmobs` command take on the last store written.
+1 output message, a tool, a retrieval), or of fewer with --trace-size, in batches of --batch
+spans, through LocalStoreSink.send_spans into a fresh temporary file. Encoding alone is
+measured too, with json and (when installed) orjson. Target: 200,000 spans/s encode + write.
+With --reads, the time the read side and the `llmobs` command take on the last store written.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def span(trace_id: str, span_id: int, parent_id: str, kind: str, name: str, star
     }
 
 
-def trace(start_ns: int) -> list[dict]:
+def trace(start_ns: int, size: int = 5) -> list[dict]:
     trace_id = f"{start_ns // 10**9:08x}{0:08x}{random.getrandbits(64):016x}"
     ids = [random.getrandbits(64) for _ in range(5)]
     session = f"session-{random.randrange(1000)}"
@@ -66,14 +66,14 @@ def trace(start_ns: int) -> list[dict]:
              (str(ids[1]), "retrieval", "search_catalog"), (str(ids[1]), "llm", "chat"),
              (str(ids[1]), "tool", "price_lookup")]
     return [span(trace_id, ids[i], parent, kind, name, start_ns + i * 1_000, session)
-            for i, (parent, kind, name) in enumerate(shape)]
+            for i, (parent, kind, name) in enumerate(shape[:size])]
 
 
-def make_events(count: int) -> list[dict]:
+def make_events(count: int, trace_size: int = 5) -> list[dict]:
     now = time.time_ns()
     events: list[dict] = []
     while len(events) < count:
-        events.extend(trace(now + len(events) * 10_000))
+        events.extend(trace(now + len(events) * 10_000, trace_size))
     return events[:count]
 
 
@@ -134,10 +134,13 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--trace-size", type=int, choices=range(1, 6), default=5,
+                        help="spans per trace (1: a web request's trace)")
     parser.add_argument("--reads", action="store_true", help="time reads on the last store")
     args = parser.parse_args()
-    events = make_events(args.spans)
-    print(f"{args.spans:,} spans, {len(json.dumps(events[3])):,} bytes per llm span, "
+    events = make_events(args.spans, args.trace_size)
+    print(f"{args.spans:,} spans in traces of {args.trace_size}, "
+          f"{sum(len(json.dumps(e)) for e in events[:5]) // 5:,} bytes per span as JSON, "
           f"batches of {args.batch:,}; best of {args.rounds} rounds")
     fast = _store_codec.orjson
     encoders = [("orjson", fast), ("json", None)] if fast else [("json", None)]
