@@ -304,6 +304,30 @@ def test_processes_writing_at_once_lose_nothing(store: Path, start_method: str) 
         assert len(q.list_spans(store, tags=[f"worker:{n}"], limit=10**6)) == SPANS_PER_PROCESS
 
 
+def _first_write(path: str, ready) -> None:
+    events = trace_events(2)
+    ready.wait(10)
+    LocalStoreSink(path).send_spans(events)  # SinkError: a non-zero exit code
+
+
+def test_processes_making_a_new_store_at_once(tmp_path: Path) -> None:
+    """Processes whose first writes to a store not made yet come at the same moment all
+    store their spans (SQLite refuses the switch to WAL at once while another process opens
+    the new file, without waiting: the sink tries again)."""
+    context = multiprocessing.get_context("fork")
+    for attempt in range(20):
+        path = tmp_path / f"new-{attempt}.db"
+        ready = context.Barrier(6)
+        workers = [context.Process(target=_first_write, args=(str(path), ready))
+                   for _ in range(6)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+        assert [worker.exitcode for worker in workers] == [0] * 6
+        assert stored_span_count(path) == 12
+
+
 def test_reading_while_another_process_writes(store: Path) -> None:
     """The read side works, and sees a growing store, while another process writes."""
     LocalStoreSink(store).send_spans(trace_events(1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from .base import Event
 
 _PRUNE_TRACES_PER_TRANSACTION = 200
 _PRUNE_DOWN_TO = 0.9  # prune below the limit, so the next check does not prune again at once
+_WAL_RETRY_S = 0.005
 
 
 class StoreTooNew(sqlite3.DatabaseError):
@@ -31,7 +33,7 @@ def open_store(path: Path, timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # takes effect only in a new file
-        conn.execute("PRAGMA journal_mode=WAL")
+        _enter_wal_mode(conn, timeout)
         conn.execute("PRAGMA synchronous=NORMAL")
         with write_transaction(conn):
             (version,) = conn.execute("PRAGMA user_version").fetchone()
@@ -48,6 +50,21 @@ def open_store(path: Path, timeout: float) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _enter_wal_mode(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switching a new file to WAL needs it alone for a moment, and SQLite answers "database
+    is locked" at once, without waiting, when another process opens the same new file then:
+    so this tries again until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(_WAL_RETRY_S)
 
 
 @contextlib.contextmanager
