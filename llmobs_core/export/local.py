@@ -1,7 +1,8 @@
 """The embedded default sink: spans and evaluations in a local SQLite file that the `llmobs`
 command reads. Several processes (a web server and its forked workers) may write to the same
 file at once: WAL mode lets readers go on while one writer commits, and a busy timeout makes
-the other writers wait for their turn instead of failing."""
+the other writers wait for their turn instead of failing. How spans are laid out, and why:
+_store_schema.py; why checkpoints run on a thread of their own: _store_checkpoint.py."""
 
 from __future__ import annotations
 
