@@ -85,7 +85,8 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
 
 _INSERT_TRACES = ("INSERT OR IGNORE INTO traces (id, trace_id, start_ns, span_count, tag_set_id,"
                   " start_bound_ns, events) VALUES ")
-_ROWS_PER_INSERT = 100
+# As many rows to a statement as SQLite takes bound values (32,766 since 3.32, 999 before).
+_MAX_VALUES = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 _UPDATE_TRACE = ("UPDATE traces SET start_ns = min(start_ns, ?), span_count = span_count + ?,"
                  " tag_set_id = ? WHERE id = ?")
 _INSERT_CHUNK = ("INSERT INTO chunks (id, trace_rowid, min_start_ns, max_start_ns, start_bound_ns,"
@@ -127,13 +128,14 @@ def insert_spans(conn: sqlite3.Connection, groups: dict[str, TraceGroup], tag_se
 
 
 def _insert_rows(conn: sqlite3.Connection, insert: str, rows: list[tuple[Any, ...]]) -> None:
-    """Rows of the same width, _ROWS_PER_INSERT to a statement. sqlite3 lets other threads
+    """Rows of the same width, as many to a statement as fit. sqlite3 lets other threads
     run during each step of a statement, and executemany steps once a row: in a busy process
     (a web server's event loop) each of those hand-offs of the GIL costs more than the row."""
     width = len(rows[0]) if rows else 0
     one = "(" + ",".join("?" * width) + ")"
-    for i in range(0, len(rows), _ROWS_PER_INSERT):
-        some = rows[i:i + _ROWS_PER_INSERT]
+    per_statement = max(1, _MAX_VALUES // max(width, 1))
+    for i in range(0, len(rows), per_statement):
+        some = rows[i:i + per_statement]
         conn.execute(insert + ",".join([one] * len(some)), [value for row in some for value in row])
 
 
