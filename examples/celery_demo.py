@@ -20,15 +20,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
-import uvicorn
 from celery import Celery
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -38,6 +35,7 @@ from starlette.routing import Route
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from assistant import CONVERSATIONS, handle_turn  # noqa: E402
+from local_server import serve_in_background  # noqa: E402
 
 import llmobs_celery  # noqa: E402
 from llmobs_core import LLMObs  # noqa: E402
@@ -97,20 +95,6 @@ def run_worker() -> None:
                             "--without-gossip", "--without-mingle"])
 
 
-def serve() -> tuple[uvicorn.Server, threading.Thread, str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(web_front, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if not server.started:
-        raise RuntimeError("the web front did not start")
-    return server, thread, f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
 def ask_everything(url: str) -> None:
     with httpx.Client(base_url=url, timeout=60) as client:
         for ml_app, session_id, questions in CONVERSATIONS:
@@ -140,7 +124,7 @@ def main() -> None:
     worker = subprocess.Popen([sys.executable, __file__, "worker"])
     LLMObs.enable(ml_app="assistant-web", service="assistant-web", env="demo")
     llmobs_celery.install(celery_app)
-    server, thread, url = serve()
+    server, thread, url = serve_in_background(web_front)
     print(f"web front on {url}, Celery worker pid {worker.pid}")
     try:
         ask_everything(url)

@@ -13,20 +13,17 @@ Run it:   python examples/asgi/assistant_web.py     (then `llmobs traces`)
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant import CONVERSATIONS, handle_turn  # noqa: E402
+from local_server import serve_in_background  # noqa: E402
 
 from llmobs_core import LLMObs  # noqa: E402
 from llmobs_starlette import LLMObsMiddleware, request_header  # noqa: E402
@@ -71,23 +68,9 @@ async def feedback(rating: Rating) -> dict:
     return {"recorded": True}
 
 
-def serve_in_background() -> tuple[uvicorn.Server, threading.Thread, str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if not server.started:
-        raise RuntimeError("the web front did not start")
-    return server, thread, f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
 def main() -> None:
     LLMObs.enable(ml_app="assistant-web", service="assistant-web", env="demo")
-    server, thread, url = serve_in_background()
+    server, thread, url = serve_in_background(app)
     print(f"web front on {url}")
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
