@@ -21,24 +21,22 @@ class Rejected(Exception):
     """An annotation value that cannot be used; the message says why."""
 
 
-def _messages(data: Any) -> list[dict[str, Any]]:
-    """A string, a message dict, or a list of either. The list is copied; a plain
-    {"role": str, "content": str} message is kept as it is (no copy: this runs on every call)."""
-    if type(data) is list:
-        messages = []
+def _messages(data: Any) -> tuple[dict[str, Any], ...]:
+    """A string, a message dict, or a list of either, as a tuple: a tuple of plain messages is
+    untracked by the cyclic GC at its first pass, so spans waiting for the writer cost it less.
+    A plain {"role": str, "content": str} message is kept as it is (no copy: this runs on every
+    call)."""
+    if type(data) is list or isinstance(data, tuple):
         for item in data:
-            if (type(item) is dict and len(item) == 2 and type(item.get("content")) is str
+            if not (type(item) is dict and len(item) == 2 and type(item.get("content")) is str
                     and type(item.get("role")) is str):
-                messages.append(item)
-            else:
-                messages.append({"content": item} if isinstance(item, str) else _message(item))
-        return messages
+                return tuple([{"content": item} if isinstance(item, str) else _message(item)
+                              for item in data])
+        return tuple(data)
     if isinstance(data, str):
-        return [{"content": data}]
-    if isinstance(data, tuple):
-        return _messages(list(data))
+        return ({"content": data},)
     if isinstance(data, Mapping):
-        return [_message(data)]
+        return (_message(data),)
     raise Rejected(f"messages must be a string, a dict or a list of them, "
                    f"not {type(data).__name__}")
 
@@ -122,7 +120,15 @@ def shape_io_leniently(kind: str, direction: int, data: Any) -> Any:
 
 
 def metrics_of(data: Any) -> dict[str, float]:
-    if not isinstance(data, Mapping):
+    if type(data) is dict:
+        for key, value in data.items():  # the common case: plain names to ints or finite floats
+            value_type = type(value)
+            if type(key) is not str or "." in key or not (
+                    value_type is int or (value_type is float and math.isfinite(value))):
+                break
+        else:
+            return data.copy()
+    elif not isinstance(data, Mapping):
         raise Rejected(f"metrics must be a dict of names to numbers, not {type(data).__name__}")
     metrics = {}
     for key, value in data.items():
@@ -155,25 +161,24 @@ def metadata_of(data: Any) -> dict[str, Any]:
 def apply_annotations(span: LLMObsSpan, input_data: Any, output_data: Any, metadata: Any,
                       metrics: Any, tags: Any) -> None:
     """Each field is applied on its own: a bad one is dropped with a warning, the rest kept."""
-    kind = span.kind
-    if input_data is not None:
-        try:
-            span.input = _SHAPERS.get(kind, _VALUE_SHAPERS)[0](input_data)
-        except Exception as exc:  # Rejected, or a hostile object's own fault
-            _dropped(span, "input_data", exc)
-    if output_data is not None:
-        try:
-            span.output = _SHAPERS.get(kind, _VALUE_SHAPERS)[1](output_data)
-        except Exception as exc:
-            _dropped(span, "output_data", exc)
+    if input_data is not None or output_data is not None:
+        _apply_io(span, input_data, output_data)
     if metadata is not None:
         try:
-            _merge(span, "metadata", metadata_of(metadata))
+            values = metadata.copy() if type(metadata) is dict else metadata_of(metadata)
+            if span.metadata is None:
+                span.metadata = values
+            else:
+                span.metadata.update(values)
         except Exception as exc:
             _dropped(span, "metadata", exc)
     if metrics is not None:
         try:
-            _merge(span, "metrics", metrics_of(metrics))
+            values = metrics_of(metrics)
+            if span.metrics is None:
+                span.metrics = values
+            else:
+                span.metrics.update(values)
         except Exception as exc:
             _dropped(span, "metrics", exc)
     if tags is not None:
@@ -181,6 +186,20 @@ def apply_annotations(span: LLMObsSpan, input_data: Any, output_data: Any, metad
             _apply_tags(span, tags)
         except Exception as exc:
             _dropped(span, "tags", exc)
+
+
+def _apply_io(span: LLMObsSpan, input_data: Any, output_data: Any) -> None:
+    shapers = _SHAPERS.get(span.kind, _VALUE_SHAPERS)
+    if input_data is not None:
+        try:
+            span.input = shapers[0](input_data)
+        except Exception as exc:  # Rejected, or a hostile object's own fault
+            _dropped(span, "input_data", exc)
+    if output_data is not None:
+        try:
+            span.output = shapers[1](output_data)
+        except Exception as exc:
+            _dropped(span, "output_data", exc)
 
 
 def _dropped(span: LLMObsSpan, field: str, exc: Exception) -> None:
