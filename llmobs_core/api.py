@@ -90,38 +90,61 @@ class LLMObs:
     def llm(model_name: str | None = None, name: str | None = None,
             model_provider: str | None = None, session_id: str | None = None,
             ml_app: str | None = None) -> AnySpan:
-        return _start("llm", name, session_id, ml_app, model_name, model_provider)
+        tracer = state.tracer
+        if tracer is None:
+            return NOOP_SPAN
+        return tracer.start_span("llm", name or "llm", session_id, ml_app, model_name,
+                                 model_provider)
 
     @staticmethod
     def embedding(model_name: str | None = None, name: str | None = None,
                   model_provider: str | None = None, session_id: str | None = None,
                   ml_app: str | None = None) -> AnySpan:
-        return _start("embedding", name, session_id, ml_app, model_name, model_provider)
+        tracer = state.tracer
+        if tracer is None:
+            return NOOP_SPAN
+        return tracer.start_span("embedding", name or "embedding", session_id, ml_app, model_name,
+                                 model_provider)
 
     @staticmethod
     def workflow(name: str | None = None, session_id: str | None = None,
                  ml_app: str | None = None) -> AnySpan:
-        return _start("workflow", name, session_id, ml_app)
+        tracer = state.tracer
+        if tracer is None:
+            return NOOP_SPAN
+        return tracer.start_span("workflow", name or "workflow", session_id, ml_app)
 
     @staticmethod
     def agent(name: str | None = None, session_id: str | None = None,
               ml_app: str | None = None) -> AnySpan:
-        return _start("agent", name, session_id, ml_app)
+        tracer = state.tracer
+        if tracer is None:
+            return NOOP_SPAN
+        return tracer.start_span("agent", name or "agent", session_id, ml_app)
 
     @staticmethod
     def tool(name: str | None = None, session_id: str | None = None,
              ml_app: str | None = None) -> AnySpan:
-        return _start("tool", name, session_id, ml_app)
+        tracer = state.tracer
+        if tracer is None:
+            return NOOP_SPAN
+        return tracer.start_span("tool", name or "tool", session_id, ml_app)
 
     @staticmethod
     def task(name: str | None = None, session_id: str | None = None,
              ml_app: str | None = None) -> AnySpan:
-        return _start("task", name, session_id, ml_app)
+        tracer = state.tracer
+        if tracer is None:
+            return NOOP_SPAN
+        return tracer.start_span("task", name or "task", session_id, ml_app)
 
     @staticmethod
     def retrieval(name: str | None = None, session_id: str | None = None,
                   ml_app: str | None = None) -> AnySpan:
-        return _start("retrieval", name, session_id, ml_app)
+        tracer = state.tracer
+        if tracer is None:
+            return NOOP_SPAN
+        return tracer.start_span("retrieval", name or "retrieval", session_id, ml_app)
 
     @staticmethod
     def trace(kind: str, name: str | None = None, **options: Any) -> AnySpan:

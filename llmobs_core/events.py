@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .span import MODEL_KINDS, LLMObsSpan
+from .span import MODEL_KINDS, LLMObsSpan, SpanRecord
 
 _MAX_TEXT = 1_000_000
 
@@ -114,49 +114,53 @@ class EventBuilder:
             head = ["ml_app:" + ml_app, *self._static_tags]
             if session_id:
                 head.append("session_id:" + session_id)
+            head.append("error:0")  # the common case's last tag; an error span replaces it
             self._tag_heads[(ml_app, session_id)] = head
         return head
 
-    def build(self, span: LLMObsSpan) -> dict[str, Any]:
-        kind = span.kind
+    def build(self, span: LLMObsSpan | SpanRecord) -> dict[str, Any]:
+        """The span event of a finished span's record (or of a span)."""
+        (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
+         model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
+         metrics, span_tags) = span if type(span) is tuple else span.record()
         meta: dict[str, Any] = {"span": {"kind": kind}}
-        if span.input is not None:
-            meta["input"] = _input(kind, span.input)
-        if span.output is not None:
-            meta["output"] = _output(kind, span.output)
-        if span.metadata:
-            metadata = _plain(span.metadata)
+        if input_value is not None:
+            meta["input"] = ({"messages": _messages(input_value)} if kind == "llm"
+                             else _input(kind, input_value))
+        if output_value is not None:
+            meta["output"] = ({"messages": _messages(output_value)} if kind == "llm"
+                              else _output(kind, output_value))
+        if metadata:
+            metadata = _plain(metadata)
             meta["metadata"] = metadata if type(metadata) is dict else {"value": metadata}
         if kind in MODEL_KINDS:
-            meta["model_name"] = span.model_name or "custom"
-            meta["model_provider"] = (span.model_provider or "custom").lower()
-        session_id = span.session_id
-        tags = self._tag_head(span.ml_app, session_id).copy()
-        error = span.error
+            meta["model_name"] = model_name or "custom"
+            meta["model_provider"] = (model_provider or "custom").lower()
         if error is None:
-            tags.append("error:0")
+            tags = self._tag_head(ml_app, session_id).copy()
         else:
             meta["error"] = {"type": error[0], "message": error[1], "stack": error[2]}
+            tags = self._tag_head(ml_app, session_id)[:-1]
             tags.append("error:1")
             tags.append("error_type:" + error[0])
-        if span.tags:
-            tags += [f"{key}:{value}" for key, value in span.tags.items()]
-        trace_id = self._trace_hex(span.trace_id)
-        apm_trace_id = (trace_id if span.apm_trace_id == span.trace_id
-                        else self._trace_hex(span.apm_trace_id))
-        span_id = str(span.span_id)
+        if span_tags:
+            tags += [f"{key}:{value}" for key, value in span_tags.items()]
+        trace_hex = self._hex.get(trace_id) or self._trace_hex(trace_id)
+        apm_trace_hex = (trace_hex if apm_trace_id == trace_id
+                         else self._trace_hex(apm_trace_id))
+        span_id_text = str(span_id)
         event: dict[str, Any] = {
-            "trace_id": trace_id,
-            "span_id": span_id,
-            "parent_id": "undefined" if span.parent_id is None else str(span.parent_id),
-            "name": span.name,
-            "start_ns": span.start_ns,
-            "duration": span.duration_ns,
+            "trace_id": trace_hex,
+            "span_id": span_id_text,
+            "parent_id": "undefined" if parent_id is None else str(parent_id),
+            "name": name,
+            "start_ns": start_ns,
+            "duration": duration_ns,
             "status": "ok" if error is None else "error",
             "meta": meta,
-            "metrics": span.metrics or {},
+            "metrics": metrics or {},
             "tags": tags,
-            "_dd": {"span_id": span_id, "trace_id": trace_id, "apm_trace_id": apm_trace_id},
+            "_dd": {"span_id": span_id_text, "trace_id": trace_hex, "apm_trace_id": apm_trace_hex},
         }
         if session_id:
             event["session_id"] = session_id

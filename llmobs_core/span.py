@@ -17,6 +17,16 @@ MODEL_KINDS = frozenset(("llm", "embedding"))
 _MAX_STACK_CHARS = 8000
 
 
+# What a finished span hands to the writer (see LLMObsSpan.record): a plain tuple, never a
+# subclass, since the cyclic GC only untracks exact tuples.
+SpanRecord = tuple
+RECORD_FIELDS = (
+    "kind", "name", "trace_id", "span_id", "parent_id", "apm_trace_id", "ml_app", "session_id",
+    "model_name", "model_provider", "start_ns", "duration_ns", "error", "input", "output",
+    "metadata", "metrics", "tags",
+)
+
+
 def new_span_id() -> int:
     return getrandbits(64) or 1
 
@@ -44,6 +54,8 @@ class LLMObsSpan:
         ml_app: str,
         session_id: str | None,
         on_finish: Callable[[LLMObsSpan], None],
+        model_name: str | None = None,
+        model_provider: str | None = None,
     ) -> None:
         self.kind = kind
         self.name = name
@@ -60,13 +72,10 @@ class LLMObsSpan:
             self.parent_id = parent.span_id if type(parent) is LLMObsSpan else parent.parent_id
         self.ml_app = ml_app
         self.session_id = session_id
-        self.model_name = self.model_provider = None
+        self.model_name = model_name
+        self.model_provider = model_provider
         self.error: tuple[str, str, str] | None = None
-        self.input = self.output = None
-        self.metadata: dict[str, Any] | None = None
-        self.metrics: dict[str, float] | None = None
-        self.tags: dict[str, str] | None = None
-        self._token = None
+        self.input = self.output = self.metadata = self.metrics = self.tags = self._token = None
         self._on_finish = on_finish
         self.duration_ns: int | None = None
         self._start_perf = perf_counter_ns()
@@ -89,7 +98,7 @@ class LLMObsSpan:
             self.set_exception(exc)
         if self.duration_ns is None:
             self.duration_ns = perf_counter_ns() - self._start_perf
-            self._on_finish(self)
+            self._on_finish(self.record())
         token = self._token
         if token is not None:
             self._token = None
@@ -116,7 +125,18 @@ class LLMObsSpan:
         """End the span and hand it to the exporter. Calling it again does nothing."""
         if self.duration_ns is None:
             self.duration_ns = perf_counter_ns() - self._start_perf
-            self._on_finish(self)
+            self._on_finish(self.record())
+
+    def record(self) -> SpanRecord:
+        """The finished span's fields, in RECORD_FIELDS order, for the writer. A tuple of plain
+        values is untracked by the cyclic GC at its first pass, where the span object itself
+        would stay tracked (and be scanned again and again) while it waits in the queue."""
+        return (
+            self.kind, self.name, self.trace_id, self.span_id, self.parent_id,
+            self.apm_trace_id, self.ml_app, self.session_id, self.model_name,
+            self.model_provider, self.start_ns, self.duration_ns, self.error, self.input,
+            self.output, self.metadata, self.metrics, self.tags,
+        )
 
     def __repr__(self) -> str:
         return (

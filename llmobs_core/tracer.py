@@ -33,21 +33,17 @@ class Tracer:
     ) -> LLMObsSpan:
         parent = current_parent.get()
         if parent is None:
-            inherited_app, inherited_session = self.default_ml_app, None
+            inherited_app = self.default_ml_app
+            session_id = session_id or None
         else:
             inherited_app = parent.ml_app or self.default_ml_app
-            inherited_session = parent.session_id
+            session_id = session_id or parent.session_id
         if ml_app is not None and not (isinstance(ml_app, str) and _valid_ml_app(ml_app)):
             warn_limited("span.ml_app", "llmobs: ml_app %r is invalid (%s); using %r",
                          ml_app, ml_app_problem(ml_app), inherited_app)
             ml_app = None
-        span = LLMObsSpan(kind, name, parent, ml_app or inherited_app,
-                          session_id or inherited_session, self.enqueue)
-        if model_name is not None:
-            span.model_name = model_name
-        if model_provider is not None:
-            span.model_provider = model_provider
-        return span
+        return LLMObsSpan(kind, name, parent, ml_app or inherited_app, session_id,
+                          self.enqueue, model_name, model_provider)
 
     def shutdown(self) -> None:
         self.writer.shutdown(self.config.shutdown_timeout)

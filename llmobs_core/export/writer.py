@@ -14,7 +14,7 @@ from typing import Any
 
 from .._log import log, warn_limited
 from ..events import EventBuilder
-from ..span import LLMObsSpan
+from ..span import SpanRecord
 from .base import Event, Sink
 
 DROP_REASONS = ("queue_full", "oversize", "span_processor", "sink_error")
@@ -77,7 +77,7 @@ class Writer:
 
     # -- the caller's side ---------------------------------------------------------------------
 
-    def enqueue(self, item: LLMObsSpan | Event) -> None:
+    def enqueue(self, item: SpanRecord | Event) -> None:
         queue = self._queue
         if len(queue) >= self._max_queue:
             self._count_drop("queue_full")
@@ -157,7 +157,7 @@ class Writer:
             for _ in range(self._batch_length(len(queue))):  # only this thread pops
                 item = queue.popleft()
                 item_type = type(item)
-                if item_type is LLMObsSpan:
+                if item_type is tuple:  # a finished span's record
                     taken += 1
                     event = build(item)
                     if processor is not None:
