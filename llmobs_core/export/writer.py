@@ -149,7 +149,12 @@ class Writer:
         queue = self._queue
         build = self._events.build
         processor = self._span_processor
-        while queue:
+        # Everything queued before the wake (flush markers included) goes now; what arrives
+        # meanwhile waits for the next wake unless it makes a full batch. Draining on while
+        # anything at all is queued made a busy server's writer send a small batch after
+        # every other, each paying a transaction and many GIL hand-offs with the event loop.
+        owed = len(queue)
+        while queue and (owed > 0 or len(queue) >= self._batch_size):
             spans: list[Event] = []
             evaluations: list[Event] = []
             marker = None
@@ -170,6 +175,7 @@ class Writer:
                 else:
                     taken += 1
                     evaluations.append(item)
+            owed -= taken + (marker is not None)
             with self._counts_lock:
                 self._taken += taken
             self._send(spans, evaluations)
