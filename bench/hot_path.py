@@ -84,6 +84,8 @@ def main() -> None:
     args = parser.parse_args()
     LLMObs.enable(ml_app="bench", exporter=Discard())
     llmobs_us = per_unit_us(llmobs_unit, args.units)
+    LLMObs.flush(60)
+    stats = LLMObs.stats()
     LLMObs.disable()
     otel_unit, provider = make_otel_unit()
     otel_us = per_unit_us(otel_unit, args.units)
@@ -92,6 +94,9 @@ def main() -> None:
     print(f"llmobs            {llmobs_us:7.2f} µs/unit   (target <= 8)")
     print(f"OpenTelemetry SDK {otel_us:7.2f} µs/unit")
     print(f"ratio             {ratio:7.3f}           (target <= 0.2)")
+    produced = stats["enqueued"] + stats["dropped"]["queue_full"]
+    print(f"delivered         {stats['sent'] / produced:7.2%} of {produced:,} spans "
+          f"(target >= 99%); dropped and counted: {stats['dropped']}")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ class Writer:
         sinks: Sequence[Sink],
         static_tags: list[str],
         span_processor: Callable[[Event], Event | None] | None = None,
-        max_queue: int = 40_000,
+        max_queue: int = 64_000,
         batch_size: int = 1_000,
         max_batch: int = 10_000,
         interval: float = 1.0,
