@@ -71,7 +71,8 @@ def serve_in_thread(app: Any, **uvicorn_options: Any) -> Iterator[str]:
 
 @contextmanager
 def serve_in_subprocess(app_path: str, *, env: dict[str, str] | None = None,
-                        uvicorn_args: tuple[str, ...] = ()) -> Iterator[str]:
+                        uvicorn_args: tuple[str, ...] = (),
+                        stop_signal: int = signal.SIGINT) -> Iterator[str]:
     """Run `uvicorn app_path` (e.g. "examples.asgi.fastapi_app:app") in a child process."""
     sock = bound_socket()
     sock.listen(128)
@@ -84,9 +85,9 @@ def serve_in_subprocess(app_path: str, *, env: dict[str, str] | None = None,
         wait_until_serving(url, process)
         yield url
     finally:
-        # SIGINT, not SIGTERM: uvicorn re-raises the signal that stopped it, and only
-        # SIGINT's KeyboardInterrupt lets exit handlers (llmobs's final flush) run.
-        process.send_signal(signal.SIGINT)
+        # SIGINT by default: uvicorn re-raises the signal that stopped it, and only SIGINT's
+        # KeyboardInterrupt lets exit handlers (llmobs's final flush) run.
+        process.send_signal(stop_signal)
         try:
             process.wait(START_TIMEOUT_S)
         except subprocess.TimeoutExpired:

@@ -3,6 +3,7 @@ front (the demo) and the FastAPI example under uvicorn, checked through the loca
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import httpx
 from asgi_server import REPO, serve_in_subprocess
 
-from llmobs_core.store_queries import get_trace, list_evals, list_traces
+from llmobs_core.store_queries import get_trace, list_evals, list_spans, list_traces
 
 EXAMPLES = REPO / "examples" / "asgi"
 
@@ -45,3 +46,17 @@ def test_the_fastapi_example_under_uvicorn_stores_its_spans(tmp_path: Path) -> N
     (trace,) = list_traces(store, session="s-uv")
     assert trace["trace_id"] == response.headers["x-llmobs-trace-id"]
     assert trace["root_name"] == "POST /chat" and trace["ml_app"] == "chat-api"
+
+
+def test_spans_survive_a_sigterm_stop_of_uvicorn(tmp_path: Path) -> None:
+    """uvicorn re-raises SIGTERM after its shutdown, which skips atexit; llmobs, enabled at
+    import while SIGTERM had its default action, drains first, so every span is stored."""
+    store = tmp_path / "traces.db"
+    with serve_in_subprocess("tests.asgi_apps.enabled_at_import:app", stop_signal=signal.SIGTERM,
+                             env={"LLMOBS_LOCAL_PATH": str(store)}) as url:
+        for _ in range(5):
+            httpx.get(f"{url}/hello", headers={"x-session-id": "s-term"}, timeout=10)
+    spans = list_spans(store, limit=100)
+    hello_requests = [s for s in spans if s["name"] == "GET /hello"]
+    assert len(hello_requests) == 5
+    assert len([s for s in spans if s["name"] == "inner-task"]) >= 5
