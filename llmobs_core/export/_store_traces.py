@@ -26,10 +26,6 @@ class TraceGroup:
 
     def summarise(self, now_ns: int) -> None:
         """Starts, tags and encoding from the spans (again after a change)."""
-        if len(self.spans) == 1:  # most traces: a web request is often a trace of its own
-            for event in self.spans.values():
-                self._summarise_one(event, now_ns)
-            return
         lowest, highest = _INT64_MIN, _INT64_MAX
         min_start, max_start, exact_starts = highest, lowest, True
         tags: set[Any] = set()
@@ -55,46 +51,6 @@ class TraceGroup:
         self.min_start_ns, self.max_start_ns, self.exact_starts = min_start, max_start, exact_starts
         self.tags = frozenset(tags)
         self.events = encode(list(self.spans.values()))
-
-    def _summarise_one(self, event: Event, now_ns: int) -> None:
-        start = event.get("start_ns")
-        if type(start) is int and _INT64_MIN <= start <= _INT64_MAX:
-            self.exact_starts = True
-        else:
-            start = integer(start) or now_ns
-            self.exact_starts = False
-        self.min_start_ns = self.max_start_ns = start
-        self.tags = _tags_of_one(event.get("tags"), event.get("session_id"))
-        self.events = encode([event])
-
-
-# Tag sets of one-span traces by their span's tags and session: consecutive requests mostly
-# carry the same ones, and handing out the same frozenset keeps its hash cached for TagSets.
-_one_span_tags: dict[tuple[Any, ...], frozenset[Any]] = {}
-_ONE_SPAN_TAGS_LIMIT = 1_000
-
-
-def _tags_of_one(span_tags: Any, session_id: Any) -> frozenset[Any]:
-    if type(span_tags) is not list:
-        span_tags = ()
-    key = found = None
-    if not session_id or type(session_id) is str:  # 1, 1.0 and True are equal keys
-        try:
-            key = (*span_tags, session_id)
-            found = _one_span_tags.get(key)
-        except TypeError:  # an unhashable tag
-            key = None
-    if found is None:
-        tags: set[Any] = set()
-        _add_tags(tags, span_tags)
-        if session_id:
-            tags.add(f"session_id:{session_id}")
-        found = frozenset(tags)
-        if key is not None:
-            if len(_one_span_tags) >= _ONE_SPAN_TAGS_LIMIT:
-                _one_span_tags.clear()
-            _one_span_tags[key] = found
-    return found
 
 
 def _add_tags(tags: set[Any], span_tags: list[Any]) -> None:
