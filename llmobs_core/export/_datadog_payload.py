@@ -92,20 +92,29 @@ def _sanitised(event: Event) -> Event:
 
 def _split_spans(envelopes: list[Event]) -> Encoded:
     head = _encode({**envelopes[0], "spans": []})[:-2]  # the envelope up to '"spans":['
+    encoded, truncated, unencodable = _encode_each(
+        [envelope["spans"][0] for envelope in envelopes], _shrunk_span)
+    return Encoded(pack([head + data + b"]}" for data in encoded], b"[", b"]"),
+                   truncated, unencodable)
+
+
+def _encode_each(items: list[Event], shrink: Any) -> tuple[list[bytes], int, int]:
+    """Each item encoded on its own: one of MAX_EVENT_BYTES or more is replaced by what
+    `shrink` makes of it, one that cannot be encoded is left out. Returns the encoded items and
+    how many were shrunk and left out."""
     encoded = []
     truncated = unencodable = 0
-    for envelope in envelopes:
-        event = envelope["spans"][0]
+    for item in items:
         try:
-            data = _encode(event)
+            data = _encode(item)
             if len(data) >= MAX_EVENT_BYTES:
-                data = _shrunk_span(event)
+                data = shrink(item)
                 truncated += 1
         except _ENCODE_ERRORS:
             unencodable += 1
             continue
-        encoded.append(head + data + b"]}")
-    return Encoded(pack(encoded, b"[", b"]"), truncated, unencodable)
+        encoded.append(data)
+    return encoded, truncated, unencodable
 
 
 def evaluation_bodies(metrics: list[Event]) -> Encoded:
@@ -119,18 +128,7 @@ def evaluation_bodies(metrics: list[Event]) -> Encoded:
         body = None
     if body is not None and len(body) < MAX_EVENT_BYTES:
         return Encoded([(body, len(metrics))], 0, 0)
-    encoded = []
-    truncated = unencodable = 0
-    for metric in metrics:
-        try:
-            data = _encode(metric)
-            if len(data) >= MAX_EVENT_BYTES:
-                data = _shrunk_evaluation(metric)
-                truncated += 1
-        except _ENCODE_ERRORS:
-            unencodable += 1
-            continue
-        encoded.append(data)
+    encoded, truncated, unencodable = _encode_each(metrics, _shrunk_evaluation)
     return Encoded(pack(encoded, _EVAL_HEAD, _EVAL_TAIL), truncated, unencodable)
 
 
