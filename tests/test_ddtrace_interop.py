@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from ddtrace_styles import STYLES
 
 from llmobs_core import LLMObs
 from llmobs_core.testing import capture
@@ -29,14 +30,6 @@ if importlib.util.find_spec("ddtrace") is None:
 
 SESSION = "session 7: ddtrace"
 OUR_SESSION = "session 8: llmobs"
-DATADOG = {"x-datadog-trace-id", "x-datadog-parent-id", "x-datadog-sampling-priority",
-           "x-datadog-tags"}
-W3C = {"traceparent", "tracestate"}
-STYLES = {
-    "datadog": ("datadog", DATADOG),
-    "w3c": ("tracecontext", W3C),
-    "both": ("datadog,tracecontext,baggage", DATADOG | W3C | {"baggage"}),
-}
 
 PEER = r"""
 import json, sys

@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import pytest
+from ddtrace_styles import STYLES
 
 from llmobs_core.propagation import extract_dict, inject_dict
 
@@ -23,14 +24,6 @@ TRACE = 142233651563154449743858526398531601255
 APM_TRACE = 0x6B01347200000000DC6C3BC238B9A864
 SPAN = 11826142180378097004
 SESSION = "user 42: chat=1"
-DATADOG = {"x-datadog-trace-id", "x-datadog-parent-id", "x-datadog-sampling-priority",
-           "x-datadog-tags"}
-W3C = {"traceparent", "tracestate"}
-STYLES = {
-    "datadog": ("datadog", DATADOG),
-    "w3c": ("tracecontext", W3C),
-    "both": ("datadog,tracecontext,baggage", DATADOG | W3C | {"baggage"}),
-}
 
 PEER = r"""
 import json, sys
