@@ -21,22 +21,23 @@ class Rejected(Exception):
     """An annotation value that cannot be used; the message says why."""
 
 
-def _messages(data: Any) -> tuple[dict[str, Any], ...]:
-    """A string, a message dict, or a list of either, as a tuple: a tuple of plain messages is
-    untracked by the cyclic GC at its first pass, so spans waiting for the writer cost it less.
-    A plain {"role": str, "content": str} message is kept as it is (no copy: this runs on every
-    call)."""
+def _messages(data: Any) -> tuple[dict[str, Any], ...] | list[dict[str, Any]]:
+    """A string, a message dict, or a list of either. Only plain {"role": str, "content": str}
+    messages come back as a tuple, kept as they are (no copy: this runs on every call): the
+    event builder takes a tuple as ready to send, and the cyclic GC untracks a tuple of plain
+    messages at its first pass, so spans waiting for the writer cost it less. Anything else
+    comes back as a list of new dicts, which the event builder finishes."""
     if type(data) is list or isinstance(data, tuple):
         for item in data:
             if not (type(item) is dict and len(item) == 2 and type(item.get("content")) is str
                     and type(item.get("role")) is str):
-                return tuple([{"content": item} if isinstance(item, str) else _message(item)
-                              for item in data])
+                return [{"content": item} if isinstance(item, str) else _message(item)
+                        for item in data]
         return tuple(data)
     if isinstance(data, str):
-        return ({"content": data},)
+        return [{"content": data}]
     if isinstance(data, Mapping):
-        return (_message(data),)
+        return [_message(data)]
     raise Rejected(f"messages must be a string, a dict or a list of them, "
                    f"not {type(data).__name__}")
 

@@ -66,9 +66,11 @@ def _document(document: dict[str, Any]) -> dict[str, Any]:
     return {key: value if key == "score" else as_text(value) for key, value in document.items()}
 
 
-def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [m if len(m) == 2 and type(m.get("content")) is str else _message(m)
-            for m in messages]
+def _messages(messages: Any) -> list[dict[str, Any]]:
+    if type(messages) is tuple:  # annotate() found them all plain {"role", "content"} messages
+        return list(messages)
+    return [m if len(m) == 2 and type(m.get("content")) is str and type(m.get("role")) is str
+            else _message(m) for m in messages]
 
 
 def _input(kind: str, value: Any) -> dict[str, Any]:
@@ -124,23 +126,28 @@ class EventBuilder:
          model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
          metrics, span_tags) = span if type(span) is tuple else span.record()
         meta: dict[str, Any] = {"span": {"kind": kind}}
-        if input_value is not None:
-            meta["input"] = ({"messages": _messages(input_value)} if kind == "llm"
-                             else _input(kind, input_value))
-        if output_value is not None:
-            meta["output"] = ({"messages": _messages(output_value)} if kind == "llm"
-                              else _output(kind, output_value))
+        if kind == "llm":
+            if input_value is not None:
+                meta["input"] = {"messages": _messages(input_value)}
+            if output_value is not None:
+                meta["output"] = {"messages": _messages(output_value)}
+        else:
+            if input_value is not None:
+                meta["input"] = _input(kind, input_value)
+            if output_value is not None:
+                meta["output"] = _output(kind, output_value)
         if metadata:
             metadata = _plain(metadata)
             meta["metadata"] = metadata if type(metadata) is dict else {"value": metadata}
         if kind in MODEL_KINDS:
             meta["model_name"] = model_name or "custom"
             meta["model_provider"] = (model_provider or "custom").lower()
+        head = self._tag_heads.get((ml_app, session_id)) or self._tag_head(ml_app, session_id)
         if error is None:
-            tags = self._tag_head(ml_app, session_id).copy()
+            tags = head.copy()
         else:
             meta["error"] = {"type": error[0], "message": error[1], "stack": error[2]}
-            tags = self._tag_head(ml_app, session_id)[:-1]
+            tags = head[:-1]
             tags.append("error:1")
             tags.append("error_type:" + error[0])
         if span_tags:

@@ -82,6 +82,63 @@ def test_failing_sink_is_counted_and_the_writer_carries_on(caplog) -> None:
     assert "ConnectionError: intake unreachable" in caplog.text
 
 
+class RecordingSink:
+    """A user's sink, written to the Sink protocol alone: it keeps what it was handed."""
+
+    def __init__(self) -> None:
+        self.batches = []
+
+    def send_spans(self, events):
+        self.batches.append(events)
+
+    def send_evaluations(self, metrics):
+        pass
+
+    def shutdown(self):
+        pass
+
+
+def test_a_sink_reads_span_events_as_a_sequence_built_on_reading() -> None:
+    """A sink gets a sequence: len, iteration, indexes and slices all give WIRE-shaped dicts,
+    each read building a fresh event; a sink that never reads them costs no building."""
+    sink = RecordingSink()
+    LLMObs.enable(ml_app="seq", exporter=sink)
+    for name in ("a", "b", "c"):
+        with LLMObs.llm(name=name, model_name="m") as span:
+            LLMObs.annotate(span, input_data="hi", output_data=[{"role": "assistant",
+                                                                 "content": "yo"}])
+    assert LLMObs.flush()
+    assert LLMObs.stats()["sent"] == 3
+    LLMObs.disable()
+    (batch,) = sink.batches
+    assert len(batch) == 3 and bool(batch)
+    names = [event["name"] for event in batch]
+    assert names == ["a", "b", "c"]
+    assert batch[0]["meta"]["input"] == {"messages": [{"content": "hi"}]}
+    assert batch[-1]["meta"]["output"] == {"messages": [{"role": "assistant", "content": "yo"}]}
+    assert [event["name"] for event in batch[1:]] == ["b", "c"]
+    assert batch[0] == batch[0] and batch[0] is not batch[0]  # built anew: a sink may mutate
+    assert list(batch) == [batch[0], batch[1], batch[2]]
+    assert all(event["tags"][0] == "ml_app:seq" for event in batch)
+
+
+def test_several_sinks_and_a_span_processor_get_the_same_built_events() -> None:
+    first, second = RecordingSink(), MemorySink()
+
+    def processor(event):
+        event["tags"].append("seen:1")
+        return event
+
+    LLMObs.enable(exporter=[first, second], span_processor=processor)
+    with LLMObs.task("t"):
+        pass
+    assert LLMObs.flush()
+    LLMObs.disable()
+    (batch,) = first.batches
+    assert type(batch) is list and batch == second.spans
+    assert "seen:1" in batch[0]["tags"]
+
+
 def test_queue_bound_drops_and_counts_when_the_sink_is_stuck() -> None:
     """Past the queue bound new spans are dropped and counted, never blocking the caller."""
     sink = GatedSink()

@@ -7,9 +7,9 @@ from typing import Any
 
 from .._log import log
 from ..config import Config
-from .base import Event, Sink
+from .base import Event, Sink, SpanEvents
 
-__all__ = ["Event", "Sink", "default_exporters", "sinks_for"]
+__all__ = ["Event", "Sink", "SpanEvents", "default_exporters", "sinks_for"]
 
 _NAMES = ("console", "datadog", "local", "memory", "otlp")
 

@@ -4,6 +4,7 @@ JSON-encoded on the writer thread and packed into bodies of at most 5 MiB."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 MAX_BODY_BYTES = 5 << 20
@@ -63,7 +64,7 @@ class Encoded(NamedTuple):
     unencodable: int  # events JSON could not encode at all (a cycle left by a span processor)
 
 
-def span_bodies(events: list[Event], tracer_version: str) -> Encoded:
+def span_bodies(events: Sequence[Event], tracer_version: str) -> Encoded:
     """The request bodies for `events`. A batch is encoded in one call; only a batch of
     5,000,000 bytes or more (or one that fails) is encoded again, event by event, to split it
     and to find the events over the limit."""

@@ -5,6 +5,7 @@ Python, done before the sink takes the store's write lock. The rest of a trace's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .._store_codec import encode, integer
@@ -60,7 +61,7 @@ def _add_tags(tags: set[Any], span_tags: list[Any]) -> None:
         tags.update(tag for tag in span_tags if type(tag) is str)
 
 
-def group_by_trace(events: list[Event], now_ns: int) -> dict[str, TraceGroup]:
+def group_by_trace(events: Sequence[Event], now_ns: int) -> dict[str, TraceGroup]:
     """The spans with a trace id and a span id, by trace; a span id repeated within a trace
     keeps its first event."""
     groups: dict[str, TraceGroup] = {}

@@ -1,7 +1,10 @@
 """The contract between the writer thread and a sink.
 
 A sink receives plain dicts in WIRE.md's Datadog shapes: span events (the inner span object,
-not the intake envelope) and evaluation metrics. Sinks are called from the writer thread
+not the intake envelope) and evaluation metrics. Span events come in a SpanEvents sequence
+that builds each event as it is read: a sink that encodes them one by one never holds a
+batch of dicts (which the cyclic GC would scan again and again), and one that does not look
+at them builds nothing. Sinks are called from the writer thread
 only, one batch at a time, so they need no locking of their own. A sink may raise: the
 writer counts the batch as dropped for reason "sink_error", logs the failure unless the sink
 raised a SinkError (which it has logged itself), and goes on.
@@ -9,9 +12,41 @@ raised a SinkError (which it has logged itself), and goes on.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, overload, runtime_checkable
 
 Event = dict[str, Any]
+
+
+class SpanEvents(Sequence[Event]):
+    """A batch of span events, each built from its finished span's record when it is read,
+    and built again at each read: iterate once, or take list(events)."""
+
+    __slots__ = ("_records", "_build")
+
+    def __init__(self, records: list[Any], build: Callable[[Any], Event]) -> None:
+        self._records = records
+        self._build = build
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[Event]:
+        return map(self._build, self._records)
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Event]: ...
+
+    def __getitem__(self, index: int | slice) -> Event | list[Event]:
+        if isinstance(index, slice):
+            return list(map(self._build, self._records[index]))
+        return self._build(self._records[index])
+
+    def __repr__(self) -> str:
+        return f"<SpanEvents of {len(self._records)}>"
 
 
 class SinkError(Exception):
@@ -24,7 +59,7 @@ class SinkError(Exception):
 
 @runtime_checkable
 class Sink(Protocol):
-    def send_spans(self, events: list[Event]) -> None: ...
+    def send_spans(self, events: Sequence[Event]) -> None: ...
 
     def send_evaluations(self, metrics: list[Event]) -> None: ...
 

@@ -4,6 +4,7 @@ debugging."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import TextIO
 
 from .base import Event
@@ -13,7 +14,7 @@ class ConsoleSink:
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
 
-    def send_spans(self, events: list[Event]) -> None:
+    def send_spans(self, events: Sequence[Event]) -> None:
         stream = self._stream or sys.stdout
         for event in events:
             kind = event["meta"]["span"]["kind"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -109,7 +110,7 @@ class DatadogSink:
 
     # -- the Sink contract (called from the writer thread) --------------------------------------
 
-    def send_spans(self, events: list[Event]) -> None:
+    def send_spans(self, events: Sequence[Event]) -> None:
         self._deliver(self._spans, span_bodies(events, self._tracer_version), "span events")
 
     def send_evaluations(self, metrics: list[Event]) -> None:

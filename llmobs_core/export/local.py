@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -109,7 +109,7 @@ class LocalStoreSink:
     def __repr__(self) -> str:
         return f"LocalStoreSink({str(self.path)!r})"
 
-    def send_spans(self, events: list[Event]) -> None:
+    def send_spans(self, events: Sequence[Event]) -> None:
         if not events:
             return
         now_ns = time.time_ns()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from .base import Event
 
@@ -13,7 +14,7 @@ class MemorySink:
         self.spans: list[Event] = []
         self.evaluations: list[Event] = []
 
-    def send_spans(self, events: list[Event]) -> None:
+    def send_spans(self, events: Sequence[Event]) -> None:
         with self._lock:
             self.spans.extend(events)
 

@@ -5,7 +5,7 @@ ReadableSpan records itself: the global tracer provider is never touched."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from random import getrandbits
 from typing import Any
 
@@ -72,7 +72,7 @@ class OTLPSink:
 
     # -- the Sink contract (called from the writer thread) --------------------------------------
 
-    def send_spans(self, events: list[Event]) -> None:
+    def send_spans(self, events: Sequence[Event]) -> None:
         self._export([self._span(event) for event in events], "span events")
 
     def send_evaluations(self, metrics: list[Event]) -> None:

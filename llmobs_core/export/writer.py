@@ -15,7 +15,7 @@ from typing import Any
 from .._log import log, warn_limited
 from ..events import EventBuilder
 from ..span import SpanRecord
-from .base import Event, Sink
+from .base import Event, Sink, SpanEvents
 
 DROP_REASONS = ("queue_full", "oversize", "span_processor", "sink_error")
 _live_writers: weakref.WeakSet[Writer] = weakref.WeakSet()
@@ -147,40 +147,51 @@ class Writer:
 
     def _drain(self) -> None:
         queue = self._queue
-        build = self._events.build
-        processor = self._span_processor
+        # Events are built as sinks read them (SpanEvents), unless a span processor must see
+        # them first or several sinks would each build them again.
+        build_now = self._span_processor is not None or len(self.sinks) > 1
         # Everything queued before the wake (flush markers included) goes now; what arrives
         # meanwhile waits for the next wake unless it makes a full batch. Draining on while
         # anything at all is queued made a busy server's writer send a small batch after
         # every other, each paying a transaction and many GIL hand-offs with the event loop.
         owed = len(queue)
         while queue and (owed > 0 or len(queue) >= self._batch_size):
-            spans: list[Event] = []
+            records: list[SpanRecord] = []
             evaluations: list[Event] = []
             marker = None
-            taken = 0
             for _ in range(self._batch_length(len(queue))):  # only this thread pops
                 item = queue.popleft()
                 item_type = type(item)
                 if item_type is tuple:  # a finished span's record
-                    taken += 1
-                    event = build(item)
-                    if processor is not None:
-                        event = self._processed(processor, event)
-                    if event is not None:
-                        spans.append(event)
+                    records.append(item)
                 elif item_type is _FlushMarker:
                     marker = item
                     break
                 else:
-                    taken += 1
                     evaluations.append(item)
+            taken = len(records) + len(evaluations)
             owed -= taken + (marker is not None)
             with self._counts_lock:
                 self._taken += taken
-            self._send(spans, evaluations)
+            if records:
+                self._send(self._built(records) if build_now else
+                           SpanEvents(records, self._events.build), "send_spans")
+            if evaluations:
+                self._send(evaluations, "send_evaluations")
             if marker is not None:
                 marker.release()
+
+    def _built(self, records: list[SpanRecord]) -> list[Event]:
+        build = self._events.build
+        processor = self._span_processor
+        if processor is None:
+            return [build(record) for record in records]
+        events = []
+        for record in records:
+            event = self._processed(processor, build(record))
+            if event is not None:
+                events.append(event)
+        return events
 
     def _batch_length(self, backlog: int) -> int:
         """batch_size events normally; with a backlog, up to max_batch. Every call a sink makes
@@ -202,26 +213,25 @@ class Writer:
             self._count_drop("span_processor")
         return processed
 
-    def _send(self, spans: list[Event], evaluations: list[Event]) -> None:
-        for batch, method in ((spans, "send_spans"), (evaluations, "send_evaluations")):
-            if not batch:
-                continue
-            delivered = False
-            for sink in self.sinks:
-                try:
-                    getattr(sink, method)(batch)
-                    delivered = True
-                except Exception as exc:
-                    if getattr(exc, "already_logged", False):
-                        continue
-                    warn_limited(f"sink.{type(sink).__name__}",
-                                 "llmobs: %s failed (%s: %s); %d events dropped",
-                                 type(sink).__name__, type(exc).__name__, exc, len(batch))
-            if delivered:
-                with self._counts_lock:
-                    self._sent += len(batch)
-            else:
-                self._count_drop("sink_error", len(batch))
+    def _send(self, batch: Sequence[Event], method: str) -> None:
+        if not batch:
+            return
+        delivered = False
+        for sink in self.sinks:
+            try:
+                getattr(sink, method)(batch)
+                delivered = True
+            except Exception as exc:
+                if getattr(exc, "already_logged", False):
+                    continue
+                warn_limited(f"sink.{type(sink).__name__}",
+                             "llmobs: %s failed (%s: %s); %d events dropped",
+                             type(sink).__name__, type(exc).__name__, exc, len(batch))
+        if delivered:
+            with self._counts_lock:
+                self._sent += len(batch)
+        else:
+            self._count_drop("sink_error", len(batch))
 
     def _count_drop(self, reason: str, n: int = 1) -> None:
         with self._counts_lock:
