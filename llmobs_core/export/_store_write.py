@@ -97,8 +97,8 @@ _NEWEST_BOUND = ("SELECT max(coalesce((SELECT start_bound_ns FROM traces ORDER B
 _LOOKUP_CHUNK = 500  # trace ids per IN (...) query
 
 
-def insert_spans(conn: sqlite3.Connection, groups: dict[str, TraceGroup], tag_sets: TagSets,
-                 now_ns: int) -> int:
+def insert_spans(conn: sqlite3.Connection, groups: dict[str, TraceGroup],
+                 tag_sets: TagSets) -> int:
     """Store each trace's group of spans, less the spans stored before: a new trace as a row
     holding them, a stored one as a chunk of its own; inside a write transaction. Returns how
     many spans were new."""
@@ -121,7 +121,7 @@ def insert_spans(conn: sqlite3.Connection, groups: dict[str, TraceGroup], tag_se
         created_ids = {rowid for (rowid,) in conn.execute("SELECT id FROM traces WHERE id >= ?",
                                                           (first_rowid,))}
         _continue_stored_traces(conn, [group for rowid, group in enumerate(listed, first_rowid)
-                                       if rowid not in created_ids], tag_sets, bound, now_ns)
+                                       if rowid not in created_ids], tag_sets, bound)
     stored = sum(len(group.spans) for group in listed)
     conn.execute("UPDATE counters SET value = value + ? WHERE name = 'spans'", (stored,))
     return stored
@@ -140,7 +140,7 @@ def _insert_rows(conn: sqlite3.Connection, insert: str, rows: list[tuple[Any, ..
 
 
 def _continue_stored_traces(conn: sqlite3.Connection, groups: list[TraceGroup],
-                            tag_sets: TagSets, bound: int, now_ns: int) -> None:
+                            tag_sets: TagSets, bound: int) -> None:
     """Add groups of spans to traces stored before, each as a chunk, less the spans stored
     already."""
     stored = _stored_traces(conn, [group.trace_id for group in groups])
@@ -148,7 +148,7 @@ def _continue_stored_traces(conn: sqlite3.Connection, groups: list[TraceGroup],
     updates, chunks = [], []
     for group in groups:
         rowid, set_id = stored[group.trace_id]
-        _drop_stored_spans(conn, rowid, group, now_ns)
+        _drop_stored_spans(conn, rowid, group)
         if group.spans:
             updates.append((group.min_start_ns, len(group.spans),
                             tag_sets.union_id(conn, set_id, group.tags), rowid))
@@ -171,8 +171,7 @@ def _stored_traces(conn: sqlite3.Connection, trace_ids: list[str]) -> dict[str, 
     return found
 
 
-def _drop_stored_spans(conn: sqlite3.Connection, rowid: int, group: TraceGroup,
-                       now_ns: int) -> None:
+def _drop_stored_spans(conn: sqlite3.Connection, rowid: int, group: TraceGroup) -> None:
     """Remove from `group` the spans its trace already has. A span stored twice has the same
     start both times, so of the trace's later chunks only those whose starts overlap the
     group's are read, unless a span had no usable start (it was given the time of storing)."""
@@ -189,7 +188,7 @@ def _drop_stored_spans(conn: sqlite3.Connection, rowid: int, group: TraceGroup,
         for span_id in repeated:
             del group.spans[span_id]
         if group.spans:
-            group.summarise(now_ns)
+            group.summarise()
 
 
 # -- evaluations -------------------------------------------------------------------------------

@@ -116,7 +116,7 @@ class LocalStoreSink:
         groups = group_by_trace(events, now_ns)  # encoded before the write lock is taken
         with self._in_use:
             stored = self._write(f"{len(events)} spans", lambda conn: insert_spans(
-                conn, groups, self._tag_sets, now_ns))
+                conn, groups, self._tag_sets))
             if self._connection is not None:
                 written = sum(len(group.events) + _INDEX_BYTES_PER_TRACE
                               for group in groups.values())
