@@ -152,7 +152,9 @@ class EventBuilder:
             tags.append("error_type:" + error[0])
         if span_tags:
             tags += [f"{key}:{value}" for key, value in span_tags.items()]
-        trace_hex = self._hex.get(trace_id) or self._trace_hex(trace_id)
+        trace_hex = self._hex.get(trace_id)
+        if trace_hex is None:  # a root ends after its children: no later span needs it cached
+            trace_hex = f"{trace_id:032x}" if parent_id is None else self._trace_hex(trace_id)
         apm_trace_hex = (trace_hex if apm_trace_id == trace_id
                          else self._trace_hex(apm_trace_id))
         span_id_text = str(span_id)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from typing import Any
 
 _CACHE_LIMIT = 10_000
 
@@ -25,7 +26,7 @@ class TagSets:
 
     def __init__(self) -> None:
         self._tag_ids: dict[str, int] = {}
-        self._set_ids: dict[frozenset[str], int] = {}
+        self._set_ids: dict[Collection[Any], int] = {}
         self._generation: int | None = None
 
     def begin(self, conn: sqlite3.Connection) -> None:
@@ -36,8 +37,13 @@ class TagSets:
             self._set_ids.clear()
             self._generation = generation
 
-    def set_id(self, conn: sqlite3.Connection, tags: frozenset[str]) -> int:
-        found = self._set_ids.get(tags)
+    def set_id(self, conn: sqlite3.Connection, tags: Collection[Any]) -> int:
+        """The id of the set of `tags` (a frozenset, or a tuple, which may repeat tags)."""
+        try:
+            found = self._set_ids.get(tags)
+        except TypeError:  # an unhashable tag: keep the strings
+            tags = tuple(tag for tag in tags if type(tag) is str)
+            found = self._set_ids.get(tags)
         if found is None:
             if len(self._set_ids) >= _CACHE_LIMIT:
                 self._set_ids.clear()

@@ -33,16 +33,13 @@ class TraceGroup:
         self.trace_id = trace_id
         self.spans = spans
 
+    @property
+    def span_count(self) -> int:
+        return len(self.spans)
+
     def summarise(self) -> None:
         """Starts, tags and the JSON array of the spans (again after a change)."""
         spans = self.spans
-        if len(spans) == 1:  # most traces of a web service: one request, one span
-            ((start, exact, tags, encoded),) = spans.values()
-            self.min_start_ns = self.max_start_ns = start
-            self.exact_starts = exact
-            self.tags = _tag_set(tags)
-            self.events = b"[" + encoded + b"]"
-            return
         min_start, max_start, exact_starts = _INT64_MAX, _INT64_MIN, True
         tags: set[Any] = set()
         last_tags = None
@@ -72,18 +69,49 @@ def span_facts(event: Event, now_ns: int) -> SpanFacts:
     exact = type(start) is int and _INT64_MIN <= start <= _INT64_MAX
     if not exact:
         start = integer(start) or now_ns  # a span without a usable start is indexed now
+    return (start, exact, _tags_of(event), encode(event))
+
+
+def _tags_of(event: Event) -> tuple[Any, ...]:
     span_tags = event.get("tags")
     tags = tuple(span_tags) if type(span_tags) is list else ()
     session_id = event.get("session_id")
     if session_id:
         tags += (f"session_id:{session_id}",)
-    return (start, exact, tags, encode(event))
+    return tags
 
 
-def group_by_trace(events: Sequence[Event], now_ns: int) -> dict[str, TraceGroup]:
+class OneSpan:
+    """A trace with one span in the batch, the common case (a web request's trace), kept
+    lean: no dict of spans, its tags as the span's own tuple, encoded as a one-span array."""
+
+    __slots__ = ("trace_id", "span_id", "min_start_ns", "exact_starts", "tags", "events")
+    span_count = 1
+
+    def __init__(self, trace_id: str, span_id: str, event: Event, now_ns: int) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        start = event.get("start_ns")
+        self.exact_starts = type(start) is int and _INT64_MIN <= start <= _INT64_MAX
+        self.min_start_ns = start if self.exact_starts else integer(start) or now_ns
+        self.tags = _tags_of(event)
+        self.events = encode([event])
+
+    @property
+    def max_start_ns(self) -> int:
+        return self.min_start_ns
+
+    def as_group(self) -> TraceGroup:
+        facts = (self.min_start_ns, self.exact_starts, self.tags, self.events[1:-1])
+        group = TraceGroup(self.trace_id, {self.span_id: facts})
+        group.summarise()
+        return group
+
+
+def group_by_trace(events: Sequence[Event], now_ns: int) -> dict[str, TraceGroup | OneSpan]:
     """The spans with a trace id and a span id, by trace; a span id repeated within a trace
     keeps its first event."""
-    groups: dict[str, TraceGroup] = {}
+    groups: dict[str, TraceGroup | OneSpan] = {}
     for event in events:
         trace_id, span_id = event.get("trace_id"), event.get("span_id")
         if not trace_id or not span_id:
@@ -94,9 +122,14 @@ def group_by_trace(events: Sequence[Event], now_ns: int) -> dict[str, TraceGroup
             span_id = str(span_id)
         group = groups.get(trace_id)
         if group is None:
-            groups[trace_id] = TraceGroup(trace_id, {span_id: span_facts(event, now_ns)})
+            groups[trace_id] = OneSpan(trace_id, span_id, event, now_ns)
+        elif type(group) is OneSpan:
+            if span_id != group.span_id:
+                groups[trace_id] = many = group.as_group()
+                many.spans[span_id] = span_facts(event, now_ns)
         elif span_id not in group.spans:
             group.spans[span_id] = span_facts(event, now_ns)
     for group in groups.values():
-        group.summarise()
+        if type(group) is TraceGroup:
+            group.summarise()
     return groups

@@ -13,7 +13,7 @@ from typing import Any
 from .._store_codec import decode, encode
 from .._store_schema import PAGE_SIZE, SCHEMA, SCHEMA_VERSION
 from ._store_tags import TagSets, forget_unused_tag_sets
-from ._store_traces import TraceGroup
+from ._store_traces import OneSpan, TraceGroup
 from .base import Event
 
 _PRUNE_TRACES_PER_TRANSACTION = 200
@@ -97,7 +97,7 @@ _NEWEST_BOUND = ("SELECT max(coalesce((SELECT start_bound_ns FROM traces ORDER B
 _LOOKUP_CHUNK = 500  # trace ids per IN (...) query
 
 
-def insert_spans(conn: sqlite3.Connection, groups: dict[str, TraceGroup],
+def insert_spans(conn: sqlite3.Connection, groups: dict[str, TraceGroup | OneSpan],
                  tag_sets: TagSets) -> int:
     """Store each trace's group of spans, less the spans stored before: a new trace as a row
     holding them, a stored one as a chunk of its own; inside a write transaction. Returns how
@@ -112,7 +112,7 @@ def insert_spans(conn: sqlite3.Connection, groups: dict[str, TraceGroup],
     # Ids are given under the write lock, so the rowids at or past first_rowid are this
     # batch's new traces, and a group whose rowid is missing continues a stored trace.
     _insert_rows(conn, _INSERT_TRACES, [
-        (rowid, group.trace_id, group.min_start_ns, len(group.spans),
+        (rowid, group.trace_id, group.min_start_ns, group.span_count,
          tag_sets.set_id(conn, group.tags), bound, group.events)
         for rowid, group in enumerate(listed, first_rowid)])
     (created,) = conn.execute("SELECT count(*) FROM traces WHERE id >= ?",
@@ -120,9 +120,14 @@ def insert_spans(conn: sqlite3.Connection, groups: dict[str, TraceGroup],
     if created < len(listed):
         created_ids = {rowid for (rowid,) in conn.execute("SELECT id FROM traces WHERE id >= ?",
                                                           (first_rowid,))}
-        _continue_stored_traces(conn, [group for rowid, group in enumerate(listed, first_rowid)
-                                       if rowid not in created_ids], tag_sets, bound)
-    stored = sum(len(group.spans) for group in listed)
+        continuing = []
+        for index, group in enumerate(listed):
+            if first_rowid + index not in created_ids:
+                if type(group) is OneSpan:
+                    group = listed[index] = group.as_group()
+                continuing.append(group)
+        _continue_stored_traces(conn, continuing, tag_sets, bound)
+    stored = sum(group.span_count for group in listed)
     conn.execute("UPDATE counters SET value = value + ? WHERE name = 'spans'", (stored,))
     return stored
 
