@@ -9,12 +9,14 @@ promoted, making full collections of the host's whole heap far more frequent."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from .._store_codec import encode, integer
 from .base import Event
 
+_YIELD_EVERY = 200  # spans, about a millisecond of work inside a busy server
 _INT64_MAX = (1 << 63) - 1
 _INT64_MIN = -(1 << 63)
 
@@ -112,7 +114,9 @@ def group_by_trace(events: Sequence[Event], now_ns: int) -> dict[str, TraceGroup
     """The spans with a trace id and a span id, by trace; a span id repeated within a trace
     keeps its first event."""
     groups: dict[str, TraceGroup | OneSpan] = {}
-    for event in events:
+    for index, event in enumerate(events, 1):
+        if not index % _YIELD_EVERY:
+            time.sleep(0)  # let the application run: lowers a busy server's p99
         trace_id, span_id = event.get("trace_id"), event.get("span_id")
         if not trace_id or not span_id:
             continue
