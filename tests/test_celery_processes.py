@@ -51,6 +51,18 @@ def _app(queue: str) -> Celery:
     return make_app(BROKERS["redis"], BROKERS["redis"], queue)
 
 
+def _open_spans_settle_at_one(app: Celery) -> bool:
+    """The worker stores a task's result just before its task_postrun (which ends the span),
+    so a task just fetched may still be finishing: ask until only the asking task is open."""
+    deadline = time.monotonic() + 10
+    while True:
+        if app.tasks[PREFIX + "open_spans"].delay().get(timeout=20) == 1:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("pool", ["threads", "solo"])  # prefork: test_celery_workers.py
 def test_every_pool_records_task_spans_under_the_publisher(folder: Path, publisher: None,
                                                            pool: str) -> None:
@@ -65,8 +77,9 @@ def test_every_pool_records_task_spans_under_the_publisher(folder: Path, publish
                 results.append(app.tasks[PREFIX + "nested"].delay(1))
             for result in results:
                 result.get(timeout=20)
+            app.AsyncResult(results[-1].result).get(timeout=20)  # the task `nested` published
             if pool != "prefork":  # the pool runs in the main process: ask it directly
-                assert app.tasks[PREFIX + "open_spans"].delay().get(timeout=20) == 1
+                assert _open_spans_settle_at_one(app)
         app.close()
     # The worker has exited: all it recorded must be in the store now.
     spans = [s for s in stored_spans(spec.store) if task_id(s)
