@@ -15,7 +15,7 @@ from celery import Celery
 import llmobs_celery
 from llmobs_core import LLMObs
 from llmobs_core.testing import capture
-from tests.celery_app import make_app
+from tests.celery_app import close_app, make_app
 from tests.celery_app.harness import (
     BROKERS,
     REDIS,
@@ -80,7 +80,7 @@ def test_every_pool_records_task_spans_under_the_publisher(folder: Path, publish
             app.AsyncResult(results[-1].result).get(timeout=20)  # the task `nested` published
             if pool != "prefork":  # the pool runs in the main process: ask it directly
                 assert _open_spans_settle_at_one(app)
-        app.close()
+        close_app(app)
     # The worker has exited: all it recorded must be in the store now.
     spans = [s for s in stored_spans(spec.store) if task_id(s)
              and s["trace_id"] == f"{request.trace_id:032x}"]
@@ -102,7 +102,7 @@ def test_sigterm_during_a_burst_stores_every_finished_task(folder: Path, publish
             with LLMObs.workflow("burst") as request:
                 for _ in range(60):
                     app.tasks[PREFIX + "slow"].delay(0.02)
-        app.close()
+        close_app(app)
         _wait_until(lambda: len(SUCCEEDED.findall(worker.output())) >= 10)
         worker.terminate()
         assert worker.process.wait(20) == 0

@@ -16,7 +16,7 @@ from celery import Celery, chain, chord, group
 import llmobs_celery
 from llmobs_core import LLMObs
 from llmobs_core.testing import capture
-from tests.celery_app import make_app
+from tests.celery_app import close_app, make_app
 from tests.celery_app.harness import (
     BROKERS,
     RABBITMQ,
@@ -169,7 +169,7 @@ def _publish_and_wait(spec: WorkerSpec, worker: Worker
         assert llmobs_celery.stats() == {"open_spans": 0, "faults": {}}
     finally:
         llmobs_celery.uninstall()
-        app.close()
+        close_app(app)
     _wait_for_log(worker, "unregistered task")  # the last message published
     return scenarios, never_run
 

@@ -30,6 +30,20 @@ def make_app(broker: str, backend: str | None, queue: str, **conf: object) -> Ce
     return app
 
 
+def close_app(app: Celery) -> None:
+    """Close what app.close() leaves to the garbage collector (celery/celery#4465): the Redis
+    result backend's client and pub/sub connections. Left open, their sockets raise
+    ResourceWarning whenever a later test happens to collect them."""
+    backend = app.backend
+    consumer = getattr(backend, "result_consumer", None)
+    if getattr(consumer, "_pubsub", None) is not None:
+        consumer.stop()
+    client = getattr(backend, "client", None)
+    if client is not None and hasattr(client, "connection_pool"):
+        client.connection_pool.disconnect()
+    app.close()
+
+
 app = make_app(
     os.environ.get("LLMOBS_TEST_BROKER", "memory://"),
     os.environ.get("LLMOBS_TEST_BACKEND") or None,
