@@ -30,7 +30,8 @@ class RequestTrace:
         self.add_ids = add_ids
         self.status: int | None = None
         self.trailers = False
-        self.root_path = scope.get("root_path", "")
+        root_path = scope.get("root_path", "")
+        self.root_path = root_path if isinstance(root_path, str) else ""
         self.app_receive = receive
         self.app_send = send
 
@@ -47,21 +48,14 @@ class RequestTrace:
 
     async def send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
-        if kind == "http.response.body":  # the common message first
-            try:
-                await self.app_send(message)
-            except OSError:  # ASGI 2.4: the client went away
-                self.end(client_disconnected=True)
-                raise
-            if not message.get("more_body", False) and not self.trailers:
-                self.after_last_http_message()
-            return
         final = False
         if kind == "http.response.start":
             self.status = message.get("status")
             self.trailers = bool(message.get("trailers"))
             if self.add_ids:
                 message = self.with_ids(message)
+        elif kind == "http.response.body":
+            final = not message.get("more_body", False) and not self.trailers
         elif kind == "http.response.trailers":
             final = not message.get("more_trailers", False)
         elif kind == "websocket.accept":
@@ -77,16 +71,9 @@ class RequestTrace:
         except OSError:  # ASGI 2.4: the client went away
             self.end(client_disconnected=True)
             raise
-        if final:
-            if kind == "websocket.close":
-                self.end()
-            else:
-                self.after_last_http_message()
-
-    def after_last_http_message(self) -> None:
-        # A 5xx span ends when the app returns instead: wrapped around Starlette, the
-        # exception that caused it (ServerErrorMiddleware re-raises it) comes after.
-        if (self.status or 0) < 500:
+        if final and not (kind.startswith("http.") and (self.status or 0) >= 500):
+            # A 5xx span ends when the app returns instead: wrapped around Starlette, the
+            # exception that caused it (ServerErrorMiddleware re-raises it) comes after.
             self.end()
 
     def with_ids(self, message: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ def request_header(scope: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def route_template(scope: dict[str, Any], root_path_at_entry: Any) -> str | None:
+def route_template(scope: dict[str, Any], root_path_at_entry: str) -> str | None:
     """The template of the route the router matched ("/items/{item_id}"), with the paths of
     the mounts it went through; None when the app exposes no route. Starlette and FastAPI put
     the matched route object in scope["route"] during routing, inside the app."""
@@ -45,8 +45,7 @@ def route_template(scope: dict[str, Any], root_path_at_entry: Any) -> str | None
         return None
     root_path = scope.get("root_path", "")
     mounted = ""
-    if (isinstance(root_path, str) and isinstance(root_path_at_entry, str)
-            and root_path.startswith(root_path_at_entry)):
+    if isinstance(root_path, str) and root_path.startswith(root_path_at_entry):
         mounted = root_path[len(root_path_at_entry):]
     if template.endswith("/{path}") and hasattr(route, "routes"):
         # A mount was the last thing routed (static files, a sub-application): its matched

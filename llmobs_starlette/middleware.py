@@ -80,17 +80,15 @@ class LLMObsMiddleware:
         request = self.start(tracer, scope, receive, send)
         if request is None:
             return await self.app(scope, receive, send)
-        span = request.span
-        span_token = current_parent.set(span)
-        request_token = request_span_var.set(span)
+        span_token = current_parent.set(request.span)
+        request_token = request_span_var.set(request.span)
         try:
             await self.app(scope, request.receive, request.send)
         except BaseException as exc:
             request.end(exc)
             raise
         finally:
-            if span.duration_ns is None:
-                request.end(returned=True)
+            request.end(returned=True)
             request_span_var.reset(request_token)
             current_parent.reset(span_token)
 
@@ -111,7 +109,7 @@ class LLMObsMiddleware:
             if self.route_session is not None:
                 session = self.routed(self.route_session, scope)
             method = scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET"
-            name = f"{method} {scope.get('path', '')}"  # until the route is known
+            name = f"{method} {scope.get('path', '')}"
             if remote is None:
                 span = tracer.start_span(self.kind, name, session, ml_app)
             else:
@@ -120,11 +118,7 @@ class LLMObsMiddleware:
                     span = tracer.start_span(self.kind, name, session, ml_app)
                 finally:
                     current_parent.reset(remote_token)
-            scope_state = scope.get("state")
-            if type(scope_state) is dict:
-                scope_state["llmobs_span"] = span
-            else:
-                _put_in_state(scope, span)
+            _put_in_state(scope, span)
             return RequestTrace(span, scope, method, self.response_headers, receive, send)
         except Exception as exc:
             warn_limited("starlette.start", "llmobs: request not traced: %s: %s",

@@ -67,11 +67,16 @@ def _tag_set(tags: tuple[Any, ...]) -> frozenset[Any]:
 
 
 def span_facts(event: Event, now_ns: int) -> SpanFacts:
+    return (*_indexed_start(event, now_ns), _tags_of(event), encode(event))
+
+
+def _indexed_start(event: Event, now_ns: int) -> tuple[int, bool]:
+    """The start the store indexes, and whether it is the span's own: a span without a
+    usable start is indexed now."""
     start = event.get("start_ns")
-    exact = type(start) is int and _INT64_MIN <= start <= _INT64_MAX
-    if not exact:
-        start = integer(start) or now_ns  # a span without a usable start is indexed now
-    return (start, exact, _tags_of(event), encode(event))
+    if type(start) is int and _INT64_MIN <= start <= _INT64_MAX:
+        return start, True
+    return integer(start) or now_ns, False
 
 
 def _tags_of(event: Event) -> tuple[Any, ...]:
@@ -93,9 +98,7 @@ class OneSpan:
     def __init__(self, trace_id: str, span_id: str, event: Event, now_ns: int) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
-        start = event.get("start_ns")
-        self.exact_starts = type(start) is int and _INT64_MIN <= start <= _INT64_MAX
-        self.min_start_ns = start if self.exact_starts else integer(start) or now_ns
+        self.min_start_ns, self.exact_starts = _indexed_start(event, now_ns)
         self.tags = _tags_of(event)
         self.events = encode([event])
 
