@@ -25,7 +25,7 @@ def encode(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=True).encode()
 
 
-def decode(data: bytes) -> Any:
+def decode(data: bytes | str) -> Any:
     if orjson is not None:
         try:
             return orjson.loads(data)

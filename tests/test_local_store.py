@@ -117,6 +117,24 @@ def test_spans_and_evaluations_read_back_exactly(store: Path) -> None:
     assert q.list_evals(store) == [metric]
 
 
+@pytest.mark.parametrize("traces", [1, 255, 777])
+def test_a_batch_of_any_size_is_stored_whole(store: Path, traces: int) -> None:
+    """Rows go in by statements of a power of two: every count splits into them exactly,
+    one-span traces and traces of several spans alike."""
+    start = time.time_ns()
+    sent = [trace_events(1 + i % 3, start_ns=start + i * 10_000, session_id=f"s{i % 5}")
+            for i in range(traces)]
+    sink = LocalStoreSink(store)
+    sink.send_spans([span for trace in sent for span in trace])
+    sink.shutdown()
+
+    assert stored_span_count(store) == sum(len(trace) for trace in sent)
+    for trace in (sent[0], sent[-1]):
+        assert q.get_trace(store, trace[0]["trace_id"])["spans"] == trace
+    assert {t["session_id"] for t in q.list_traces(store, limit=1000)} == \
+        {f"s{i}" for i in range(min(traces, 5))}
+
+
 def test_trace_summary_lists_root_counts_duration_status_and_session(store: Path) -> None:
     """A trace's summary names its root, counts its spans and errors, and keeps the session."""
     events = trace_events(3, session_id="s-9")

@@ -50,6 +50,18 @@ class TagSets:
             found = self._set_ids[tags] = self._set_of_ids(conn, self._ids_of(conn, tags))
         return found
 
+    def set_ids(self, conn: sqlite3.Connection, tag_sets: list[Collection[Any]]) -> list[int]:
+        """set_id() of each; a batch's traces mostly share a few sets."""
+        cached = self._set_ids
+        try:
+            found = [cached.get(tags) for tags in tag_sets]
+        except TypeError:  # an unhashable tag
+            found = [None] * len(tag_sets)
+        if None in found:
+            found = [self.set_id(conn, tags) if set_id is None else set_id
+                     for tags, set_id in zip(tag_sets, found)]
+        return found  # type: ignore[return-value]
+
     def union_id(self, conn: sqlite3.Connection, set_id: int, tags: frozenset[str]) -> int:
         """The id of the set holding set `set_id`'s tags and `tags`."""
         (joined,) = conn.execute("SELECT tag_ids FROM tag_sets WHERE id = ?",

@@ -3,7 +3,7 @@ the store indexes about it: the earliest and latest start, and the tags of its s
 Python, done before the sink takes the store's write lock. The rest of a trace's summary
 (root, duration, status, session) is worked out when it is read.
 
-Each event dict is dropped once encoded: a batch holds only bytes and tuples of strings,
+Each event dict is dropped once encoded: a batch holds only text, bytes and tuples of strings,
 which the cyclic GC leaves alone, where a thousand live event dicts would be scanned and
 promoted, making full collections of the host's whole heap far more frequent."""
 
@@ -56,7 +56,13 @@ class TraceGroup:
                 tags |= _tag_set(span_tags)
         self.min_start_ns, self.max_start_ns, self.exact_starts = min_start, max_start, exact_starts
         self.tags = frozenset(tags)
-        self.events = b"[" + b",".join([facts[3] for facts in spans.values()]) + b"]"
+        self.events = _array([facts[3] for facts in spans.values()])
+
+
+def _array(encoded: list[bytes]) -> str:
+    """The spans' JSON array, as text: sqlite3 binds a str directly, where a bytes value first
+    goes through its adapter lookup, which costs more than the decoding."""
+    return (b"[" + b",".join(encoded) + b"]").decode()
 
 
 def _tag_set(tags: tuple[Any, ...]) -> frozenset[Any]:
@@ -90,24 +96,31 @@ def _tags_of(event: Event) -> tuple[Any, ...]:
 
 class OneSpan:
     """A trace with one span in the batch, the common case (a web request's trace), kept
-    lean: no dict of spans, its tags as the span's own tuple, encoded as a one-span array."""
+    lean: no dict of spans, its tags as the span's own tuple, encoded as a one-span array.
+    The store spends more of its Python here than anywhere, hence the inlined helpers."""
 
-    __slots__ = ("trace_id", "span_id", "min_start_ns", "exact_starts", "tags", "events")
+    __slots__ = ("trace_id", "span_id", "min_start_ns", "max_start_ns", "exact_starts", "tags",
+                 "events")
     span_count = 1
 
     def __init__(self, trace_id: str, span_id: str, event: Event, now_ns: int) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
-        self.min_start_ns, self.exact_starts = _indexed_start(event, now_ns)
-        self.tags = _tags_of(event)
-        self.events = encode([event])
-
-    @property
-    def max_start_ns(self) -> int:
-        return self.min_start_ns
+        start = event.get("start_ns")
+        if type(start) is int and _INT64_MIN <= start <= _INT64_MAX:
+            self.min_start_ns = self.max_start_ns = start
+            self.exact_starts = True
+        else:
+            self.min_start_ns, self.exact_starts = _indexed_start(event, now_ns)
+            self.max_start_ns = self.min_start_ns
+        span_tags = event.get("tags")
+        tags = tuple(span_tags) if type(span_tags) is list else ()
+        session_id = event.get("session_id")
+        self.tags = (*tags, f"session_id:{session_id}") if session_id else tags
+        self.events = (b"[" + encode(event) + b"]").decode()
 
     def as_group(self) -> TraceGroup:
-        facts = (self.min_start_ns, self.exact_starts, self.tags, self.events[1:-1])
+        facts = (self.min_start_ns, self.exact_starts, self.tags, self.events[1:-1].encode())
         group = TraceGroup(self.trace_id, {self.span_id: facts})
         group.summarise()
         return group

@@ -87,6 +87,7 @@ _INSERT_TRACES = ("INSERT OR IGNORE INTO traces (id, trace_id, start_ns, span_co
                   " start_bound_ns, events) VALUES ")
 # As many rows to a statement as SQLite takes bound values (32,766 since 3.32, 999 before).
 _MAX_VALUES = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+_MAX_ROWS_PER_STATEMENT = 256
 _UPDATE_TRACE = ("UPDATE traces SET start_ns = min(start_ns, ?), span_count = span_count + ?,"
                  " tag_set_id = ? WHERE id = ?")
 _INSERT_CHUNK = ("INSERT INTO chunks (id, trace_rowid, min_start_ns, max_start_ns, start_bound_ns,"
@@ -108,13 +109,15 @@ def insert_spans(conn: sqlite3.Connection, groups: dict[str, TraceGroup | OneSpa
     (first_rowid,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM traces").fetchone()
     (bound,) = conn.execute(_NEWEST_BOUND, (-(1 << 63),)).fetchone()
     listed = list(groups.values())
-    bound = max(bound, *(group.max_start_ns for group in listed))
+    bound = max(bound, max([group.max_start_ns for group in listed]))
+    set_ids = tag_sets.set_ids(conn, [group.tags for group in listed])
     # Ids are given under the write lock, so the rowids at or past first_rowid are this
     # batch's new traces, and a group whose rowid is missing continues a stored trace.
     _insert_rows(conn, _INSERT_TRACES, [
-        (rowid, group.trace_id, group.min_start_ns, group.span_count,
-         tag_sets.set_id(conn, group.tags), bound, group.events)
-        for rowid, group in enumerate(listed, first_rowid)])
+        (rowid, group.trace_id, group.min_start_ns, group.span_count, set_id, bound,
+         group.events)
+        for rowid, group, set_id in zip(range(first_rowid, first_rowid + len(listed)), listed,
+                                        set_ids)])
     (created,) = conn.execute("SELECT count(*) FROM traces WHERE id >= ?",
                               (first_rowid,)).fetchone()
     if created < len(listed):
@@ -136,12 +139,22 @@ def _insert_rows(conn: sqlite3.Connection, insert: str, rows: list[tuple[Any, ..
     """Rows of the same width, as many to a statement as fit. sqlite3 lets other threads
     run during each step of a statement, and executemany steps once a row: in a busy process
     (a web server's event loop) each of those hand-offs of the GIL costs more than the row."""
-    width = len(rows[0]) if rows else 0
+    if not rows:
+        return
+    width = len(rows[0])
     one = "(" + ",".join("?" * width) + ")"
-    per_statement = max(1, _MAX_VALUES // max(width, 1))
-    for i in range(0, len(rows), per_statement):
-        some = rows[i:i + per_statement]
+    start = 0
+    while start < len(rows):
+        some = rows[start:start + _rows_per_statement(len(rows) - start, width)]
+        start += len(some)
         conn.execute(insert + ",".join([one] * len(some)), [value for row in some for value in row])
+
+
+def _rows_per_statement(left: int, width: int) -> int:
+    """A power of two, so that a few statement texts serve every batch: sqlite3 caches them
+    compiled, where a statement of a new length would be parsed again."""
+    most = min(_MAX_ROWS_PER_STATEMENT, max(1, _MAX_VALUES // width))
+    return 1 << (min(left, most).bit_length() - 1)
 
 
 def _continue_stored_traces(conn: sqlite3.Connection, groups: list[TraceGroup],
