@@ -151,7 +151,8 @@ class EventBuilder:
             tags.append("error:1")
             tags.append("error_type:" + error[0])
         if span_tags:
-            tags += [f"{key}:{value}" for key, value in span_tags.items()]
+            for key, value in span_tags.items():  # a comprehension would cost a frame
+                tags.append(f"{key}:{value}")
         trace_hex = self._hex.get(trace_id)
         if trace_hex is None:  # a root ends after its children: no later span needs it cached
             trace_hex = f"{trace_id:032x}" if parent_id is None else self._trace_hex(trace_id)
