@@ -46,6 +46,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/writer.py
 	$(BIN)/python bench/local_store.py
 	$(BIN)/python bench/asgi_middleware.py
+	if command -v valgrind >/dev/null; then $(BIN)/python bench/asgi_instructions.py; \
+	else echo "bench/asgi_instructions.py skipped: valgrind is not installed"; fi
 	$(BIN)/python bench/django_middleware.py
 	$(BIN)/python bench/remote_export.py
 	$(BIN)/python bench/celery_tasks.py

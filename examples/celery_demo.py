@@ -39,7 +39,7 @@ from local_server import serve_in_background  # noqa: E402
 
 import llmobs_celery  # noqa: E402
 from llmobs_core import LLMObs  # noqa: E402
-from llmobs_starlette import LLMObsMiddleware, request_header  # noqa: E402
+from llmobs_starlette import LLMObsMiddleware, request_header, span_context  # noqa: E402
 
 SLOW_STEP_S = 0.3  # stands for a slow model call
 FOLDER = Path(os.environ.get("LLMOBS_CELERY_DEMO_DIR", ".llmobs/celery-demo")).absolute()
@@ -105,7 +105,7 @@ def ask_everything(url: str) -> None:
                 response.raise_for_status()
                 print(f"[{ml_app} {session_id}] {question}\n"
                       f"  -> {response.json()['answer']}\n"
-                      f"  trace {response.headers['x-llmobs-trace-id']}")
+                      f"  trace {span_context(response.headers['traceresponse'])['trace_id']}")
 
 
 def stop_worker(worker: subprocess.Popen) -> None:

@@ -10,12 +10,33 @@ from llmobs_core._log import warn_limited
 
 from ._scope import route_template
 
-TRACE_ID_HEADER = "x-llmobs-trace-id"  # the trace id, 32 hex digits
-SPAN_ID_HEADER = "x-llmobs-span-id"  # the span id, decimal
-_TRACE_ID_HEADER = TRACE_ID_HEADER.encode("latin-1")
-_SPAN_ID_HEADER = SPAN_ID_HEADER.encode("latin-1")
+# W3C Trace Context's response header: version-trace_id-span_id-flags, ids in hex. One header
+# and not two: ASGI servers check and copy each header in Python (h11 and uvicorn spent about
+# as much on a second header as the rest of the middleware's response handling).
+RESPONSE_HEADER = "traceresponse"
+_RESPONSE_HEADER = RESPONSE_HEADER.encode("latin-1")
+_HEX = frozenset("0123456789abcdef")
 
 _CLOSED_FOR_ERROR = 1011  # websocket close code for "internal error"
+
+
+def span_context(traceresponse: str | bytes | None) -> dict[str, str] | None:
+    """The span a response's traceresponse header names, as LLMObs.export_span() gives it
+    ({"trace_id": 32 hex digits, "span_id": decimal}) and LLMObs.submit_evaluation() takes it;
+    None when the value is missing or malformed."""
+    if isinstance(traceresponse, bytes):
+        traceresponse = traceresponse.decode("latin-1")
+    if not isinstance(traceresponse, str):
+        return None
+    parts = traceresponse.strip().lower().split("-")
+    if len(parts) < 4 or parts[0] == "ff" or [len(part) for part in parts[:4]] != [2, 32, 16, 2]:
+        return None
+    if not _HEX.issuperset("".join(parts[:4])):
+        return None
+    trace_id, span_id = parts[1], int(parts[2], 16)
+    if int(trace_id, 16) == 0 or span_id == 0:
+        return None
+    return {"trace_id": trace_id, "span_id": str(span_id)}
 
 
 class RequestTrace:
@@ -80,8 +101,7 @@ class RequestTrace:
         span = self.span
         try:
             headers = [*message.get("headers", ()),
-                       (_TRACE_ID_HEADER, b"%032x" % span.trace_id),
-                       (_SPAN_ID_HEADER, b"%d" % span.span_id)]
+                       (_RESPONSE_HEADER, b"00-%032x-%016x-01" % (span.trace_id, span.span_id))]
         except Exception as exc:
             warn_limited("starlette.headers", "llmobs: could not add trace ids to the response "
                          "headers: %s: %s", type(exc).__name__, exc)

@@ -36,7 +36,8 @@ class LLMObsMiddleware:
       caller's propagated session applies).
     - kind: the span kind (workflow by default).
     - exclude: paths served with no span; an entry ending in "*" is a prefix ("/static/*").
-    - response_headers: add x-llmobs-trace-id and x-llmobs-span-id to each response.
+    - response_headers: add a traceresponse header (W3C) naming the request span to each
+      response; llmobs_starlette.span_context() reads it back.
     """
 
     def __init__(

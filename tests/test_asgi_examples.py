@@ -9,6 +9,7 @@ import httpx
 from asgi_server import REPO, talk_to_websocket
 
 from llmobs_core.testing import capture
+from llmobs_starlette import span_context
 
 EXAMPLES = REPO / "examples" / "asgi"
 
@@ -63,10 +64,9 @@ def test_the_fastapi_example_serves_chat_feedback_and_a_background_task() -> Non
     with capture() as captured:
         (chat,) = asyncio.run(requests(example.app, ("POST", "/chat", {
             "json": {"question": "refunds?"}, "headers": {"x-session-id": "s-9"}})))
-        ids = {"trace_id": chat.headers["x-llmobs-trace-id"],
-               "span_id": chat.headers["x-llmobs-span-id"]}
+        ids = span_context(chat.headers["traceresponse"])
         asyncio.run(requests(example.app, ("POST", "/feedback", {
-            "json": {**ids, "helpful": True}})))
+            "json": {"traceresponse": chat.headers["traceresponse"], "helpful": True}})))
         request = captured.by_name("POST /chat")
         background = captured.by_name("remember-question")
         (evaluation,) = captured.evaluations

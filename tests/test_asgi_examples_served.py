@@ -12,6 +12,7 @@ import httpx
 from asgi_server import REPO, serve_in_subprocess
 
 from llmobs_core.store_queries import get_trace, list_evals, list_spans, list_traces
+from llmobs_starlette import span_context
 
 EXAMPLES = REPO / "examples" / "asgi"
 
@@ -44,7 +45,7 @@ def test_the_fastapi_example_under_uvicorn_stores_its_spans(tmp_path: Path) -> N
         response = httpx.post(f"{url}/chat", json={"question": "hi"},
                               headers={"x-session-id": "s-uv"}, timeout=10)
     (trace,) = list_traces(store, session="s-uv")
-    assert trace["trace_id"] == response.headers["x-llmobs-trace-id"]
+    assert trace["trace_id"] == span_context(response.headers["traceresponse"])["trace_id"]
     assert trace["root_name"] == "POST /chat" and trace["ml_app"] == "chat-api"
 
 

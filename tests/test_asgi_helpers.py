@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 
 from llmobs_core import LLMObs
 from llmobs_core.testing import capture
-from llmobs_starlette import LLMObsMiddleware, current_span
+from llmobs_starlette import LLMObsMiddleware, current_span, span_context
 from llmobs_starlette.fastapi import RequestSpan
 
 
@@ -171,7 +171,7 @@ def test_a_websocket_span_ends_when_the_app_closes_the_socket() -> None:
         sent = asyncio.run(talk_to_websocket(websocket_app(), "/ws/lobby", ["bye"], None))
         event = captured.by_name("WEBSOCKET /ws/{room}")
     accept = dict(sent[0]["headers"])
-    assert accept[b"x-llmobs-span-id"].decode() == event["span_id"]
+    assert span_context(accept[b"traceresponse"])["span_id"] == event["span_id"]
     assert sent[1]["text"] == "echo bye True" and sent[2]["type"] == "websocket.close"
     assert event["meta"]["input"] == {"value": "bye"} and event["session_id"] == "ws-session"
     assert "websocket.close_code:1000" in event["tags"] and event["status"] == "ok"

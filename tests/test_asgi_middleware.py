@@ -18,7 +18,7 @@ from starlette.routing import Route
 from llmobs_core import LLMObs
 from llmobs_core.propagation import inject_dict
 from llmobs_core.testing import capture
-from llmobs_starlette import LLMObsMiddleware, current_span, request_header
+from llmobs_starlette import LLMObsMiddleware, current_span, request_header, span_context
 
 CHUNK_DELAY_S = 0.05
 seen: dict[str, int] = {}
@@ -191,7 +191,7 @@ def test_200_concurrent_requests_keep_their_own_ml_app_session_and_parent(server
     children = {span["meta"]["input"]["value"]: span for span in spans if span["name"] == "lookup"}
     assert len(spans) == 400
     for i, response in enumerate(responses):
-        request_span = by_id[response.headers["x-llmobs-span-id"]]
+        request_span = by_id[span_context(response.headers["traceresponse"])["span_id"]]
         assert response.json()["span_id"] == request_span["span_id"]
         assert request_span["parent_id"] == str(10_000 + i)
         assert request_span["trace_id"] == f"{(7 << 96) + i:032x}"
@@ -273,17 +273,33 @@ def test_excluded_paths_get_no_span_and_no_trace_headers(server: str) -> None:
         traced = httpx.get(f"{server}/items/1")
         names = [span["name"] for span in wait_for_spans(captured, 2)]
     assert health.status_code == static.status_code == 200
-    assert "x-llmobs-trace-id" not in health.headers and "x-llmobs-span-id" not in static.headers
-    assert names == ["lookup", "GET /items/{item_id}"] and "x-llmobs-trace-id" in traced.headers
+    assert "traceresponse" not in health.headers and "traceresponse" not in static.headers
+    assert names == ["lookup", "GET /items/{item_id}"] and "traceresponse" in traced.headers
 
 
 def test_the_response_carries_the_trace_and_span_ids(server: str) -> None:
-    """x-llmobs-trace-id and x-llmobs-span-id name the request span, as export_span() would."""
+    """The traceresponse header (W3C Trace Context) names the request span in hex, and
+    span_context() reads it back as export_span() gives it, ready for submit_evaluation()."""
     with capture() as captured:
         response = httpx.get(f"{server}/items/1")
         event = wait_for_span(captured, "GET /items/{item_id}")
-    assert response.headers["x-llmobs-trace-id"] == event["trace_id"]
-    assert response.headers["x-llmobs-span-id"] == event["span_id"]
+    assert response.headers["traceresponse"] == \
+        f"00-{event['trace_id']}-{int(event['span_id']):016x}-01"
+    assert span_context(response.headers["traceresponse"]) == {
+        "trace_id": event["trace_id"], "span_id": event["span_id"]}
+
+
+@pytest.mark.parametrize("value", [
+    None, "", "00-abc", f"00-{'0' * 32}-{'1' * 16}-01", f"00-{'1' * 32}-{'0' * 16}-01",
+    f"ff-{'1' * 32}-{'1' * 16}-01", f"00-{'g' * 32}-{'1' * 16}-01", f"00-{'1' * 31}-{'1' * 17}-01"])
+def test_span_context_refuses_a_malformed_traceresponse(value: str | None) -> None:
+    assert span_context(value) is None
+
+
+def test_span_context_takes_bytes_any_case_and_a_later_version() -> None:
+    expected = {"trace_id": "ab" * 16, "span_id": str(0xCD * 0x0101010101010101)}
+    assert span_context(f"00-{'AB' * 16}-{'CD' * 8}-01".encode()) == expected
+    assert span_context(f"01-{'ab' * 16}-{'cd' * 8}-00-future") == expected
 
 
 MALFORMED = [

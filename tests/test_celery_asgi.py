@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from llmobs_starlette import span_context
 from tests.asgi_server import serve_in_subprocess
 from tests.celery_app import make_app
 from tests.celery_app.harness import (
@@ -61,8 +62,8 @@ def test_tasks_published_in_a_request_are_its_children_across_recycled_workers(
         results = make_app(spec.broker, BACKEND, spec.queue)
         pids = {results.AsyncResult(i).get(timeout=60) for i in task_ids}
         results.close()
-    trace_id, request_span_id = (response.headers["x-llmobs-trace-id"],
-                                 response.headers["x-llmobs-span-id"])
+    ids = span_context(response.headers["traceresponse"])
+    trace_id, request_span_id = ids["trace_id"], ids["span_id"]
     in_trace = [s for s in stored_spans(spec.store) if s["trace_id"] == trace_id]
     (request,) = [s for s in in_trace if s["span_id"] == request_span_id]
     task_spans = [s for s in in_trace if s["name"] == PREFIX + "pid"]

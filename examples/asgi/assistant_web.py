@@ -3,10 +3,10 @@ traces start at an HTTP request.
 
 The front is a FastAPI app traced by LLMObsMiddleware: the ml_app is routed by path
 (/support/chat, /sales/chat), the session id comes from the x-session-id header, and each
-response names its trace in x-llmobs-trace-id. The script serves it with uvicorn on a free
+response names its span in a traceresponse header. The script serves it with uvicorn on a free
 local port in a background thread, sends the demo's conversations to it with httpx, rates
-each answer through /feedback (an evaluation joined to the request span by the ids the
-response carried), then stops the server.
+each answer through /feedback (an evaluation joined to the request span that the response's
+traceresponse header names), then stops the server.
 
 Run it:   python examples/asgi/assistant_web.py     (then `llmobs traces`)
 """
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,7 +26,7 @@ from assistant import CONVERSATIONS, handle_turn  # noqa: E402
 from local_server import serve_in_background  # noqa: E402
 
 from llmobs_core import LLMObs  # noqa: E402
-from llmobs_starlette import LLMObsMiddleware, request_header  # noqa: E402
+from llmobs_starlette import LLMObsMiddleware, request_header, span_context  # noqa: E402
 from llmobs_starlette.fastapi import RequestSpan  # noqa: E402
 
 ASSISTANTS = {"support": "support-assistant", "sales": "sales-assistant"}
@@ -37,8 +37,7 @@ class Question(BaseModel):
 
 
 class Rating(BaseModel):
-    trace_id: str
-    span_id: str
+    traceresponse: str  # the header of the response rated
     helpful: bool
 
 
@@ -63,8 +62,11 @@ def chat(assistant: str, body: Question, span: RequestSpan) -> dict:
 
 @app.post("/feedback")
 async def feedback(rating: Rating) -> dict:
-    LLMObs.submit_evaluation({"trace_id": rating.trace_id, "span_id": rating.span_id},
-                             label="user_helpful", metric_type="boolean", value=rating.helpful)
+    rated = span_context(rating.traceresponse)
+    if rated is None:
+        raise HTTPException(400, "traceresponse is not a W3C traceresponse header value")
+    LLMObs.submit_evaluation(rated, label="user_helpful", metric_type="boolean",
+                             value=rating.helpful)
     return {"recorded": True}
 
 
@@ -80,11 +82,12 @@ def main() -> None:
                     response = client.post(f"/{assistant}/chat", json={"question": question},
                                            headers={"x-session-id": session_id})
                     response.raise_for_status()
-                    trace_id = response.headers["x-llmobs-trace-id"]
+                    traceresponse = response.headers["traceresponse"]
                     print(f"[{ml_app} {session_id}] {question}\n"
-                          f"  -> {response.json()['answer']}\n  trace {trace_id}")
+                          f"  -> {response.json()['answer']}\n"
+                          f"  trace {span_context(traceresponse)['trace_id']}")
                     client.post("/feedback", json={
-                        "trace_id": trace_id, "span_id": response.headers["x-llmobs-span-id"],
+                        "traceresponse": traceresponse,
                         "helpful": "failed" not in response.json()["answer"]})
     finally:
         server.should_exit = True

@@ -2,16 +2,15 @@
 
 - `span: RequestSpan` (llmobs_starlette.fastapi) hands an endpoint its request span, so it
   annotates it or opens children without reaching for globals;
-- every response carries x-llmobs-trace-id and x-llmobs-span-id, and /feedback takes them back
-  to attach a user's rating to that response as an evaluation;
+- every response names its span in a traceresponse header (W3C Trace Context), and /feedback
+  takes it back to attach a user's rating to that response as an evaluation;
 - a background task runs after the response, as a child of the request span.
 
 Run it:   uvicorn examples.asgi.fastapi_app:app --port 8000
 Then:     curl -i -X POST localhost:8000/chat -H 'content-type: application/json' \\
                -H 'x-session-id: s-1' -d '{"question": "How long do refunds take?"}'
           curl -X POST localhost:8000/feedback -H 'content-type: application/json' \\
-               -d '{"trace_id": "<from x-llmobs-trace-id>", "span_id": "<x-llmobs-span-id>",
-                    "helpful": true}'
+               -d '{"traceresponse": "<the traceresponse header>", "helpful": true}'
 """
 
 from __future__ import annotations
@@ -20,11 +19,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import BackgroundTasks, FastAPI
+from fastapi import BackgroundTasks, FastAPI, HTTPException
 from pydantic import BaseModel
 
 from llmobs_core import LLMObs
-from llmobs_starlette import LLMObsMiddleware, request_header
+from llmobs_starlette import LLMObsMiddleware, request_header, span_context
 from llmobs_starlette.fastapi import RequestSpan
 
 
@@ -37,8 +36,7 @@ class Answer(BaseModel):
 
 
 class Feedback(BaseModel):
-    trace_id: str
-    span_id: str
+    traceresponse: str  # the header of the response rated
     helpful: bool
 
 
@@ -74,8 +72,11 @@ async def chat(body: Question, span: RequestSpan, background: BackgroundTasks) -
 
 @app.post("/feedback")
 async def feedback(body: Feedback) -> dict:
-    LLMObs.submit_evaluation({"trace_id": body.trace_id, "span_id": body.span_id},
-                             label="user_helpful", metric_type="boolean", value=body.helpful)
+    rated = span_context(body.traceresponse)
+    if rated is None:
+        raise HTTPException(400, "traceresponse is not a W3C traceresponse header value")
+    LLMObs.submit_evaluation(rated, label="user_helpful", metric_type="boolean",
+                             value=body.helpful)
     return {"recorded": True}
 
 
