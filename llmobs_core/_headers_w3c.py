@@ -64,9 +64,10 @@ def encode_trace_context(
     }
 
 
-def decode_trace_context(get: Callable[[str], str | None],
-                         with_state: bool = True) -> TraceHeaders | None:
-    match = _TRACEPARENT.fullmatch(get(TRACEPARENT) or "")
+def parse_traceparent(value: str) -> tuple[int, int, int] | None:
+    """(trace id, span id, flags) of a traceparent value, or of a traceresponse, which has the
+    same form; None when it breaks W3C Trace Context's rules."""
+    match = _TRACEPARENT.fullmatch(value)
     if match is None:
         return None
     version, trace_hex, span_hex, flags_hex, rest = match.groups()
@@ -75,7 +76,16 @@ def decode_trace_context(get: Callable[[str], str | None],
     trace_id, span_id = parse_hex(trace_hex, 32), parse_hex(span_hex, 16)
     if trace_id is None or span_id is None:
         return None
-    sampled = int(flags_hex, 16) & 1
+    return trace_id, span_id, int(flags_hex, 16)
+
+
+def decode_trace_context(get: Callable[[str], str | None],
+                         with_state: bool = True) -> TraceHeaders | None:
+    parsed = parse_traceparent(get(TRACEPARENT) or "")
+    if parsed is None:
+        return None
+    trace_id, span_id, flags = parsed
+    sampled = flags & 1
     state_priority, tags = _decode_dd_member(get(TRACESTATE)) if with_state else (None, {})
     return TraceHeaders(trace_id, span_id, _priority(sampled, state_priority), tags)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmobs_core import LLMObsSpan
+from llmobs_core._headers_w3c import parse_traceparent
 from llmobs_core._log import warn_limited
 
 from ._scope import route_template
@@ -15,7 +16,6 @@ from ._scope import route_template
 # as much on a second header as the rest of the middleware's response handling).
 RESPONSE_HEADER = "traceresponse"
 _RESPONSE_HEADER = RESPONSE_HEADER.encode("latin-1")
-_HEX = frozenset("0123456789abcdef")
 
 _CLOSED_FOR_ERROR = 1011  # websocket close code for "internal error"
 
@@ -28,15 +28,11 @@ def span_context(traceresponse: str | bytes | None) -> dict[str, str] | None:
         traceresponse = traceresponse.decode("latin-1")
     if not isinstance(traceresponse, str):
         return None
-    parts = traceresponse.strip().lower().split("-")
-    if len(parts) < 4 or parts[0] == "ff" or [len(part) for part in parts[:4]] != [2, 32, 16, 2]:
+    parsed = parse_traceparent(traceresponse.strip().lower())
+    if parsed is None:
         return None
-    if not _HEX.issuperset("".join(parts[:4])):
-        return None
-    trace_id, span_id = parts[1], int(parts[2], 16)
-    if int(trace_id, 16) == 0 or span_id == 0:
-        return None
-    return {"trace_id": trace_id, "span_id": str(span_id)}
+    trace_id, span_id, _ = parsed
+    return {"trace_id": f"{trace_id:032x}", "span_id": str(span_id)}
 
 
 class RequestTrace:

@@ -116,8 +116,7 @@ def insert_spans(conn: sqlite3.Connection, groups: dict[str, TraceGroup | OneSpa
     _insert_rows(conn, _INSERT_TRACES, [
         (rowid, group.trace_id, group.min_start_ns, group.span_count, set_id, bound,
          group.events)
-        for rowid, group, set_id in zip(range(first_rowid, first_rowid + len(listed)), listed,
-                                        set_ids)])
+        for rowid, (group, set_id) in enumerate(zip(listed, set_ids), first_rowid)])
     (created,) = conn.execute("SELECT count(*) FROM traces WHERE id >= ?",
                               (first_rowid,)).fetchone()
     if created < len(listed):
