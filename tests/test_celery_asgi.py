@@ -12,7 +12,7 @@ import pytest
 
 from llmobs_starlette import span_context
 from tests.asgi_server import serve_in_subprocess
-from tests.celery_app import make_app
+from tests.celery_app import close_app, make_app
 from tests.celery_app.harness import (
     BACKEND,
     BROKERS,
@@ -61,7 +61,7 @@ def test_tasks_published_in_a_request_are_its_children_across_recycled_workers(
         task_ids = response.json()["task_ids"]
         results = make_app(spec.broker, BACKEND, spec.queue)
         pids = {results.AsyncResult(i).get(timeout=60) for i in task_ids}
-        results.close()
+        close_app(results)
     ids = span_context(response.headers["traceresponse"])
     trace_id, request_span_id = ids["trace_id"], ids["span_id"]
     in_trace = [s for s in stored_spans(spec.store) if s["trace_id"] == trace_id]
