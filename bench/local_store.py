@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from llmobs_core import _store_codec
-from llmobs_core import store_queries as q
 from llmobs_core.export.local import LocalStoreSink
+from llmobs_core.store import codec as _store_codec
+from llmobs_core.store import queries as q
 
 TAGS = ["ml_app:shop-assistant", "service:chat-api", "env:prod", "version:1.4.2",
         "language:python", "ddtrace.version:llmobs-0.1.0"]

@@ -16,7 +16,7 @@ from typing import Any
 from celery import Celery, signals
 
 from . import hooks, worker
-from .execution import end_all, faults, open_executions
+from .execution import end_all, faults_by_hook, open_executions
 from .options import CeleryOptions, Configuration, configure
 
 __all__ = ["install", "stats", "uninstall"]
@@ -84,4 +84,4 @@ def uninstall() -> None:
 
 def stats() -> dict[str, Any]:
     """This process's task spans open now, and the faults of llmobs's own hooks by hook."""
-    return {"open_spans": len(open_executions), "faults": dict(faults)}
+    return {"open_spans": len(open_executions), "faults": faults_by_hook()}

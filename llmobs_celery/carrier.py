@@ -8,9 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from llmobs_core import LLMObsSpan
-from llmobs_core.distributed import context_from
-from llmobs_core.propagation import HEADERS, RemoteContext, inject
+from llmobs_core._adapter import (
+    HEADERS,
+    LLMObsSpan,
+    RemoteContext,
+    inject,
+    remote_context,
+)
 
 BAGGAGE, TRACESTATE, DATADOG_TAGS = "baggage", "tracestate", "x-datadog-tags"
 # The ids and Datadog/W3C headers stay under ~1.3 KB by the core's own caps; only baggage (a
@@ -32,7 +36,7 @@ def _remember(cache: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: An
 
 def context_headers(source: Any) -> Mapping[str, str]:
     """The propagation headers for `source` (a span or a remote context); {} when it has no
-    context to give. Unlike llmobs_core.distributed.inject_into, a publish never tags the
+    context to give. Unlike llmobs_core.propagation.spans.inject_into, a publish never tags the
     source span ml-proxy:custom: a queue is not a proxy service. Read-only: callers copy."""
     if type(source) is LLMObsSpan:
         key = (source.trace_id, source.span_id, source.apm_trace_id, source.ml_app,
@@ -95,8 +99,8 @@ def request_context(request: Any) -> RemoteContext | None:
     except KeyError:
         pass
     except TypeError:  # a foreign producer's unhashable header value
-        return context_from(dict(zip(HEADERS, values)).get)
-    context = context_from(dict(zip(HEADERS, values)).get)
+        return remote_context(dict(zip(HEADERS, values)).get)
+    context = remote_context(dict(zip(HEADERS, values)).get)
     _remember(_read, values, context)
     return context
 

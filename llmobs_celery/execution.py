@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import contextvars
 import itertools
-import logging
 from typing import Any
 
-from llmobs_core import LLMObsSpan
-from llmobs_core._log import warn_limited
-from llmobs_core.context import current_parent
+from llmobs_core._adapter import (
+    LLMObsSpan,
+    activate,
+    record_fault,
+    restore,
+)
+from llmobs_core._adapter import faults as core_faults
 
 current_execution: contextvars.ContextVar[Execution | None] = contextvars.ContextVar(
     "llmobs_celery_execution", default=None
 )
 open_executions: dict[tuple[str, int], Execution] = {}
-faults: dict[str, int] = {}
 _numbers = itertools.count(1)
 _MAX_OPEN = 100_000
 
@@ -29,13 +31,13 @@ class Execution:
     __slots__ = ("key", "task_id", "span", "remote", "capture_output", "_tokens")
 
     def __init__(self, task_id: str, span: LLMObsSpan, remote: Any,
-                 capture_output: bool, remote_token: Any) -> None:
+                 capture_output: bool) -> None:
         self.key = (task_id, next(_numbers))
         self.task_id = task_id
         self.span = span
         self.remote = remote
         self.capture_output = capture_output
-        self._tokens = (remote_token, current_parent.set(span), current_execution.set(self))
+        self._tokens = (activate(span), current_execution.set(self))
         if len(open_executions) >= _MAX_OPEN:
             count_fault("open", RuntimeError(f"{_MAX_OPEN} task spans open at once; "
                                              "task_postrun is not reaching llmobs"))
@@ -51,20 +53,14 @@ class Execution:
             self.deactivate()
 
     def deactivate(self) -> None:
-        remote_token, span_token, execution_token = self._tokens
-        self._tokens = (None, None, None)
-        _reset(current_execution, execution_token)
-        _reset(current_parent, span_token)
-        _reset(current_parent, remote_token)
-
-
-def _reset(variable: contextvars.ContextVar[Any], token: Any) -> None:
-    if token is None:
-        return
-    try:
-        variable.reset(token)
-    except ValueError:
-        pass  # ended from another context (uninstall): that context keeps its own values
+        span_token, execution_token = self._tokens
+        self._tokens = (None, None)
+        if execution_token is not None:
+            try:
+                current_execution.reset(execution_token)
+            except ValueError:
+                pass  # ended from another context (uninstall): that context keeps its own values
+        restore(span_token)
 
 
 def running(task_id: Any) -> Execution | None:
@@ -74,10 +70,13 @@ def running(task_id: Any) -> Execution | None:
 
 
 def count_fault(where: str, exc: BaseException) -> None:
-    """A fault of llmobs's own (never the task's): counted, logged at most once a minute."""
-    faults[where] = faults.get(where, 0) + 1
-    warn_limited(f"celery.{where}", "llmobs: Celery %s hook failed: %s: %s", where,
-                 type(exc).__name__, exc, level=logging.ERROR)
+    """A fault of llmobs's own (never the task's): counted and logged by the core's guard."""
+    record_fault(f"celery.{where}", exc)
+
+
+def faults_by_hook() -> dict[str, int]:
+    return {place.removeprefix("celery."): count for place, count in core_faults.items()
+            if place.startswith("celery.")}
 
 
 def end_all() -> int:

@@ -9,11 +9,13 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
-from llmobs_core._log import warn_limited
-from llmobs_core.annotations import shape_io_leniently
-from llmobs_core.context import current_parent
-from llmobs_core.propagation import HEADERS
-from llmobs_core.tracer import state
+from llmobs_core._adapter import (
+    HEADERS,
+    active_parent,
+    active_tracer,
+    shape_io_leniently,
+    warn_limited,
+)
 
 from . import carrier
 from .execution import Execution, count_fault, running
@@ -23,7 +25,7 @@ from .worker import task_done
 
 def on_before_task_publish(sender: Any = None, body: Any = None, headers: Any = None,
                            **_: Any) -> None:
-    if state.tracer is None or not isinstance(headers, MutableMapping):
+    if active_tracer() is None or not isinstance(headers, MutableMapping):
         return
     try:
         _write_message_context(headers, body)
@@ -41,7 +43,7 @@ def _write_message_context(headers: MutableMapping[str, Any], body: Any) -> None
         if original:
             carrier.replace_context(headers, original)
         return
-    source = current_parent.get()
+    source = active_parent()
     if source is None or carrier.carries_context(headers):
         # Headers the caller gave explicitly, or a chord body's publisher context, win.
         context = {name: headers[name] for name in HEADERS if name in headers}
@@ -53,7 +55,7 @@ def _write_message_context(headers: MutableMapping[str, Any], body: Any) -> None
 
 def on_task_prerun(task_id: Any = None, task: Any = None, args: Any = None,
                    kwargs: Any = None, **_: Any) -> None:
-    tracer = state.tracer
+    tracer = active_tracer()
     if tracer is None or task is None:
         return
     try:
@@ -62,30 +64,21 @@ def on_task_prerun(task_id: Any = None, task: Any = None, args: Any = None,
             return
         request = task.request
         eager = bool(request.is_eager)
+        # Eager: nothing was sent, the task runs in its caller's context, under its active
+        # span. Otherwise the message's context is the parent; None (a message without
+        # context) starts a new trace, whatever a previous task left in this thread.
+        remote = active_parent() if eager else carrier.request_context(request)
+        span = tracer.start_span(settings.kind, _span_name(settings, task), parent=remote)
+        # The task id goes into metadata: a tag with a new value per span would bloat tag
+        # indexes (the local store's, Datadog's facets) for no filtering anyone needs.
+        span.metadata = {"celery.task_id": str(task_id)}
+        tags = {"celery.attempt": _attempt(request.retries)}
         if eager:
-            # Nothing was sent: the task runs in its caller's context, under its active span.
-            remote, remote_token = current_parent.get(), None
-        else:
-            # Set even when None, so a message without context starts a new trace whatever a
-            # previous task left in this thread.
-            remote = carrier.request_context(request)
-            remote_token = current_parent.set(remote)
-        try:
-            span = tracer.start_span(settings.kind, _span_name(settings, task))
-            # The task id goes into metadata: a tag with a new value per span would bloat tag
-            # indexes (the local store's, Datadog's facets) for no filtering anyone needs.
-            span.metadata = {"celery.task_id": str(task_id)}
-            tags = {"celery.attempt": _attempt(request.retries)}
-            if eager:
-                tags["celery.eager"] = "true"
-            span.tags = tags
-            if settings.capture_input:
-                span.input = shape_io_leniently(settings.kind, 0, _arguments(args, kwargs))
-            Execution(str(task_id), span, remote, settings.capture_output, remote_token)
-        except BaseException:
-            if remote_token is not None:
-                current_parent.reset(remote_token)
-            raise
+            tags["celery.eager"] = "true"
+        span.tags = tags
+        if settings.capture_input:
+            span.input = shape_io_leniently(settings.kind, 0, _arguments(args, kwargs))
+        Execution(str(task_id), span, remote, settings.capture_output)
     except Exception as exc:
         count_fault("task_prerun", exc)
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 from llmobs_core import LLMObs
-from llmobs_core._log import warn_limited
-from llmobs_core.tracer import state
+from llmobs_core._adapter import (
+    active_tracer,
+    warn_limited,
+)
 
 from .execution import count_fault, current_execution, open_executions
 from .options import configuration
@@ -67,7 +69,7 @@ def on_worker_shutdown(**_: Any) -> None:
 
 
 def drain(which: str) -> None:
-    if state.tracer is None:
+    if active_tracer() is None:
         return
     timeout = configuration().options.flush_timeout
     try:

@@ -7,7 +7,8 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import distributed
+from . import propagation
+from ._faults import faults
 from ._log import log, warn_limited
 from .annotations import apply_annotations
 from .config import parse_bool, resolve
@@ -90,61 +91,38 @@ class LLMObs:
     def llm(model_name: str | None = None, name: str | None = None,
             model_provider: str | None = None, session_id: str | None = None,
             ml_app: str | None = None) -> AnySpan:
-        tracer = state.tracer
-        if tracer is None:
-            return NOOP_SPAN
-        return tracer.start_span("llm", name or "llm", session_id, ml_app, model_name,
-                                 model_provider)
+        return _start("llm", name, session_id, ml_app, model_name, model_provider)
 
     @staticmethod
     def embedding(model_name: str | None = None, name: str | None = None,
                   model_provider: str | None = None, session_id: str | None = None,
                   ml_app: str | None = None) -> AnySpan:
-        tracer = state.tracer
-        if tracer is None:
-            return NOOP_SPAN
-        return tracer.start_span("embedding", name or "embedding", session_id, ml_app, model_name,
-                                 model_provider)
+        return _start("embedding", name, session_id, ml_app, model_name, model_provider)
 
     @staticmethod
     def workflow(name: str | None = None, session_id: str | None = None,
                  ml_app: str | None = None) -> AnySpan:
-        tracer = state.tracer
-        if tracer is None:
-            return NOOP_SPAN
-        return tracer.start_span("workflow", name or "workflow", session_id, ml_app)
+        return _start("workflow", name, session_id, ml_app)
 
     @staticmethod
     def agent(name: str | None = None, session_id: str | None = None,
               ml_app: str | None = None) -> AnySpan:
-        tracer = state.tracer
-        if tracer is None:
-            return NOOP_SPAN
-        return tracer.start_span("agent", name or "agent", session_id, ml_app)
+        return _start("agent", name, session_id, ml_app)
 
     @staticmethod
     def tool(name: str | None = None, session_id: str | None = None,
              ml_app: str | None = None) -> AnySpan:
-        tracer = state.tracer
-        if tracer is None:
-            return NOOP_SPAN
-        return tracer.start_span("tool", name or "tool", session_id, ml_app)
+        return _start("tool", name, session_id, ml_app)
 
     @staticmethod
     def task(name: str | None = None, session_id: str | None = None,
              ml_app: str | None = None) -> AnySpan:
-        tracer = state.tracer
-        if tracer is None:
-            return NOOP_SPAN
-        return tracer.start_span("task", name or "task", session_id, ml_app)
+        return _start("task", name, session_id, ml_app)
 
     @staticmethod
     def retrieval(name: str | None = None, session_id: str | None = None,
                   ml_app: str | None = None) -> AnySpan:
-        tracer = state.tracer
-        if tracer is None:
-            return NOOP_SPAN
-        return tracer.start_span("retrieval", name or "retrieval", session_id, ml_app)
+        return _start("retrieval", name, session_id, ml_app)
 
     @staticmethod
     def trace(kind: str, name: str | None = None, **options: Any) -> AnySpan:
@@ -176,13 +154,13 @@ class LLMObs:
                                    span: LLMObsSpan | None = None) -> dict[str, Any]:
         """Write the active (or given) span's context into a dict of HTTP headers: Datadog,
         W3C traceparent/tracestate and baggage. Returns the same dict."""
-        return distributed.inject_headers(headers, span)  # type: ignore[return-value]
+        return propagation.inject_headers(headers, span)  # type: ignore[return-value]
 
     @staticmethod
-    def activate_distributed_headers(headers: dict[str, Any]) -> distributed.Activation:
+    def activate_distributed_headers(headers: dict[str, Any]) -> propagation.Activation:
         """Make the context in incoming headers the parent of the next spans opened in this
         context. Also a context manager that restores the previous context on exit."""
-        return distributed.activate_headers(headers)
+        return propagation.activate_headers(headers)
 
     # -- annotations and evaluations -----------------------------------------------------------
 
@@ -275,9 +253,13 @@ class LLMObs:
 
     @staticmethod
     def stats() -> dict[str, Any]:
-        """Counts: enqueued, sent, pending, and dropped by reason."""
+        """Counts: enqueued, sent, pending, dropped by reason, and llmobs's own faults by place
+        (each one logged at ERROR; the host's code was not affected)."""
         tracer = state.tracer
         if tracer is None:
-            return {"enqueued": 0, "sent": 0, "pending": 0,
-                    "dropped": dict.fromkeys(DROP_REASONS, 0)}
-        return tracer.writer.stats()
+            counts = {"enqueued": 0, "sent": 0, "pending": 0,
+                      "dropped": dict.fromkeys(DROP_REASONS, 0)}
+        else:
+            counts = tracer.writer.stats()
+        counts["faults"] = dict(faults)
+        return counts

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 DEFAULT_ML_APP = "unnamed-ml-app"
@@ -165,3 +166,15 @@ def _proxy_urls(explicit: Any, variable: str | None) -> tuple[str, ...]:
     elif isinstance(explicit, str) or not all(isinstance(u, str) for u in explicit):
         raise TypeError("instrumented_proxy_urls must be a list of URL strings")
     return tuple(url.strip() for url in explicit if url.strip())
+
+
+# The local store's file: an explicit path > LLMOBS_LOCAL_PATH > the default.
+PATH_ENV = "LLMOBS_LOCAL_PATH"
+DEFAULT_RELATIVE_PATH = Path(".llmobs") / "traces.db"
+
+
+def resolve_store_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """An explicit path beats LLMOBS_LOCAL_PATH, which beats .llmobs/traces.db in the cwd."""
+    if path is None or str(path) == "":
+        path = os.environ.get(PATH_ENV) or DEFAULT_RELATIVE_PATH
+    return Path(path).expanduser().absolute()

@@ -3,10 +3,11 @@ handed, unencoded, to the writer."""
 
 from __future__ import annotations
 
-import time
+import os
+import random
 import traceback
 from collections.abc import Callable
-from random import getrandbits
+from operator import attrgetter
 from time import perf_counter_ns, time_ns
 from typing import Any
 
@@ -17,23 +18,33 @@ MODEL_KINDS = frozenset(("llm", "embedding"))
 _MAX_STACK_CHARS = 8000
 
 
-# What a finished span hands to the writer (see LLMObsSpan.record): a plain tuple, never a
-# subclass, since the cyclic GC only untracks exact tuples.
+# What a finished span hands to the writer: a plain tuple of these fields, in this order (built
+# by LLMObsSpan.record, read by export/events.py). Never a tuple subclass: the cyclic GC
+# untracks only exact tuples, and records wait in the writer's queue.
 SpanRecord = tuple
 RECORD_FIELDS = (
     "kind", "name", "trace_id", "span_id", "parent_id", "apm_trace_id", "ml_app", "session_id",
     "model_name", "model_provider", "start_ns", "duration_ns", "error", "input", "output",
     "metadata", "metrics", "tags",
 )
+_read_record = attrgetter(*RECORD_FIELDS)
+
+# Ids come from a generator of llmobs's own, seeded by the operating system and again in each
+# forked child, so an application's random.seed() (or a fork) never makes ids repeat.
+_ids = random.Random()
+_random_bits = _ids.getrandbits
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.seed)
 
 
 def new_span_id() -> int:
-    return getrandbits(64) or 1
+    return _random_bits(64) or 1
 
 
-def new_trace_id() -> int:
-    """128 bits: Unix seconds in the top 32, zeros in the next 32, 64 random bits below."""
-    return (int(time.time()) << 96) | (getrandbits(64) or 1)
+def new_trace_id(start_ns: int) -> int:
+    """128 bits: Unix seconds in the top 32, zeros in the next 32, 64 random bits below
+    (docs/wire-formats.md)."""
+    return (start_ns // 1_000_000_000) << 96 | (_random_bits(64) or 1)
 
 
 class LLMObsSpan:
@@ -59,12 +70,10 @@ class LLMObsSpan:
     ) -> None:
         self.kind = kind
         self.name = name
-        self.span_id = getrandbits(64) or 1
+        self.span_id = new_span_id()
         self.start_ns = start_ns = time_ns()
         if parent is None:
-            # 128 bits: Unix seconds on top, 32 zero bits, 64 random bits (new_trace_id inlined)
-            self.trace_id = self.apm_trace_id = (
-                (start_ns // 1_000_000_000) << 96 | (getrandbits(64) or 1))
+            self.trace_id = self.apm_trace_id = new_trace_id(start_ns)
             self.parent_id = None
         else:
             self.trace_id = parent.trace_id
@@ -129,14 +138,9 @@ class LLMObsSpan:
 
     def record(self) -> SpanRecord:
         """The finished span's fields, in RECORD_FIELDS order, for the writer. A tuple of plain
-        values is untracked by the cyclic GC at its first pass, where the span object itself
-        would stay tracked (and be scanned again and again) while it waits in the queue."""
-        return (
-            self.kind, self.name, self.trace_id, self.span_id, self.parent_id,
-            self.apm_trace_id, self.ml_app, self.session_id, self.model_name,
-            self.model_provider, self.start_ns, self.duration_ns, self.error, self.input,
-            self.output, self.metadata, self.metrics, self.tags,
-        )
+        values is untracked by the cyclic GC, where the span itself would be scanned again and
+        again while it waits in the queue."""
+        return _read_record(self)  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return (

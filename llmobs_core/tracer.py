@@ -14,6 +14,8 @@ from .context import current_parent
 from .export.writer import Writer
 from .span import LLMObsSpan
 
+ACTIVE: Any = object()  # start_span's default parent: the one active in the current context
+
 
 class Tracer:
     def __init__(self, config: Config, writer: Writer) -> None:
@@ -30,8 +32,12 @@ class Tracer:
         ml_app: str | None = None,
         model_name: str | None = None,
         model_provider: str | None = None,
+        parent: Any = ACTIVE,
     ) -> LLMObsSpan:
-        parent = current_parent.get()
+        """Open a span under `parent`: a span, a remote context, None for a new trace, or, by
+        default, whatever is active in the current context."""
+        if parent is ACTIVE:
+            parent = current_parent.get()
         if parent is None:
             inherited_app = self.default_ml_app
             session_id = session_id or None

@@ -7,8 +7,7 @@ import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from llmobs_core.context import current_parent
-from llmobs_core.span import LLMObsSpan
+from llmobs_core._adapter import LLMObsSpan, activate, restore
 
 
 def finish_when_closed(response: Any, span: LLMObsSpan) -> None:
@@ -33,13 +32,13 @@ def _active_stream(chunks: Iterator[bytes], span: LLMObsSpan) -> Iterator[bytes]
     """The response's chunks, pulled with the request's span active."""
     try:
         while True:
-            token = current_parent.set(span)
+            token = activate(span)
             try:
                 chunk = next(chunks)
             except StopIteration:
                 return
             finally:
-                current_parent.reset(token)
+                restore(token)
             yield chunk
     except BaseException as exc:
         _stream_stopped(span, exc)
@@ -50,13 +49,13 @@ async def _active_async_stream(chunks: AsyncIterator[bytes],
                                span: LLMObsSpan) -> AsyncIterator[bytes]:
     try:
         while True:
-            token = current_parent.set(span)
+            token = activate(span)
             try:
                 chunk = await chunks.__anext__()
             except StopAsyncIteration:
                 return
             finally:
-                current_parent.reset(token)
+                restore(token)
             yield chunk
     except BaseException as exc:
         _stream_stopped(span, exc)

@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from llmobs_core import KINDS, LLMObs
-from llmobs_core.config import ml_app_problem
+from llmobs_core._adapter import ml_app_problem
 
 KEYS = ("ENABLE", "EXCLUDE", "ML_APP", "SESSION_ID", "SPAN_KIND")
 ENABLE_OPTIONS = tuple(inspect.signature(LLMObs.enable).parameters)

@@ -25,7 +25,6 @@ The request body is never read. Trace headers are read from request.META.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -33,12 +32,17 @@ from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefuncti
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from llmobs_core._log import warn_limited
-from llmobs_core.context import current_parent
-from llmobs_core.distributed import context_from
-from llmobs_core.propagation import HEADERS
-from llmobs_core.span import NOOP_SPAN, LLMObsSpan
-from llmobs_core.tracer import state
+from llmobs_core._adapter import (
+    HEADERS,
+    NOOP_SPAN,
+    LLMObsSpan,
+    activate,
+    active_tracer,
+    capture_faults,
+    remote_context,
+    restore,
+    warn_limited,
+)
 
 from . import conf
 from ._streaming import finish_when_closed
@@ -64,7 +68,7 @@ class LLMObsMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
-        if state.tracer is None or self._excluded(request):
+        if active_tracer() is None or self._excluded(request):
             request.llmobs = NOOP_SPAN
             return self.get_response(request)
         router, sessions = self.settings.ml_app_router, self.settings.session_id
@@ -79,11 +83,11 @@ class LLMObsMiddleware:
             _remember_exception(request, exc)
             raise
         finally:
-            _deactivate(token)
+            restore(token)
             _end(request, span, response)
 
     async def __acall__(self, request: HttpRequest) -> Any:
-        if state.tracer is None or self._excluded(request):
+        if active_tracer() is None or self._excluded(request):
             request.llmobs = NOOP_SPAN
             return await self.get_response(request)
         router, sessions = self.settings.ml_app_router, self.settings.session_id
@@ -98,7 +102,7 @@ class LLMObsMiddleware:
             _remember_exception(request, exc)
             raise
         finally:
-            _deactivate(token)
+            restore(token)
             _end(request, span, response)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
@@ -121,48 +125,32 @@ def _meta_getter(meta: dict[str, Any]) -> Callable[[str], Any]:
 def _open(request: HttpRequest, kind: str, ml_app: Any, session_id: Any) -> tuple[Any, Any]:
     """Start the request's span as a child of the caller's context (a root without one) and
     make it the active span; returns the span and the token that deactivates it."""
-    tracer = state.tracer
+    tracer = active_tracer()
+    request.llmobs = NOOP_SPAN
     if tracer is None:
-        request.llmobs = NOOP_SPAN
         return NOOP_SPAN, None
-    try:
+    with capture_faults("django.open"):
         meta = request.META
         remote = None
         if "HTTP_X_DATADOG_TRACE_ID" in meta or "HTTP_TRACEPARENT" in meta:
-            remote = context_from(_meta_getter(meta))
+            remote = remote_context(_meta_getter(meta))
         name = f"{request.method} {request.path_info}"
-        remote_token = current_parent.set(remote)
-        try:
-            span = tracer.start_span(kind, name, session_id, ml_app)
-        finally:
-            current_parent.reset(remote_token)
-    except Exception as exc:  # a fault of ours: the request goes on untraced
-        warn_limited("django.open", "llmobs: could not open the request's span: %s: %s",
-                     type(exc).__name__, exc, level=logging.ERROR)
-        request.llmobs = NOOP_SPAN
-        return NOOP_SPAN, None
-    request.llmobs = span
-    return span, current_parent.set(span)
-
-
-def _deactivate(token: Any) -> None:
-    if token is not None:
-        current_parent.reset(token)
+        span = tracer.start_span(kind, name, session_id, ml_app, parent=remote)
+        request.llmobs = span
+        return span, activate(span)
+    return NOOP_SPAN, None
 
 
 def _end(request: HttpRequest, span: Any, response: HttpResponseBase | None) -> None:
     if type(span) is not LLMObsSpan:
         return
-    try:
+    with capture_faults("django.end"):
         span.name = _span_name(request)
         if response is None or response.status_code >= 500:
             _mark_error(request, span, response)
         if response is not None and response.streaming:
             finish_when_closed(response, span)
             return
-    except Exception as exc:
-        warn_limited("django.end", "llmobs: could not complete the request's span: %s: %s",
-                     type(exc).__name__, exc, level=logging.ERROR)
     span.finish()
 
 

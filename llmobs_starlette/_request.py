@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmobs_core import LLMObsSpan
-from llmobs_core._headers_w3c import parse_traceparent
-from llmobs_core._log import warn_limited
+from llmobs_core._adapter import LLMObsSpan, capture_faults, parse_traceparent, warn_limited
 
 from ._scope import route_template
 
@@ -110,7 +108,7 @@ class RequestTrace:
         span = self.span
         if span.duration_ns is not None:  # ended already
             return
-        try:
+        with capture_faults("asgi.end"):
             if exc is not None and self.status is None and self.scope["type"] == "http":
                 self.status = 500  # what the server or framework answers for it
             self.describe(span, client_disconnected)
@@ -119,11 +117,7 @@ class RequestTrace:
             elif returned and self.status is None and self.scope["type"] == "http":
                 span.error = ("IncompleteResponse",
                               "the application returned without starting a response", "")
-            span.finish()
-        except Exception as fault:
-            warn_limited("starlette.end", "llmobs: could not finish the request span: %s: %s",
-                         type(fault).__name__, fault)
-            span.finish()
+        span.finish()
 
     def describe(self, span: LLMObsSpan, client_disconnected: bool) -> None:
         tags = span.tags

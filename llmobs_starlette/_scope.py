@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmobs_core.propagation import HEADERS
+from llmobs_core._adapter import HEADERS
 
 _TRACE_HEADERS = {name.encode("latin-1"): name for name in HEADERS}
 

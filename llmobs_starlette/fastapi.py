@@ -7,8 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from llmobs_core import LLMObsSpan
-from llmobs_core.span import NOOP_SPAN, NoopSpan
+from llmobs_core._adapter import NOOP_SPAN, LLMObsSpan, NoopSpan
 
 from ._context import current_span
 

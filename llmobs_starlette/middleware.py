@@ -6,14 +6,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from llmobs_core import KINDS
-from llmobs_core._log import warn_limited
-from llmobs_core.config import ml_app_problem
-from llmobs_core.context import current_parent
-from llmobs_core.distributed import context_from
-from llmobs_core.propagation import RemoteContext
-from llmobs_core.span import NOOP_SPAN
-from llmobs_core.tracer import Tracer, state
+from llmobs_core._adapter import (
+    ACTIVE,
+    KINDS,
+    NOOP_SPAN,
+    RemoteContext,
+    Tracer,
+    activate,
+    active_tracer,
+    capture_faults,
+    ml_app_problem,
+    remote_context,
+    restore,
+    warn_limited,
+)
 
 from ._context import request_span_var
 from ._request import RequestTrace
@@ -74,14 +80,14 @@ class LLMObsMiddleware:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] not in _TRACED:
             return await self.app(scope, receive, send)
-        tracer = state.tracer
+        tracer = active_tracer()
         if tracer is None or (self.excludes and self.is_excluded(scope.get("path"))):
             _put_in_state(scope, NOOP_SPAN)  # so endpoint code runs the same untraced
             return await self.app(scope, receive, send)
         request = self.start(tracer, scope, receive, send)
         if request is None:
             return await self.app(scope, receive, send)
-        span_token = current_parent.set(request.span)
+        span_token = activate(request.span)
         request_token = request_span_var.set(request.span)
         try:
             await self.app(scope, request.receive, request.send)
@@ -91,7 +97,7 @@ class LLMObsMiddleware:
         finally:
             request.end(returned=True)
             request_span_var.reset(request_token)
-            current_parent.reset(span_token)
+            restore(span_token)
 
     def is_excluded(self, path: Any) -> bool:
         if path in self.excluded_paths:
@@ -101,8 +107,7 @@ class LLMObsMiddleware:
 
     def start(self, tracer: Tracer, scope: Scope, receive: Any, send: Any) -> RequestTrace | None:
         """Open the request's span under the caller's remote context. Never raises."""
-        try:
-            remote = remote_context(scope)
+        with capture_faults("asgi.start"):
             ml_app = self.fixed_ml_app
             if self.route_ml_app is not None:
                 ml_app = self.routed(self.route_ml_app, scope)
@@ -111,20 +116,11 @@ class LLMObsMiddleware:
                 session = self.routed(self.route_session, scope)
             method = scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET"
             name = f"{method} {scope.get('path', '')}"
-            if remote is None:
-                span = tracer.start_span(self.kind, name, session, ml_app)
-            else:
-                remote_token = current_parent.set(remote)
-                try:
-                    span = tracer.start_span(self.kind, name, session, ml_app)
-                finally:
-                    current_parent.reset(remote_token)
+            parent = request_context(scope) or ACTIVE
+            span = tracer.start_span(self.kind, name, session, ml_app, parent=parent)
             _put_in_state(scope, span)
             return RequestTrace(span, scope, method, self.response_headers, receive, send)
-        except Exception as exc:
-            warn_limited("starlette.start", "llmobs: request not traced: %s: %s",
-                         type(exc).__name__, exc)
-            return None
+        return None
 
     @staticmethod
     def routed(choose: ScopeCallable, scope: Scope) -> str | None:
@@ -141,7 +137,7 @@ class LLMObsMiddleware:
         return None
 
 
-def remote_context(scope: Scope) -> RemoteContext | None:
+def request_context(scope: Scope) -> RemoteContext | None:
     """The caller's trace context in the request headers; None when absent or unreadable."""
     try:
         headers = trace_headers(scope)
@@ -149,7 +145,7 @@ def remote_context(scope: Scope) -> RemoteContext | None:
         warn_limited("starlette.headers", "llmobs: unreadable request headers ignored: %s: %s",
                      type(exc).__name__, exc)
         return None
-    return None if headers is None else context_from(headers.get)
+    return None if headers is None else remote_context(headers.get)
 
 
 def _put_in_state(scope: Scope, span: Any) -> None:

@@ -1,5 +1,6 @@
-"""Shared fixtures. Every test fails if llmobs logged a library fault (an ERROR record) that the
-test did not ask for: a swallowed fault is a bug, not a pass."""
+"""Shared fixtures. Every test fails if llmobs swallowed a library fault (counted by its fault
+guard in LLMObs.stats()["faults"], or logged at ERROR) that the test did not ask for: a
+swallowed fault is a bug, not a pass."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 
 import pytest
 
+from llmobs_core._faults import faults, reset_faults
 from llmobs_core._log import reset_rate_limits
 from llmobs_core.tracer import state
 
@@ -26,13 +28,16 @@ def _fail_on_library_faults(request: pytest.FixtureRequest):
     logger = logging.getLogger("llmobs")
     logger.addHandler(collector)
     reset_rate_limits()
+    reset_faults()
     try:
         yield
     finally:
         logger.removeHandler(collector)
-    if collector.records and not request.node.get_closest_marker("llmobs_errors_expected"):
+    if request.node.get_closest_marker("llmobs_errors_expected"):
+        return
+    if collector.records or faults:
         messages = "\n".join(r.getMessage() for r in collector.records)
-        pytest.fail(f"llmobs logged library faults:\n{messages}")
+        pytest.fail(f"llmobs swallowed library faults {dict(faults)}:\n{messages}")
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from asgi_server import REPO, serve_in_subprocess
 
-from llmobs_core.store_queries import get_trace, list_evals, list_spans, list_traces
+from llmobs_core.store.queries import get_trace, list_evals, list_spans, list_traces
 from llmobs_starlette import span_context
 
 EXAMPLES = REPO / "examples" / "asgi"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from llmobs_core.cli import main
+from llmobs_core.cli.commands import main
 from llmobs_core.export.local import LocalStoreSink
 
 HOUR_NS = 3600 * 10**9

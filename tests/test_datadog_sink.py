@@ -17,7 +17,7 @@ from llmobs_core import LLMObs
 from llmobs_core.config import resolve
 from llmobs_core.export import default_exporters
 from llmobs_core.export.datadog import DatadogSink, DeliveryError, tracer_version
-from llmobs_core.store_queries import list_spans
+from llmobs_core.store.queries import list_spans
 
 
 @pytest.fixture(autouse=True)

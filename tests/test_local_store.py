@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from llmobs_core import LLMObs
-from llmobs_core import store_queries as q
-from llmobs_core.export import _store_checkpoint
 from llmobs_core.export.base import SinkError as BaseSinkError
 from llmobs_core.export.local import LocalStoreSink, SinkError
+from llmobs_core.store import checkpoint as _store_checkpoint
+from llmobs_core.store import queries as q
 
 DAY_NS = 86_400 * 10**9
 
@@ -238,7 +238,7 @@ def test_json_is_used_when_orjson_is_not_installed(store: Path) -> None:
     events = trace_events(2)
     script = ("import sys, json; sys.modules['orjson'] = None\n"
               "from llmobs_core.export.local import LocalStoreSink\n"
-              "from llmobs_core import _store_codec\n"
+              "from llmobs_core.store import codec as _store_codec\n"
               "assert _store_codec.orjson is None\n"
               "LocalStoreSink(sys.argv[1]).send_spans(json.loads(sys.stdin.read()))\n")
     subprocess.run([sys.executable, "-c", script, str(store)], input=json.dumps(events),

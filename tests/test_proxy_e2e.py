@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from llmobs_core import store_queries
+from llmobs_core.store import queries as store_queries
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 30.0

@@ -82,7 +82,7 @@ def test_llmobs_command_without_the_cli_extra_says_what_to_install() -> None:
                 if name.split(".")[0] in {"click", "rich"}:
                     raise ImportError(f"{name} is blocked", name=name)
         sys.meta_path.insert(0, Block())
-        from llmobs_core._cli_entry import main
+        from llmobs_core.cli import main
         main()
     """)
     assert result.returncode == 2

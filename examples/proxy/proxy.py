@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from llmobs_core import LLMObs
-from llmobs_core.distributed import activate, context_from
 from llmobs_core.propagation import HEADERS
+from llmobs_core.propagation.spans import activate, context_from
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from .._log import log, warn_limited
-from .._store_schema import resolve_store_path
-from ._store_checkpoint import Checkpoints
-from ._store_tags import TagSets
-from ._store_traces import group_by_trace
-from ._store_write import (
+from ..config import resolve_store_path
+from ..store.checkpoint import Checkpoints
+from ..store.tags import TagSets
+from ..store.traces import group_by_trace
+from ..store.write import (
     StoreTooNew,
     StoreTooOld,
     insert_evaluations,

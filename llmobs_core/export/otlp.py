@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from random import getrandbits
 from typing import Any
 
 from .._log import warn_limited
+from ..span import new_span_id
 from ._http import DeliveryError
 from ._otlp_mapping import evaluation_attributes, span_attributes
 from .base import Event
@@ -141,7 +141,7 @@ class OTLPSink:
         attributes = evaluation_attributes(metric)
         return ReadableSpan(
             name=f"evaluation:{metric['label']}",
-            context=_context(trace_id, getrandbits(64) or 1),
+            context=_context(trace_id, new_span_id()),
             parent=_context(trace_id, int(joined["span_id"])),
             resource=self._resource(metric.get("ml_app") or "unnamed-ml-app"),
             attributes=attributes, status=_OK, start_time=at, end_time=at,

@@ -12,10 +12,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._faults import capture_faults
 from .._log import log, warn_limited
-from ..events import EventBuilder
 from ..span import SpanRecord
 from .base import Event, Sink, SpanEvents
+from .events import EventBuilder
 
 DROP_REASONS = ("queue_full", "oversize", "span_processor", "sink_error")
 _live_writers: weakref.WeakSet[Writer] = weakref.WeakSet()
@@ -139,10 +140,8 @@ class Writer:
         while not self._stopped:
             self._wake.wait(self._interval)
             self._wake.clear()
-            try:
+            with capture_faults("writer"):  # the thread must outlive any fault of ours
                 self._drain()
-            except Exception:  # the thread must outlive any fault of ours or a sink's
-                log.exception("llmobs: writer fault")
             self._warn_about_drops()
 
     def _drain(self) -> None:

@@ -3,7 +3,7 @@
 ``instrument()`` covers every client built after it (``httpx.get()`` and friends included);
 ``instrument_client(client)`` covers one client, whenever it was built. A request sent while a
 span (or an activated remote context) is active carries the Datadog, W3C and baggage headers of
-``distributed.inject_into``, which also applies the ml-proxy:custom rule to the request's URL.
+``propagation.inject_into``, which also applies the ml-proxy:custom rule to the request's URL.
 ``propagate_to`` (hosts, ``host:port`` or URL prefixes) limits where the headers go; by default
 every destination gets them, and with them the ml_app and the session id.
 
@@ -31,10 +31,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from .._log import warn_limited
-from ..distributed import inject_into
-from ..propagation import HEADERS
-from ..tracer import state
+from .._adapter import HEADERS, active_tracer, capture_faults, inject_into
 
 __all__ = ["instrument", "instrument_client", "uninstrument", "uninstrument_client"]
 
@@ -200,22 +197,19 @@ def _hooking_init(original: Callable[..., None], hook_type: type[_RequestHook]):
         original(self, *args, **kwargs)
         if not _global_policy.enabled:
             return
-        try:
+        with capture_faults("httpx.init"):  # the client must still be built
             if not any(isinstance(h, _RequestHook) for h in self.event_hooks["request"]):
                 _set_hook(self, hook_type(_global_policy))
-        except Exception as exc:  # ours: the client must still be built
-            warn_limited("httpx.init", "llmobs: could not instrument an httpx client: %s: %s",
-                         type(exc).__name__, exc)
 
     return __init__
 
 
 def _inject(request: httpx.Request, policy: _Policy) -> None:
-    if not policy.enabled or state.tracer is None:
+    if not policy.enabled or active_tracer() is None:
         return
     if threading.current_thread().name == _WRITER_THREAD:
         return
-    try:
+    with capture_faults("httpx.inject"):  # the request must still go out
         destinations = policy.destinations
         if destinations is not None and not destinations.allow(request.url):
             _remove_injected(request)
@@ -223,9 +217,6 @@ def _inject(request: httpx.Request, policy: _Policy) -> None:
         written: dict[str, str] = {}
         if inject_into(written.__setitem__, url=str(request.url)):
             _write(request, written)
-    except Exception as exc:  # ours: the request must still go out
-        warn_limited("httpx.inject", "llmobs: could not add trace headers to an httpx request: "
-                     "%s: %s", type(exc).__name__, exc)
 
 
 def _write(request: httpx.Request, ours: dict[str, str]) -> None:

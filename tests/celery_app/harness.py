@@ -170,7 +170,7 @@ def create_store(path: Path) -> None:
     same fresh store at the same moment can fail at once with "database is locked" (SQLite
     does not wait while a new file switches to WAL), dropping their first batch: a fault of
     the store's, reproduced and reported, not what these tests are about."""
-    from llmobs_core.export._store_write import open_store
+    from llmobs_core.store.write import open_store
 
     open_store(path, 10.0).close()
 

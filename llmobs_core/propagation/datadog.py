@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._headers_common import (
+from .common import (
     MAX_64,
     TraceHeaders,
     add_unique,

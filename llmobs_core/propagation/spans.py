@@ -9,11 +9,12 @@ from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._log import warn_limited
-from .context import current_parent
-from .propagation import RemoteContext, extract, extract_dict, inject
-from .span import LLMObsSpan
-from .tracer import state
+from .._faults import capture_faults
+from .._log import warn_limited
+from ..context import current_parent
+from ..span import LLMObsSpan
+from ..tracer import state
+from .headers import RemoteContext, extract, extract_dict, inject
 
 PROXY_TAG = ("ml-proxy", "custom")
 
@@ -28,7 +29,7 @@ def inject_into(setter: Callable[[str, str], None], span: Any = None,
     source = span if span is not None else current_parent.get()
     if source is None:
         return False
-    try:
+    with capture_faults("propagation.inject"):  # a setter of the caller's, or a bug of ours
         if type(source) is LLMObsSpan:
             inject(setter, trace_id=source.trace_id, span_id=source.span_id,
                    apm_trace_id=source.apm_trace_id, ml_app=source.ml_app,
@@ -46,11 +47,8 @@ def inject_into(setter: Callable[[str, str], None], span: Any = None,
                    sampling_priority=source.sampling_priority or 1)
         else:
             return False
-    except Exception as exc:  # a setter of the caller's, or a bug of ours: never the host's
-        warn_limited("inject", "llmobs: could not write trace headers: %s: %s",
-                     type(exc).__name__, exc)
-        return False
-    return True
+        return True
+    return False
 
 
 def _is_proxy(proxy_urls: tuple[str, ...], url: str | None) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .span import MODEL_KINDS, LLMObsSpan, SpanRecord
+from ..span import MODEL_KINDS, LLMObsSpan, SpanRecord
 
 _MAX_TEXT = 1_000_000
 
@@ -121,7 +121,7 @@ class EventBuilder:
         return head
 
     def build(self, span: LLMObsSpan | SpanRecord) -> dict[str, Any]:
-        """The span event of a finished span's record (or of a span)."""
+        """The span event of a finished span's record (or of a span); see RECORD_FIELDS."""
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
          model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
          metrics, span_tags) = span if type(span) is tuple else span.record()

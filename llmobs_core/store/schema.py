@@ -25,20 +25,8 @@ The `spans` view shows one row per span for ad-hoc SQL; the library never reads 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-PATH_ENV = "LLMOBS_LOCAL_PATH"
-DEFAULT_RELATIVE_PATH = Path(".llmobs") / "traces.db"
 SCHEMA_VERSION = 2
 PAGE_SIZE = 16_384  # fewer, fuller pages for chunks of a few kilobytes; only for new files
-
-
-def resolve_store_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """An explicit path beats LLMOBS_LOCAL_PATH, which beats .llmobs/traces.db in the cwd."""
-    if path is None or str(path) == "":
-        path = os.environ.get(PATH_ENV) or DEFAULT_RELATIVE_PATH
-    return Path(path).expanduser().absolute()
 
 
 SCHEMA = """

@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .._store_codec import decode, encode
-from .._store_schema import PAGE_SIZE, SCHEMA, SCHEMA_VERSION
-from ._store_tags import TagSets, forget_unused_tag_sets
-from ._store_traces import OneSpan, TraceGroup
-from .base import Event
+from .codec import Event, decode, encode
+from .schema import PAGE_SIZE, SCHEMA, SCHEMA_VERSION
+from .tags import TagSets, forget_unused_tag_sets
+from .traces import OneSpan, TraceGroup
 
 _PRUNE_TRACES_PER_TRANSACTION = 200
 _PRUNE_DOWN_TO = 0.9  # prune below the limit, so the next check does not prune again at once

@@ -27,9 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from . import _headers_datadog as datadog
-from . import _headers_w3c as w3c
-from ._headers_common import (
+from . import datadog, w3c
+from .common import (
     MAX_64,
     MAX_128,
     PRIORITY_MAX,

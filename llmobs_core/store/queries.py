@@ -16,7 +16,8 @@ import sqlite3
 from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
-from ._store_codec import (
+from ..config import resolve_store_path
+from .codec import (
     decode,
     has_tag,
     integer,
@@ -26,7 +27,7 @@ from ._store_codec import (
     text,
     trace_summary,
 )
-from ._store_schema import SCHEMA_VERSION, resolve_store_path
+from .schema import SCHEMA_VERSION
 
 __all__ = ["evaluations_by_span", "get_trace", "list_evals", "list_spans", "list_traces",
            "match_trace_ids"]

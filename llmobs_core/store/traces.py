@@ -13,8 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .._store_codec import encode, integer
-from .base import Event
+from .codec import Event, encode, integer
 
 _YIELD_EVERY = 200  # spans, about a millisecond of work inside a busy server
 _INT64_MAX = (1 << 63) - 1
@@ -96,8 +95,7 @@ def _tags_of(event: Event) -> tuple[Any, ...]:
 
 class OneSpan:
     """A trace with one span in the batch, the common case (a web request's trace), kept
-    lean: no dict of spans, its tags as the span's own tuple, encoded as a one-span array.
-    The store spends more of its Python here than anywhere, hence the inlined helpers."""
+    lean: no dict of spans, its tags as the span's own tuple, encoded as a one-span array."""
 
     __slots__ = ("trace_id", "span_id", "min_start_ns", "max_start_ns", "exact_starts", "tags",
                  "events")
@@ -106,17 +104,9 @@ class OneSpan:
     def __init__(self, trace_id: str, span_id: str, event: Event, now_ns: int) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
-        start = event.get("start_ns")
-        if type(start) is int and _INT64_MIN <= start <= _INT64_MAX:
-            self.min_start_ns = self.max_start_ns = start
-            self.exact_starts = True
-        else:
-            self.min_start_ns, self.exact_starts = _indexed_start(event, now_ns)
-            self.max_start_ns = self.min_start_ns
-        span_tags = event.get("tags")
-        tags = tuple(span_tags) if type(span_tags) is list else ()
-        session_id = event.get("session_id")
-        self.tags = (*tags, f"session_id:{session_id}") if session_id else tags
+        self.min_start_ns, self.exact_starts = _indexed_start(event, now_ns)
+        self.max_start_ns = self.min_start_ns
+        self.tags = _tags_of(event)
         self.events = (b"[" + encode(event) + b"]").decode()
 
     def as_group(self) -> TraceGroup:

@@ -8,7 +8,7 @@ import sys
 
 def main() -> None:
     try:
-        from .cli import main as run
+        from .commands import main as run
     except ImportError as exc:
         sys.stderr.write(f"llmobs: the command needs the cli extra ({exc.name} is missing): "
                          'pip install "llmobs[cli]"\n')

@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from . import _cli_draw as draw
-from . import store_queries
-from ._store_schema import resolve_store_path
+from ..config import resolve_store_path
+from ..store import queries as store_queries
+from . import draw
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d|w)", re.IGNORECASE)
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -208,6 +208,3 @@ def _shown(store: Path) -> str:
     except ValueError:
         return str(store)
 
-
-if __name__ == "__main__":
-    main()

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from urllib.parse import quote, unquote
 
-from ._headers_common import (
+from .common import (
     TraceHeaders,
     add_unique,
     fit,

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from .store_queries import evaluations_by_span
+from ..store.queries import evaluations_by_span
 
 _PREVIEW_CHARS = 70
 _PIPED_WIDTH = 240

@@ -1,0 +1,69 @@
+"""The one seam between the core and its adapters (ASGI, Django, Celery) and integrations
+(httpx, LLM clients): everything they need of the core's internals, and nothing else.
+
+- `start_span(kind, name, parent=...)` opens a span under an explicit parent (a remote context
+  read from headers, a span, None for a new trace; by default the active one), or gives the
+  no-op span while llmobs is disabled.
+- `remote_context(getter)` reads the caller's trace context through a header getter.
+- `activate(span)` / `restore(token)` make a span the active parent for a while.
+- `capture_faults(place)` guards library-side work: faults are logged and counted, never raised.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any
+
+from ._faults import capture_faults, faults, record_fault, safe_str
+from ._log import log, warn_limited
+from .annotations import shape_io_leniently
+from .config import ml_app_problem
+from .context import current_parent
+from .propagation import HEADERS, RemoteContext, inject, inject_into
+from .propagation import context_from as remote_context
+from .propagation.w3c import parse_traceparent
+from .span import KINDS, NOOP_SPAN, LLMObsSpan, NoopSpan
+from .tracer import ACTIVE, Tracer, state
+
+__all__ = [
+    "ACTIVE", "HEADERS", "KINDS", "NOOP_SPAN", "LLMObsSpan", "NoopSpan", "RemoteContext",
+    "Tracer", "activate", "active_parent", "active_tracer", "capture_faults", "faults", "inject",
+    "inject_into", "log", "ml_app_problem", "parse_traceparent", "record_fault",
+    "remote_context", "restore", "safe_str", "shape_io_leniently", "start_span", "warn_limited",
+]
+
+
+def active_tracer() -> Tracer | None:
+    """The tracer while llmobs is enabled, else None."""
+    return state.tracer
+
+
+def start_span(kind: str, name: str, parent: Any = ACTIVE, session_id: str | None = None,
+               ml_app: str | None = None, model_name: str | None = None,
+               model_provider: str | None = None) -> LLMObsSpan | NoopSpan:
+    tracer = state.tracer
+    if tracer is None:
+        return NOOP_SPAN
+    return tracer.start_span(kind, name, session_id, ml_app, model_name, model_provider, parent)
+
+
+def active_parent() -> Any:
+    """The active span, or an activated remote context, or None."""
+    return current_parent.get()
+
+
+def activate(parent: Any) -> contextvars.Token[Any]:
+    """Make `parent` (a span, a remote context, or None) the active parent; give the token to
+    `restore` when its time is over."""
+    return current_parent.set(parent)
+
+
+def restore(token: contextvars.Token[Any] | None) -> None:
+    """Undo an `activate`. A token from another context (a span handed between tasks) is
+    ignored: that context never saw it active."""
+    if token is None:
+        return
+    try:
+        current_parent.reset(token)
+    except ValueError:
+        pass
