@@ -26,6 +26,7 @@ $(PHOENIX_STAMP): requirements/phoenix.txt
 
 test: $(STAMP) $(PHOENIX_STAMP)
 	$(BIN)/ruff check llmobs_core llmobs_starlette llmobs_django llmobs_celery tests examples bench
+	$(BIN)/mypy
 	LLMOBS_PHOENIX_BIN=$(PHOENIX_VENV)/bin/phoenix $(BIN)/python -m pytest
 
 # The demo keeps its own store, so each run shows just its own traces.

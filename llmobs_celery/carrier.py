@@ -38,6 +38,7 @@ def context_headers(source: Any) -> Mapping[str, str]:
     """The propagation headers for `source` (a span or a remote context); {} when it has no
     context to give. Unlike llmobs_core.propagation.spans.inject_into, a publish never tags the
     source span ml-proxy:custom: a queue is not a proxy service. Read-only: callers copy."""
+    key: tuple[Any, ...]
     if type(source) is LLMObsSpan:
         key = (source.trace_id, source.span_id, source.apm_trace_id, source.ml_app,
                source.session_id, 1)

@@ -37,7 +37,7 @@ class Execution:
         self.span = span
         self.remote = remote
         self.capture_output = capture_output
-        self._tokens = (activate(span), current_execution.set(self))
+        self._tokens: tuple[Any, Any] = (activate(span), current_execution.set(self))
         if len(open_executions) >= _MAX_OPEN:
             count_fault("open", RuntimeError(f"{_MAX_OPEN} task spans open at once; "
                                              "task_postrun is not reaching llmobs"))

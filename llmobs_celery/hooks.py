@@ -6,7 +6,7 @@ logged, and the task runs as it would without llmobs."""
 from __future__ import annotations
 
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from llmobs_core._adapter import (
@@ -46,7 +46,7 @@ def _write_message_context(headers: MutableMapping[str, Any], body: Any) -> None
     source = active_parent()
     if source is None or carrier.carries_context(headers):
         # Headers the caller gave explicitly, or a chord body's publisher context, win.
-        context = {name: headers[name] for name in HEADERS if name in headers}
+        context: Mapping[str, Any] = {name: headers[name] for name in HEADERS if name in headers}
     else:
         context = carrier.context_headers(source)
         carrier.replace_context(headers, context)

@@ -240,8 +240,12 @@ class LLMObs:
         loop = asyncio.get_running_loop()
         done = loop.create_future()
 
+        def resolve() -> None:
+            if not done.done():
+                done.set_result(True)
+
         def wake() -> None:
-            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(True))
+            loop.call_soon_threadsafe(resolve)
 
         marker.callbacks.append(wake)
         if marker.done.is_set():

@@ -33,5 +33,5 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
     """A ThreadPoolExecutor whose tasks run in a copy of the submitter's context, so spans opened
     in them are children of the span that was active at submit time."""
 
-    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+    def submit(self, fn, /, *args, **kwargs):
         return super().submit(bind_context(fn), *args, **kwargs)

@@ -7,6 +7,7 @@ import os
 import random
 import traceback
 from collections.abc import Callable
+from contextvars import Token
 from operator import attrgetter
 from time import perf_counter_ns, time_ns
 from typing import Any
@@ -64,7 +65,7 @@ class LLMObsSpan:
         parent: Any,
         ml_app: str,
         session_id: str | None,
-        on_finish: Callable[[LLMObsSpan], None],
+        on_finish: Callable[[SpanRecord], None],
         model_name: str | None = None,
         model_provider: str | None = None,
     ) -> None:
@@ -84,7 +85,12 @@ class LLMObsSpan:
         self.model_name = model_name
         self.model_provider = model_provider
         self.error: tuple[str, str, str] | None = None
-        self.input = self.output = self.metadata = self.metrics = self.tags = self._token = None
+        self.input: Any = None
+        self.output: Any = None
+        self.metadata: dict[str, Any] | None = None
+        self.metrics: dict[str, float] | None = None
+        self.tags: dict[str, str] | None = None
+        self._token: Token[Any] | None = None
         self._on_finish = on_finish
         self.duration_ns: int | None = None
         self._start_perf = perf_counter_ns()
@@ -140,7 +146,7 @@ class LLMObsSpan:
         """The finished span's fields, in RECORD_FIELDS order, for the writer. A tuple of plain
         values is untracked by the cyclic GC, where the span itself would be scanned again and
         again while it waits in the queue."""
-        return _read_record(self)  # type: ignore[no-any-return]
+        return _read_record(self)
 
     def __repr__(self) -> str:
         return (

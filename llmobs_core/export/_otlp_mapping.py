@@ -183,7 +183,7 @@ def evaluation_attributes(metric: dict[str, Any]) -> Attributes:
         "tag.tags": [t for t in metric.get("tags") or () if isinstance(t, str)],
     }
     if metric_type == "score":
-        attributes["gen_ai.evaluation.score.value"] = float(value)
+        attributes["gen_ai.evaluation.score.value"] = float(value)  # type: ignore[arg-type]
     elif metric_type == "json":
         attributes["output.value"] = _json(value)
         attributes["output.mime_type"] = "application/json"

@@ -124,7 +124,7 @@ class EventBuilder:
         """The span event of a finished span's record (or of a span); see RECORD_FIELDS."""
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
          model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
-         metrics, span_tags) = span if type(span) is tuple else span.record()
+         metrics, span_tags) = span.record() if isinstance(span, LLMObsSpan) else span
         meta: dict[str, Any] = {"span": {"kind": kind}}
         if kind == "llm":
             if input_value is not None:

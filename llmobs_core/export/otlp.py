@@ -4,9 +4,10 @@ ReadableSpan records itself: the global tracer provider is never touched."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from .._log import warn_limited
 from ..span import new_span_id
@@ -51,10 +52,11 @@ class OTLPSink:
                  version: str | None = None, timeout: float | None = None,
                  exporter: SpanExporter | None = None) -> None:
         self._endpoint = endpoint
-        self._exporter_options = {"endpoint": endpoint, "timeout": timeout,
-                                  "headers": dict(headers) if headers else None}
+        self._new_exporter = functools.partial(
+            OTLPSpanExporter, endpoint=endpoint, timeout=timeout,
+            headers=dict(headers) if headers else None)
         self._own_exporter = exporter is None
-        self._exporter = exporter or OTLPSpanExporter(**self._exporter_options)
+        self._exporter = exporter or self._new_exporter()
         self._pid = os.getpid()
         self._service = service
         self._static = {key: value for key, value in (
@@ -95,7 +97,7 @@ class OTLPSink:
         if self._own_exporter and self._pid != os.getpid():
             # A forked child must not share the parent's pooled connections.
             self._pid = os.getpid()
-            self._exporter = OTLPSpanExporter(**self._exporter_options)
+            self._exporter = self._new_exporter()
         if self._exporter.export(spans) is not SpanExportResult.SUCCESS:
             raise DeliveryError(f"{len(spans)} {what} not accepted by the OTLP endpoint "
                                 f"{self._endpoint or '(from OTEL_EXPORTER_OTLP_*)'}")
@@ -120,7 +122,7 @@ class OTLPSink:
         end = start + event["duration"]
         meta = event["meta"]
         error = meta.get("error")
-        status, events = _OK, ()
+        status, events = _OK, cast("tuple[Any, ...]", ())
         if error:
             status = Status(StatusCode.ERROR, f"{error.get('type')}: {error.get('message')}")
             events = (SpanEvent("exception", {

@@ -138,8 +138,8 @@ def uninstrument() -> None:
     constructors are restored. Clients set up with instrument_client() keep theirs."""
     _global_policy.enabled = False
     for cls, wrapper in list(_wrappers.items()):
-        if cls.__init__ is wrapper:
-            cls.__init__ = wrapper.__wrapped__  # type: ignore[attr-defined]
+        if cls.__dict__.get("__init__") is wrapper:
+            setattr(cls, "__init__", wrapper.__wrapped__)  # noqa: B010 (mypy: no __init__ writes)
             del _wrappers[cls]
         # else a later wrapper sits on ours: ours stays in place, inert while disabled.
 

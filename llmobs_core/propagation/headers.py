@@ -1,26 +1,6 @@
-"""Trace context in HTTP-style headers: Datadog x-datadog-*, W3C traceparent/tracestate, baggage.
-
-`inject` writes all three formats; `extract` reads any of them, alone or together, and gives a
-`RemoteContext` or None ("no remote parent"). Header names are lowercase. Pure: stdlib only.
-
-Writing: the span's own id is both the APM parent (x-datadog-parent-id, traceparent) and the
-llmobs parent (_dd.p.llmobs_parent_id). ml_app and the session id go into x-datadog-tags, the
-tracestate dd= member and baggage (ml_app, session.id). A value a format cannot carry exactly is
-left out of that format; when a format's size budget (x-datadog-tags 512 characters, dd= member
-256) is short, ml_app is kept before the session id; the ids always fit. Datadog headers are
-skipped when the low 64 bits of the APM trace id are zero, which they cannot express. `inject`
-raises ValueError for an id out of range (a caller bug) before writing anything.
-
-Reading follows ddtrace 4.16: Datadog headers first; W3C is used alone, or beside Datadog when
-the trace ids agree (then traceparent's parent id is the APM parent, as in ddtrace); on a
-conflict W3C is ignored entirely. llmobs keys come from x-datadog-tags, else tracestate;
-ml_app and session also from baggage. `parent_id` is None when _dd.p.llmobs_parent_id is
-missing, "undefined" or invalid: the caller decides whether to parent on `apm_parent_id` instead
-(ddtrace then makes an llmobs root with a fresh llmobs trace id). Baggage alone carries no
-parent, so gives None. Malformed input never raises: a bad optional field is dropped, a bad id
-means no context, and each header is ignored whole when longer than its cap (x-datadog-tags 512,
-tracestate and baggage 8,192, others 256 characters). `HEADERS` names every header read or written.
-"""
+"""Trace context in HTTP-style headers: `inject` writes Datadog x-datadog-*, W3C traceparent and
+tracestate, and baggage; `extract` reads any of them into a `RemoteContext`, or None, and never
+raises. The formats, their size budgets and which header wins (docs/wire-formats.md)."""
 
 from __future__ import annotations
 

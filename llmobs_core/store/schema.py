@@ -1,27 +1,6 @@
-"""Where the local trace store lives and the tables in it: shared by the sink and the reader.
-
-Spans are stored by the trace: each batch the sink receives is grouped by trace, and each
-trace's share of it is kept as one JSON array of span events. SQLite spends about as much on
-a row, or an index entry, as on a kilobyte of data, so a row per span capped the sink near
-40,000 spans/s; a row per trace does not. A trace's row holds its spans from the batch that
-first brought it (most traces come in one batch), with its earliest start and span count for
-listing and retention; spans of it that come in later batches go to `chunks`, one row per
-trace and batch. The rest of a trace's summary
-(root, duration, status, session) is worked out from its spans when it is listed, which costs
-little for the few traces shown and saves the writer from looking at every span's fields.
-
-Trace rows and chunks are numbered in the order they are stored, and each carries a bound no
-span in it or in an older one started after; so the newest spans are found by reading both
-newest first and stopping at the first bound below what was found, with no index on starts.
-
-Tags are indexed per trace through tag sets: the spans of a trace mostly share their tags
-(ml_app, service, env, session...), and so do the traces of one session, so a trace points at
-the set of tags its spans carry (a JSON array of tag ids), and only a set not seen before adds
-a row. A tag filter reads the tag sets, few beside the traces, to find those holding the tag,
-then the traces' index by start, which holds their tag set ids: traces have no index by tag
-set, which would put each new trace in a random place of it.
-The `spans` view shows one row per span for ad-hoc SQL; the library never reads it.
-"""
+"""The local trace store's tables, shared by the sink and the reader: a trace's spans kept as
+JSON arrays (one row per trace, then one per later batch), tags indexed by tag set. Why it is
+laid out so (docs/local-store.md, "How traces are stored")."""
 
 from __future__ import annotations
 

@@ -133,7 +133,7 @@ def group_by_trace(events: Sequence[Event], now_ns: int) -> dict[str, TraceGroup
         group = groups.get(trace_id)
         if group is None:
             groups[trace_id] = OneSpan(trace_id, span_id, event, now_ns)
-        elif type(group) is OneSpan:
+        elif isinstance(group, OneSpan):
             if span_id != group.span_id:
                 groups[trace_id] = many = group.as_group()
                 many.spans[span_id] = span_facts(event, now_ns)

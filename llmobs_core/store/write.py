@@ -121,12 +121,12 @@ def insert_spans(conn: sqlite3.Connection, groups: dict[str, TraceGroup | OneSpa
     if created < len(listed):
         created_ids = {rowid for (rowid,) in conn.execute("SELECT id FROM traces WHERE id >= ?",
                                                           (first_rowid,))}
-        continuing = []
+        continuing: list[TraceGroup] = []
         for index, group in enumerate(listed):
             if first_rowid + index not in created_ids:
-                if type(group) is OneSpan:
-                    group = listed[index] = group.as_group()
-                continuing.append(group)
+                many = group.as_group() if isinstance(group, OneSpan) else group
+                listed[index] = many
+                continuing.append(many)
         _continue_stored_traces(conn, continuing, tag_sets, bound)
     stored = sum(group.span_count for group in listed)
     conn.execute("UPDATE counters SET value = value + ? WHERE name = 'spans'", (stored,))
@@ -240,7 +240,7 @@ def prune(conn: sqlite3.Connection, max_spans: int, max_age_days: float, now_ns:
     limit), in short transactions so other writers are not held up, then the tag sets only
     they used. Returns spans deleted."""
     cutoff = _prune_cutoff(conn, max_spans, max_age_days, now_ns)
-    deleted, tag_set_ids = 0, set()
+    deleted, tag_set_ids = 0, set[int]()
     if max_age_days:
         with write_transaction(conn):
             conn.execute("DELETE FROM evaluations WHERE timestamp_ms < ?",
