@@ -17,7 +17,7 @@ _FALSE = frozenset(("0", "false", "no", "off"))
 
 
 def ml_app_problem(name: object) -> str | None:
-    """Say which of WIRE.md's ml_app rules `name` breaks, or None when it is valid."""
+    """Say which of docs/wire-formats.md's ml_app rules `name` breaks, or None when it is valid."""
     if not isinstance(name, str):
         return f"it must be a string, not {type(name).__name__}"
     if not name:

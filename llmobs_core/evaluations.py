@@ -1,5 +1,6 @@
-"""Validation of submit_evaluation() arguments into WIRE.md's evaluation metric. A mistake here
-is a programming error, so it raises with a message that says what to fix."""
+"""Validation of submit_evaluation() arguments into an evaluation metric
+(docs/wire-formats.md). A mistake here is a programming error, so it raises with a message
+that says what to fix."""
 
 from __future__ import annotations
 

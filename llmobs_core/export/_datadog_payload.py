@@ -1,5 +1,5 @@
-"""Request bodies for the Datadog intake (WIRE.md): span envelopes and evaluation metrics,
-JSON-encoded on the writer thread and packed into bodies of at most 5 MiB."""
+"""Request bodies for the Datadog intake (docs/wire-formats.md): span envelopes and
+evaluation metrics, JSON-encoded on the writer thread and packed into bodies of at most 5 MiB."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def span_bodies(events: Sequence[Event], tracer_version: str) -> Encoded:
 def _sanitised(event: Event) -> Event:
     metrics = event.get("metrics")
     if type(metrics) is dict and any(type(key) is str and "." in key for key in metrics):
-        # A "." in a metric key makes the intake drop the whole request (WIRE.md).
+        # A "." in a metric key makes the intake drop the whole request (docs/wire-formats.md).
         return {**event, "metrics": {
             key.replace(".", "_") if type(key) is str else key: value
             for key, value in metrics.items()}}

@@ -1,7 +1,7 @@
-"""WIRE.md span events as OpenTelemetry attributes: the GenAI semantic conventions (gen_ai.*)
-for model calls, OpenInference's (openinference.span.kind, input.value, llm.*) so Arize Phoenix
-and similar tools classify spans, and llmobs.* for what neither names. No OpenTelemetry import
-here: plain dicts of attribute values."""
+"""Span events (docs/wire-formats.md) as OpenTelemetry attributes: the GenAI semantic
+conventions (gen_ai.*) for model calls, OpenInference's (openinference.span.kind,
+input.value, llm.*) so Arize Phoenix and similar tools classify spans, and llmobs.* for what
+neither names. No OpenTelemetry import here: plain dicts of attribute values."""
 
 from __future__ import annotations
 

@@ -1,13 +1,13 @@
 """The contract between the writer thread and a sink.
 
-A sink receives plain dicts in WIRE.md's Datadog shapes: span events (the inner span object,
-not the intake envelope) and evaluation metrics. Span events come in a SpanEvents sequence
-that builds each event as it is read: a sink that encodes them one by one never holds a
-batch of dicts (which the cyclic GC would scan again and again), and one that does not look
-at them builds nothing. Sinks are called from the writer thread
-only, one batch at a time, so they need no locking of their own. A sink may raise: the
-writer counts the batch as dropped for reason "sink_error", logs the failure unless the sink
-raised a SinkError (which it has logged itself), and goes on.
+A sink receives plain dicts in the Datadog shapes of docs/wire-formats.md: span events (the
+inner span object, not the intake envelope) and evaluation metrics. Span events come in a
+SpanEvents sequence that builds each event as it is read: a sink that encodes them one by one
+never holds a batch of dicts (which the cyclic GC would scan again and again), and one that
+does not look at them builds nothing. Sinks are called from the writer thread only, one batch
+at a time, so they need no locking of their own. A sink may raise: the writer counts the batch
+as dropped for reason "sink_error", logs the failure unless the sink raised a SinkError (which
+it has logged itself), and goes on.
 """
 
 from __future__ import annotations

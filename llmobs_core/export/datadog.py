@@ -1,6 +1,6 @@
 """The Datadog LLM Observability sink: span events to the LLM Observability intake, evaluations
 to the eval-metric endpoint, either agentless (with an API key) or through a Datadog Agent's
-EVP proxy. Paths, headers and bodies follow WIRE.md."""
+EVP proxy. Paths, headers and bodies follow docs/wire-formats.md."""
 
 from __future__ import annotations
 

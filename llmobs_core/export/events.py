@@ -1,5 +1,5 @@
-"""Turning finished spans into WIRE.md's span events. Runs on the writer thread, never on the
-caller's: this is where values are encoded."""
+"""Turning finished spans into span events (docs/wire-formats.md). Runs on the writer
+thread, never on the caller's: this is where values are encoded."""
 
 from __future__ import annotations
 

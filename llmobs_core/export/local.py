@@ -2,7 +2,7 @@
 command reads. Several processes (a web server and its forked workers) may write to the same
 file at once: WAL mode lets readers go on while one writer commits, and a busy timeout makes
 the other writers wait for their turn instead of failing. How spans are laid out, and why:
-_store_schema.py; why checkpoints run on a thread of their own: _store_checkpoint.py."""
+docs/local-store.md; why checkpoints run on a thread of their own: store/checkpoint.py."""
 
 from __future__ import annotations
 
@@ -190,7 +190,7 @@ class LocalStoreSink:
         if conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = open_store(self.path, self.timeout)
-            conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _store_checkpoint
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # see store/checkpoint.py
             self._connection, self._pid = conn, os.getpid()
             self._file_identity = _file_identity(self.path)
             self._tag_sets = TagSets()

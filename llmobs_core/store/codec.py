@@ -11,7 +11,7 @@ try:
 except ImportError:  # a core dependency, but the store still works without it, only slower
     orjson = None  # type: ignore[assignment]
 
-Event = dict[str, Any]  # a span event or an evaluation metric, in WIRE.md's shapes
+Event = dict[str, Any]  # a span event or an evaluation metric, in docs/wire-formats.md's shapes
 _INT64 = 1 << 63
 ROOT_PARENTS = (None, "undefined", "0")
 
