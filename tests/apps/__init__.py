@@ -1,0 +1,1 @@
+"""Applications the tests run: an ASGI app, a Celery app, a Django project."""

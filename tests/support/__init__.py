@@ -1,0 +1,1 @@
+"""Helpers the tests share: fake intakes and receivers, servers, wire-format checks."""
