@@ -1,9 +1,9 @@
 """Export throughput (spans/s) to remote backends, in one run:
 
-- llmobs's Datadog sink to the fake Datadog intake (tests/fake_intake.py, another process):
+- llmobs's Datadog sink to the fake Datadog intake (tests/support/fake_intake.py, another process):
   the sink alone on ready-made span events (encoding + HTTP), and end to end (spans opened,
   annotated and finished in the application, then through the writer and the sink);
-- llmobs's OTLP sink to a local OTLP/HTTP receiver (tests/fake_otlp.py, another process);
+- llmobs's OTLP sink to a local OTLP/HTTP receiver (tests/support/fake_otlp.py, another process);
 - the OpenTelemetry SDK's own OTLP/HTTP exporter to the same receiver, exporting spans that
   carry the same attributes, alone and end to end (TracerProvider + BatchSpanProcessor).
 
@@ -33,14 +33,14 @@ from llmobs_core.export.datadog import DatadogSink
 from llmobs_core.export.otlp import OTLPSink
 from llmobs_core.testing import capture
 
-TESTS = Path(__file__).resolve().parent.parent / "tests"
+TESTS = Path(__file__).resolve().parent.parent / "tests" / "support"
 INPUT = [{"role": "system", "content": "You are terse."},
          {"role": "user", "content": "What is the capital of France?"}]
 OUTPUT = [{"role": "assistant", "content": "Paris."}]
 METADATA = {"temperature": 0.2, "max_tokens": 64, "top_p": 1.0}
 METRICS = {"input_tokens": 21, "output_tokens": 2, "total_tokens": 23}
 BATCH = 1_000
-KEY = "test-api-key"  # what tests/fake_intake.py expects
+KEY = "test-api-key"  # what tests/support/fake_intake.py expects
 CHUNK_UNITS = 5_000
 
 

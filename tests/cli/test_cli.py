@@ -20,7 +20,7 @@ from llmobs_core.export.local import LocalStoreSink
 HOUR_NS = 3600 * 10**9
 
 
-# -- a small factory for span events in WIRE.md's shape ---------------------------------------
+# -- a small factory for span events in the wire format (docs/wire-formats.md) --------
 
 def span_event(trace_id: str, *, parent_id: str = "undefined", name: str, kind: str,
                ml_app: str, service: str, start_ns: int, session_id: str | None = None,

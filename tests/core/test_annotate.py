@@ -1,4 +1,4 @@
-"""annotate(): per-kind normalisation as WIRE.md gives it, and junk that never escapes."""
+"""annotate(): per-kind normalisation as wire-formats.md gives it, and junk that never escapes."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ def test_api_key_is_not_in_the_config_repr() -> None:
     ("my__app", "runs of underscores"), ("my_app_", "end with an underscore"), ("", "empty"),
 ])
 def test_invalid_ml_app_at_enable_raises_naming_the_rule(name, rule) -> None:
-    """enable() refuses an ml_app that breaks a WIRE.md rule, saying which one."""
+    """enable() refuses an ml_app that breaks a wire-formats.md rule, saying which one."""
     with pytest.raises(ValueError, match=rule):
         LLMObs.enable(ml_app=name, exporter="memory")
     assert not LLMObs.enabled()

@@ -1,4 +1,4 @@
-"""submit_evaluation(): WIRE.md's metric shape, and errors that say what to fix."""
+"""submit_evaluation(): wire-formats.md's metric shape, and errors that say what to fix."""
 
 from __future__ import annotations
 

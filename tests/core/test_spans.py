@@ -17,7 +17,8 @@ def _tags(event: dict) -> dict[str, str]:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_kind_is_exported_with_its_kind_name_and_wire_shape(kind: str) -> None:
-    """Every kind's context manager yields a span whose event has WIRE.md's keys and types."""
+    """Every kind's context manager yields a span whose event has the wire format's keys and
+    types."""
     with capture(ml_app="shop", service="api", env="prod", version="1.2") as captured:
         with getattr(LLMObs, kind)(name=f"my-{kind}") as span:
             assert isinstance(span, LLMObsSpan)

@@ -154,7 +154,7 @@ def test_malformed_trace_headers_give_a_root(spans):
 
 
 def test_a_routed_ml_app_beats_the_caller_s_which_beats_the_configured_one(spans):
-    """WIRE.md precedence: the router's ml_app is explicit; unrouted requests take the caller's
+    """Wire-format precedence: the router's ml_app is explicit; unrouted requests take the caller's
     propagated ml_app, and without one the configured ml_app."""
     client = Client()
     client.get("/apps/shop/chat/", headers=caller_headers())

@@ -122,7 +122,7 @@ def test_no_llmobs_setting_means_every_default():
 
 def test_a_fixed_ml_app_is_the_configured_one_and_a_caller_s_ml_app_beats_it():
     """A fixed LLMOBS['ML_APP'] is passed to enable() (with the ENABLE options), so requests are
-    recorded under it, unless the caller propagated its own (WIRE.md's proxy rule)."""
+    recorded under it, unless the caller propagated its own (wire-formats.md's proxy rule)."""
     from llmobs_core.propagation import inject_dict
     from llmobs_django.apps import enable_from_settings
 

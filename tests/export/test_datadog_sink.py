@@ -1,6 +1,6 @@
 """The Datadog sink against a fake intake on 127.0.0.1 that checks every request against
-WIRE.md: agentless and Agent modes, paths and headers, how settings pick sinks, the API key's
-secrecy, size limits and metric keys."""
+docs/wire-formats.md: agentless and Agent modes, paths and headers, how settings pick sinks,
+the API key's secrecy, size limits and metric keys."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def make_sink(intake):
 
 
 def test_agentless_sends_spans_and_evaluations_in_wire_shape(intake) -> None:
-    """DD_LLMOBS_AGENTLESS_ENABLED with a key posts WIRE.md envelopes and eval bodies, with
+    """DD_LLMOBS_AGENTLESS_ENABLED with a key posts wire-formats.md envelopes and eval bodies, with
     DD-API-KEY, to the llmobs-intake and api paths; the intake finds nothing wrong."""
     LLMObs.enable(ml_app="shop", agentless_enabled=True, api_key=KEY,
                   override_origin=intake.url)
@@ -259,7 +259,7 @@ LLMObs.submit_evaluation(span_with_tag_value={"tag_key": "k", "tag_value": "v"},
 
 
 def test_without_orjson_the_standard_library_encodes(intake) -> None:
-    """orjson is optional at run time: without it the same WIRE.md bodies are sent."""
+    """orjson is optional at run time: without it the same wire-formats.md bodies are sent."""
     environment = {k: v for k, v in os.environ.items() if k not in SETTINGS}
     subprocess.run([sys.executable, "-c", _WITHOUT_ORJSON, intake.url, KEY], env=environment,
                    check=True, timeout=30)

@@ -31,7 +31,7 @@ def test_headers_carry_the_trace_parent_ml_app_and_session() -> None:
 
 
 def test_explicit_ml_app_beats_the_propagated_one_which_beats_the_configured_one() -> None:
-    """WIRE.md's order: explicit > parent > propagated > configured."""
+    """wire-formats.md's order: explicit > parent > propagated > configured."""
     with capture(ml_app="caller-app"), LLMObs.workflow("w"):
         headers = LLMObs.inject_distributed_headers({})
     with capture(ml_app="receiver-app") as receiver:

@@ -22,7 +22,7 @@ from tests.propagation.helpers import (
 
 
 def test_inject_writes_the_documented_headers():
-    """inject writes every header of WIRE.md with the exact documented values."""
+    """inject writes every header of wire-formats.md with the exact documented values."""
     headers = make(session_id="s 1=x")
     assert headers == {
         "x-datadog-trace-id": str(APM_TRACE & MAX_64),

@@ -1,5 +1,5 @@
-"""Span events and evaluation metrics in WIRE.md's shape, as the writer hands them to the local
-store, and the checks the store's tests share."""
+"""Span events and evaluation metrics in the wire format's shape, as the writer hands them to
+the local store, and the checks the store's tests share."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from llmobs_core.export.local import LocalStoreSink, SinkError
 
-# -- a small factory for span events and evaluation metrics in WIRE.md's shape ----------------
+# -- a small factory for span events and evaluation metrics in the wire format's shape --------
 
 def new_trace_id(at_ns: int | None = None) -> str:
     seconds = (at_ns or time.time_ns()) // 10**9

@@ -1,6 +1,6 @@
 """A fake Datadog LLM Observability intake: a real HTTP server on 127.0.0.1 that checks every
-request's path, headers and body against WIRE.md, records what it accepted, and can be told to
-misbehave (answer a status with Retry-After, stall, reset connections, refuse them).
+request's path, headers and body against docs/wire-formats.md, records what it accepted, and
+can be told to misbehave (answer a status with Retry-After, stall, reset connections, refuse them).
 
     with FakeIntake(mode="agentless", api_key="k") as intake:
         LLMObs.enable(..., override_origin=intake.url)

@@ -1,5 +1,5 @@
-"""WIRE.md's Datadog intake shapes, restated as checks for the fake intake. Each check appends
-what is wrong to `problems` and returns the items (spans or metrics) it found."""
+"""The Datadog intake shapes of docs/wire-formats.md, restated as checks for the fake intake.
+Each check appends what is wrong to `problems` and returns the items (spans or metrics) it found."""
 
 from __future__ import annotations
 
