@@ -87,3 +87,33 @@ def test_llmobs_command_without_the_cli_extra_says_what_to_install() -> None:
     """)
     assert result.returncode == 2
     assert 'pip install "llmobs[cli]"' in result.stderr and "Traceback" not in result.stderr
+
+
+def test_adapters_reach_the_core_only_through_its_seam() -> None:
+    """The adapters and integrations import llmobs_core's public package or its one seam,
+    llmobs_core._adapter, and none of its other modules."""
+    import ast
+    from pathlib import Path
+
+    root = Path(llmobs_core.__file__).resolve().parent.parent
+    files = [*root.glob("llmobs_starlette/**/*.py"), *root.glob("llmobs_django/**/*.py"),
+             *root.glob("llmobs_celery/**/*.py"), *root.glob("llmobs_core/integrations/**/*.py")]
+    assert len(files) > 10
+    reached = set()
+    for path in files:
+        package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+                module = ".".join(filter(None, (base, node.module)))
+                modules = [module] if node.module else [f"{module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                if module.startswith("llmobs_core") and not module.startswith(
+                        "llmobs_core.integrations"):
+                    reached.add((path.relative_to(root).as_posix(), module))
+    assert {module for _, module in reached} <= {"llmobs_core", "llmobs_core._adapter"}, sorted(
+        reached)
