@@ -7,7 +7,7 @@ import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from llmobs_core._adapter import LLMObsSpan, activate, restore
+from llmobs_core._adapter import LLMObsSpan, activate, deactivate
 
 
 def finish_when_closed(response: Any, span: LLMObsSpan) -> None:
@@ -38,7 +38,7 @@ def _active_stream(chunks: Iterator[bytes], span: LLMObsSpan) -> Iterator[bytes]
             except StopIteration:
                 return
             finally:
-                restore(token)
+                deactivate(token)
             yield chunk
     except BaseException as exc:
         _stream_stopped(span, exc)
@@ -55,7 +55,7 @@ async def _active_async_stream(chunks: AsyncIterator[bytes],
             except StopAsyncIteration:
                 return
             finally:
-                restore(token)
+                deactivate(token)
             yield chunk
     except BaseException as exc:
         _stream_stopped(span, exc)

@@ -39,8 +39,8 @@ from llmobs_core._adapter import (
     activate,
     active_tracer,
     capture_faults,
+    deactivate,
     remote_context,
-    restore,
     warn_limited,
 )
 
@@ -83,7 +83,7 @@ class LLMObsMiddleware:
             _remember_exception(request, exc)
             raise
         finally:
-            restore(token)
+            deactivate(token)
             _end(request, span, response)
 
     async def __acall__(self, request: HttpRequest) -> Any:
@@ -102,7 +102,7 @@ class LLMObsMiddleware:
             _remember_exception(request, exc)
             raise
         finally:
-            restore(token)
+            deactivate(token)
             _end(request, span, response)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:

@@ -31,6 +31,7 @@ def span_context(traceresponse: str | bytes | None) -> dict[str, str] | None:
         return None
     trace_id, span_id, _ = parsed
     return {"trace_id": f"{trace_id:032x}", "span_id": str(span_id)}
+_GUARD_END = capture_faults("asgi.end")  # made once: it runs for every request
 
 
 class RequestTrace:
@@ -108,7 +109,7 @@ class RequestTrace:
         span = self.span
         if span.duration_ns is not None:  # ended already
             return
-        with capture_faults("asgi.end"):
+        with _GUARD_END:
             if exc is not None and self.status is None and self.scope["type"] == "http":
                 self.status = 500  # what the server or framework answers for it
             self.describe(span, client_disconnected)

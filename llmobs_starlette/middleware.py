@@ -15,9 +15,9 @@ from llmobs_core._adapter import (
     activate,
     active_tracer,
     capture_faults,
+    deactivate,
     ml_app_problem,
     remote_context,
-    restore,
     warn_limited,
 )
 
@@ -29,6 +29,7 @@ Scope = dict[str, Any]
 ScopeCallable = Callable[[Scope], "str | None"]
 
 _TRACED = frozenset(("http", "websocket"))
+_GUARD_START = capture_faults("asgi.start")  # made once: it runs for every request
 
 
 class LLMObsMiddleware:
@@ -97,7 +98,7 @@ class LLMObsMiddleware:
         finally:
             request.end(returned=True)
             request_span_var.reset(request_token)
-            restore(span_token)
+            deactivate(span_token)
 
     def is_excluded(self, path: Any) -> bool:
         if path in self.excluded_paths:
@@ -107,7 +108,7 @@ class LLMObsMiddleware:
 
     def start(self, tracer: Tracer, scope: Scope, receive: Any, send: Any) -> RequestTrace | None:
         """Open the request's span under the caller's remote context. Never raises."""
-        with capture_faults("asgi.start"):
+        with _GUARD_START:
             ml_app = self.fixed_ml_app
             if self.route_ml_app is not None:
                 ml_app = self.routed(self.route_ml_app, scope)
