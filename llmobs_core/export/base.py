@@ -12,10 +12,22 @@ it has logged itself), and goes on.
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
 from typing import Any, Protocol, overload, runtime_checkable
 
 Event = dict[str, Any]
+
+
+@lru_cache(maxsize=1)
+def tracer_version() -> str:
+    """This library's version, as the remote sinks announce it (Datadog's _dd.tracer_version,
+    the OTLP instrumentation scope)."""
+    try:
+        return importlib.metadata.version("llmobs")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
 
 
 class SpanEvents(Sequence[Event]):

@@ -4,17 +4,15 @@ EVP proxy. Paths, headers and bodies follow docs/wire-formats.md."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from .._log import log, warn_limited
 from ._datadog_payload import Encoded, evaluation_bodies, span_bodies
 from ._http import DeliveryError, Origin, Response, RetryPolicy, post_with_retries
-from .base import Event
+from .base import Event, tracer_version
 
 SPANS_PATH = "/api/v2/llmobs"
 EVALUATIONS_PATH = "/api/intake/llm-obs/v2/eval-metric"
@@ -25,15 +23,6 @@ DEFAULT_SITE = "datadoghq.com"
 DEFAULT_TIMEOUT = 5.0
 
 __all__ = ["DatadogSink", "DeliveryError", "RetryPolicy"]
-
-
-@lru_cache(maxsize=1)
-def tracer_version() -> str:
-    """What `_dd.tracer_version` carries: this library's version."""
-    try:
-        return importlib.metadata.version("llmobs")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.0.0"
 
 
 @dataclass(frozen=True)

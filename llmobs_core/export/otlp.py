@@ -13,8 +13,7 @@ from .._log import warn_limited
 from ..span import new_span_id
 from ._http import DeliveryError
 from ._otlp_mapping import evaluation_attributes, span_attributes
-from .base import Event
-from .datadog import tracer_version
+from .base import Event, tracer_version
 
 try:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
