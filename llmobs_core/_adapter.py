@@ -12,14 +12,13 @@
 
 from __future__ import annotations
 
-from contextvars import Token
 from typing import Any
 
 from ._faults import capture_faults, faults, record_fault, safe_str
 from ._log import log, warn_limited
 from .annotations import shape_io_leniently
 from .config import ml_app_problem
-from .context import current_parent
+from .context import current_parent, restore
 from .propagation import HEADERS, RemoteContext, inject, inject_into
 from .propagation import context_from as remote_context
 from .propagation.w3c import parse_traceparent
@@ -59,14 +58,3 @@ def active_parent() -> Any:
 # not wrappers: a Python call costs a request about 1,300 instructions (bench/asgi_instructions).
 activate = current_parent.set
 deactivate = current_parent.reset
-
-
-def restore(token: Token[Any] | None) -> None:
-    """Undo an `activate` from any context: a token from another context (a span handed
-    between tasks) is ignored, since that context never saw it active."""
-    if token is None:
-        return
-    try:
-        current_parent.reset(token)
-    except ValueError:
-        pass

@@ -16,6 +16,18 @@ current_parent: contextvars.ContextVar[Any] = contextvars.ContextVar(
 T = TypeVar("T")
 
 
+def restore(token: contextvars.Token[Any] | None) -> None:
+    """Undo a `current_parent.set` from any context. A token from another context (a span
+    handed between tasks) is ignored: that context never saw it active, so there is nothing
+    to restore."""
+    if token is None:
+        return
+    try:
+        current_parent.reset(token)
+    except ValueError:
+        pass
+
+
 def bind_context(fn: Callable[..., T]) -> Callable[..., T]:
     """Return `fn` bound to a copy of the caller's context, so the active span (and every other
     contextvar) follows it into a thread that does not copy context itself, such as

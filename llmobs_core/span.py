@@ -12,7 +12,7 @@ from operator import attrgetter
 from time import perf_counter_ns, time_ns
 from typing import Any
 
-from .context import current_parent
+from .context import current_parent, restore
 
 KINDS = ("agent", "embedding", "llm", "retrieval", "task", "tool", "workflow")
 MODEL_KINDS = frozenset(("llm", "embedding"))
@@ -124,13 +124,7 @@ class LLMObsSpan:
 
     def deactivate(self) -> None:
         token, self._token = self._token, None
-        if token is not None:
-            try:
-                current_parent.reset(token)
-            except ValueError:
-                # Exited in another context than it was entered in (a span handed between
-                # tasks): that context never saw it active, so there is nothing to restore.
-                pass
+        restore(token)
 
     def set_exception(self, exc: BaseException) -> None:
         stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from .._faults import capture_faults
 from .._log import warn_limited
-from ..context import current_parent
+from ..context import current_parent, restore
 from ..span import LLMObsSpan
 from ..tracer import state
 from .headers import RemoteContext, extract, extract_dict, inject
@@ -78,11 +78,7 @@ class Activation:
 
     def restore(self) -> None:
         token, self._token = self._token, None
-        if token is not None:
-            try:
-                current_parent.reset(token)
-            except ValueError:
-                pass
+        restore(token)
 
 
 def activate(context: RemoteContext | None) -> Activation:
