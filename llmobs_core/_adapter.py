@@ -8,6 +8,8 @@
 - `activate(span)` / `deactivate(token)` (or `restore(token)` from any context) make a span
   the active parent for a while.
 - `capture_faults(place)` guards library-side work: faults are logged and counted, never raised.
+- `instrumented_proxy_urls()` and `integrations_from_env()`: the settings the LLM client
+  integrations read.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from ._faults import capture_faults, faults, record_fault, safe_str
 from ._log import log, warn_limited
 from .annotations import shape_io_leniently
-from .config import ml_app_problem
+from .config import INTEGRATIONS, integrations_from_env, ml_app_problem
 from .context import current_parent, restore
 from .propagation import HEADERS, RemoteContext, inject, inject_into
 from .propagation import context_from as remote_context
@@ -26,10 +28,11 @@ from .span import KINDS, NOOP_SPAN, LLMObsSpan, NoopSpan
 from .tracer import ACTIVE, Tracer, state
 
 __all__ = [
-    "ACTIVE", "HEADERS", "KINDS", "NOOP_SPAN", "LLMObsSpan", "NoopSpan", "RemoteContext",
-    "Tracer", "activate", "active_parent", "active_tracer", "capture_faults", "deactivate",
-    "faults", "inject", "inject_into", "log", "ml_app_problem", "parse_traceparent",
-    "record_fault", "remote_context", "restore", "safe_str", "shape_io_leniently", "start_span",
+    "ACTIVE", "HEADERS", "INTEGRATIONS", "KINDS", "NOOP_SPAN", "LLMObsSpan", "NoopSpan",
+    "RemoteContext", "Tracer", "activate", "active_parent", "active_tracer", "capture_faults",
+    "deactivate", "faults", "inject", "inject_into", "instrumented_proxy_urls",
+    "integrations_from_env", "log", "ml_app_problem", "parse_traceparent", "record_fault",
+    "remote_context", "restore", "safe_str", "shape_io_leniently", "start_span",
     "warn_limited",
 ]
 
@@ -37,6 +40,12 @@ __all__ = [
 def active_tracer() -> Tracer | None:
     """The tracer while llmobs is enabled, else None."""
     return state.tracer
+
+
+def instrumented_proxy_urls() -> tuple[str, ...]:
+    """The configured LLM proxy base URLs (empty while llmobs is disabled)."""
+    tracer = state.tracer
+    return () if tracer is None else tracer.config.instrumented_proxy_urls
 
 
 def start_span(kind: str, name: str, parent: Any = ACTIVE, session_id: str | None = None,

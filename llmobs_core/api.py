@@ -11,7 +11,7 @@ from . import propagation
 from ._faults import faults
 from ._log import log, warn_limited
 from .annotations import apply_annotations
-from .config import parse_bool, resolve
+from .config import integrations_from_env, parse_bool, resolve
 from .context import current_parent
 from .evaluations import build_evaluation
 from .export import sinks_for
@@ -52,10 +52,13 @@ class LLMObs:
         agent_url: str | None = None,
         otlp_endpoint: str | None = None,
         otlp_headers: dict[str, str] | None = None,
+        integrations_enabled: bool = True,
     ) -> None:
         """Start recording. Explicit arguments beat the environment (DD_LLMOBS_ML_APP,
         DD_SERVICE, ...). Enabling again replaces the configuration; a wrong setting raises.
-        Where spans go: docs/exporters.md."""
+        Where spans go: docs/exporters.md. With `integrations_enabled`, the installed LLM
+        clients (openai, anthropic) are traced, less those the environment turns off
+        (docs/launcher.md)."""
         if parse_bool(os.environ.get("DD_LLMOBS_ENABLED"), "DD_LLMOBS_ENABLED") is False:
             log.info("llmobs: DD_LLMOBS_ENABLED is false; enable() does nothing")
             return
@@ -68,15 +71,24 @@ class LLMObs:
             "override_origin": override_origin, "agent_url": agent_url,
             "otlp_endpoint": otlp_endpoint, "otlp_headers": otlp_headers,
         })
+        integrations = integrations_from_env() if integrations_enabled else ()
         writer = Writer(sinks_for(config), config.static_tags(), config.span_processor)
         previous = state.tracer
         install(Tracer(config, writer))
         if previous is not None:
             previous.shutdown()
+        # -- LLM client integrations (llmobs_core/integrations/) --
+        from .integrations import _registry
+
+        _registry.apply(integrations)
 
     @staticmethod
     def disable() -> None:
-        """Stop recording: drain what was recorded (within the shutdown timeout), close sinks."""
+        """Stop recording: drain what was recorded (within the shutdown timeout), close sinks,
+        put the LLM clients' original methods back."""
+        from .integrations import _registry
+
+        _registry.unpatch_all()
         tracer = uninstall()
         if tracer is not None:
             tracer.shutdown()

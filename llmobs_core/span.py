@@ -26,7 +26,7 @@ SpanRecord = tuple
 RECORD_FIELDS = (
     "kind", "name", "trace_id", "span_id", "parent_id", "apm_trace_id", "ml_app", "session_id",
     "model_name", "model_provider", "start_ns", "duration_ns", "error", "input", "output",
-    "metadata", "metrics", "tags",
+    "metadata", "metrics", "tags", "tool_definitions",
 )
 _read_record = attrgetter(*RECORD_FIELDS)
 
@@ -55,7 +55,8 @@ class LLMObsSpan:
     __slots__ = (
         "kind", "name", "trace_id", "span_id", "parent_id", "apm_trace_id", "ml_app",
         "session_id", "model_name", "model_provider", "start_ns", "duration_ns", "_start_perf",
-        "error", "input", "output", "metadata", "metrics", "tags", "_token", "_on_finish",
+        "error", "input", "output", "metadata", "metrics", "tags", "tool_definitions", "_token",
+        "_on_finish",
     )
 
     def __init__(
@@ -90,6 +91,7 @@ class LLMObsSpan:
         self.metadata: dict[str, Any] | None = None
         self.metrics: dict[str, float] | None = None
         self.tags: dict[str, str] | None = None
+        self.tool_definitions: list[dict[str, Any]] | None = None  # set by LLM integrations
         self._token: Token[Any] | None = None
         self._on_finish = on_finish
         self.duration_ns: int | None = None

@@ -124,7 +124,8 @@ class EventBuilder:
         """The span event of a finished span's record (or of a span); see RECORD_FIELDS."""
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
          model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
-         metrics, span_tags) = span.record() if isinstance(span, LLMObsSpan) else span
+         metrics, span_tags, tool_definitions) = (
+            span.record() if isinstance(span, LLMObsSpan) else span)
         meta: dict[str, Any] = {"span": {"kind": kind}}
         if kind == "llm":
             if input_value is not None:
@@ -139,6 +140,8 @@ class EventBuilder:
         if metadata:
             metadata = _plain(metadata)
             meta["metadata"] = metadata if type(metadata) is dict else {"value": metadata}
+        if tool_definitions:
+            meta["tool_definitions"] = _plain(tool_definitions)
         if kind in MODEL_KINDS:
             meta["model_name"] = model_name or "custom"
             meta["model_provider"] = (model_provider or "custom").lower()
