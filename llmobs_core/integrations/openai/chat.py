@@ -123,11 +123,14 @@ class ChatCall(Call):
 
     def read_response(self, response: Any) -> None:
         self.read_model(get(response, "model"))
+        usage = get(response, "usage")
+        if usage is not None:  # first: an odd output must not cost the token counts
+            self.metrics(usage_metrics(usage))
         output, reasons = [], []
         for choice in get(response, "choices") or ():
             output.extend(output_messages(get(choice, "message")))
             reasons.append(get(choice, "finish_reason"))
-        self.finish(output, reasons, get(response, "usage"))
+        self.finish(output, reasons, None)
 
     def read_model(self, model: Any) -> None:
         if isinstance(model, str) and model and not self.proxy:

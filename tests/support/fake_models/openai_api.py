@@ -76,6 +76,8 @@ def chat_completion(body: dict, fx: dict) -> dict:
     out = sum(count_tokens(json.dumps(c["message"])) for c in choices)
     reasoning = sum(count_tokens(c["message"].get("reasoning_content", "")) for c in choices)
     prompt_tokens = count_tokens(json.dumps(body.get("messages")))
+    if "odd" in fx:  # a shape no client version sends: choices that are not a list
+        choices = 5  # type: ignore[assignment]
     return {"id": fake_id("chatcmpl-", body.get("messages")), "object": "chat.completion",
             "created": 1700000000, "model": body.get("model", "") + "-2024-07-18",
             "system_fingerprint": "fp_fake", "service_tier": "default", "choices": choices,

@@ -22,6 +22,7 @@ input, or an `x-fake` header), e.g. "what is the weather? fake:tool fake:cached=
     fake:stream_error=2     streams: emit the provider's error event after 2 events
     fake:chunk_delay=0.05   streams: pause between events
     fake:cached=N  fake:cache_write=N   cached / cache-write prompt tokens in usage
+    fake:odd                chat completions: a body whose "choices" is not a list
 
 Use in tests:  with FakeModelServer() as fake: OpenAI(base_url=fake.openai_base_url, ...)
 Or run it:     python -m tests.support.fake_models --port 8765
