@@ -56,8 +56,9 @@ def test_create_records_messages_model_metadata_and_tokens(spans, oai):
 def test_tool_call_round_trip(spans, oai, fake_models):
     """A tool call comes back as parsed arguments with its id; sending its result gives a
     second span whose input holds the assistant's tool call and the tool's result."""
+    asking = [{"role": "user", "content": "Weather? fake:tool"}]
     first = oai.chat.completions.create(model="gpt-4o-mini", tools=[TOOL], tool_choice="auto",
-                                        messages=[{"role": "user", "content": "Weather? fake:tool"}])
+                                        messages=asking)
     call = first.choices[0].message.tool_calls[0]
     oai.chat.completions.create(model="gpt-4o-mini", tools=[TOOL], messages=[
         {"role": "user", "content": "Weather? fake:tool"}, first.choices[0].message,
