@@ -16,7 +16,9 @@ import click
 
 from ..config import resolve_store_path
 from ..store import queries as store_queries
+from ..store.codec import integer
 from . import draw
+from .literal import json_line, literal, visible
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d|w)", re.IGNORECASE)
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -88,10 +90,11 @@ def traces(store: Path, as_json: bool, **filters: Any) -> None:
     table = draw.table("Start", "Trace ID", "ML app", "Root span", "Kind", "Spans",
                        "Duration", "Status", "Session")
     for row in rows:
-        table.add_row(draw.local_time(row["start_ns"]), row["trace_id"], row["ml_app"],
-                      row["root_name"], row["root_kind"], str(row["span_count"]),
+        table.add_row(draw.local_time(row["start_ns"]), literal(row["trace_id"]),
+                      literal(row["ml_app"]), literal(row["root_name"]),
+                      literal(row["root_kind"]), str(row["span_count"]),
                       draw.duration(row["duration"]), draw.status(row["status"]),
-                      row["session_id"] or "")
+                      literal(row["session_id"]))
     draw.console().print(table)
 
 
@@ -109,8 +112,9 @@ def spans(store: Path, as_json: bool, **filters: Any) -> None:
     table = draw.table("Start", "Trace ID", "Span ID", "Kind", "Name", "ML app",
                        "Service", "Duration", "Status")
     for row in rows:
-        table.add_row(draw.local_time(row["start_ns"]), row["trace_id"], row["span_id"],
-                      row["kind"], row["name"], row["ml_app"], row["service"] or "",
+        table.add_row(draw.local_time(row["start_ns"]), literal(row["trace_id"]),
+                      literal(row["span_id"]), literal(row["kind"]), literal(row["name"]),
+                      literal(row["ml_app"]), literal(row["service"]),
                       draw.duration(row["duration"]), draw.status(row["status"]))
     draw.console().print(table)
 
@@ -126,11 +130,11 @@ def show(store: Path, trace_id: str, as_json: bool) -> None:
         sys.exit(1)
     if len(matches) != 1:
         problem = "matches several traces: " + ", ".join(matches) if matches else "is not stored"
-        click.echo(f"Trace {trace_id} {problem} in {_shown(store)}.", err=True)
+        click.echo(visible(f"Trace {trace_id} {problem} in {_shown(store)}."), err=True)
         sys.exit(1)
     trace = _read(store, store_queries.get_trace, trace_id=matches[0])
     if trace is None:  # pruned since it was matched
-        click.echo(f"Trace {matches[0]} is not stored in {_shown(store)}.", err=True)
+        click.echo(visible(f"Trace {matches[0]} is not stored in {_shown(store)}."), err=True)
         sys.exit(1)
     if as_json:
         _print_json_lines(trace["spans"])
@@ -154,10 +158,11 @@ def evals(store: Path, as_json: bool, **filters: Any) -> None:
     table = draw.table("Time", "Label", "Value", "ML app", "Trace ID", "Span ID",
                        "Assessment", "Reasoning")
     for metric in rows:
-        table.add_row(draw.local_time(metric.get("timestamp_ms", 0) * 1_000_000),
-                      metric.get("label"), draw.metric_value(metric), metric.get("ml_app"),
-                      *draw.join_target(metric), metric.get("assessment") or "",
-                      draw.short(metric.get("reasoning")))
+        table.add_row(draw.local_time((integer(metric.get("timestamp_ms")) or 0) * 1_000_000),
+                      literal(metric.get("label")), literal(draw.metric_value(metric)),
+                      literal(metric.get("ml_app")), *draw.join_target(metric),
+                      literal(metric.get("assessment")),
+                      literal(draw.short(metric.get("reasoning"))))
     draw.console().print(table)
 
 
@@ -171,7 +176,7 @@ def _read(store: Path, query: Callable[..., Any], **arguments: Any) -> Any:
         click.echo(_empty_hint(store), err=True)
         return None
     except sqlite3.DatabaseError as exc:
-        click.echo(f"Cannot read {_shown(store)}: {exc}", err=True)
+        click.echo(visible(f"Cannot read {_shown(store)}: {exc}"), err=True)
         sys.exit(1)
 
 
@@ -193,7 +198,7 @@ def _nothing_found(store: Path, rows: list[Any] | None, filters: dict[str, Any],
 
 def _print_json_lines(rows: Any) -> None:
     for row in rows:
-        click.echo(json.dumps(row, ensure_ascii=False))
+        click.echo(json_line(json.dumps(row, ensure_ascii=False)))
 
 
 def _empty_hint(store: Path) -> str:

@@ -13,10 +13,13 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from ..store.codec import integer
 from ..store.queries import evaluations_by_span
+from .literal import literal
 
 _PREVIEW_CHARS = 70
 _PIPED_WIDTH = 240
+MAX_DEPTH = 40  # deeper spans are drawn at this depth, each marked with its own
 
 
 # -- drawing ----------------------------------------------------------------------------------
@@ -24,7 +27,9 @@ _PIPED_WIDTH = 240
 def console() -> Console:
     # Piped output is for reading in full or for grep: no folding at a guessed 80 columns.
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(highlight=False, width=_PIPED_WIDTH if piped else None)
+    # No markup, emoji codes or highlighting: stored text is drawn as it is (see literal.py).
+    return Console(highlight=False, markup=False, emoji=False,
+                   width=_PIPED_WIDTH if piped else None)
 
 
 def table(*columns: str) -> Table:
@@ -36,73 +41,91 @@ def table(*columns: str) -> Table:
 
 
 def trace_tree(trace: dict[str, Any]) -> Tree:
+    """The spans under their parents, drawn without recursion. A span more than MAX_DEPTH
+    levels down is drawn at that depth with its own depth in front, and the title says so."""
     spans = trace["spans"]
-    ids = {span["span_id"] for span in spans}
+    ids = {str(span.get("span_id")) for span in spans}
     children: dict[str, list[dict[str, Any]]] = {}
     roots = []
     for span in spans:
-        if span.get("parent_id") in ids:
-            children.setdefault(span["parent_id"], []).append(span)
+        parent_id = str(span.get("parent_id"))
+        if parent_id in ids and parent_id != str(span.get("span_id")):
+            children.setdefault(parent_id, []).append(span)
         else:
             roots.append(span)
     evaluations = evaluations_by_span(trace)
-    tree = Tree(Text.assemble(("Trace ", "bold"), (trace["trace_id"], "bold cyan"),
-                              f"  {len(spans)} spans"))
-
-    def add(parent: Tree, span: dict[str, Any]) -> None:
-        node = parent.add(_span_label(span))
-        for metric in evaluations.get(span["span_id"], []):
-            node.add(_evaluation_label(metric))
-        for child in children.get(span["span_id"], []):
-            add(node, child)
-
-    for root in roots:
-        add(tree, root)
+    title = Text.assemble(("Trace ", "bold"), literal(trace["trace_id"], "bold cyan"),
+                          f"  {len(spans)} spans")
+    tree = Tree(title)
+    drawn: set[str] = set()
+    capped = False
+    while roots:
+        stack = [(tree, root, 1) for root in reversed(roots)]
+        while stack:
+            parent, span, depth = stack.pop()
+            span_id = str(span.get("span_id"))
+            if span_id in drawn:
+                continue
+            drawn.add(span_id)
+            label = _span_label(span)
+            if depth > MAX_DEPTH:
+                capped = True
+                label = Text.assemble((f"[depth {depth}] ", "dim"), label)
+            node = parent.add(label)
+            for metric in evaluations.get(span_id, []):
+                node.add(_evaluation_label(metric))
+            below = node if depth < MAX_DEPTH else parent
+            stack.extend((below, child, depth + 1) for child in reversed(children.get(span_id, [])))
+        # Spans whose parents form a cycle hang from no root: draw them from the first one.
+        roots = [span for span in spans if str(span.get("span_id")) not in drawn][:1]
+    if capped:
+        title.append(f"  (spans deeper than {MAX_DEPTH} levels are drawn at level {MAX_DEPTH},"
+                     " marked with their depth)", "dim")
     return tree
 
 
 def _span_label(span: dict[str, Any]) -> Text:
-    meta = span.get("meta") or {}
+    meta = _mapping(span.get("meta"))
     failed = span.get("status") == "error"
     label = Text.assemble(
-        (f"{(meta.get('span') or {}).get('kind', '?')} ", "magenta"),
-        (span.get("name") or "?", "bold red" if failed else "bold"),
+        literal(f"{_mapping(meta.get('span')).get('kind', '?')} ", "magenta"),
+        literal(span.get("name") or "?", "bold red" if failed else "bold"),
         f"  {duration(span.get('duration'))}  ", status(span.get("status")),
-        (f"  {_tag(span, 'ml_app')}", "dim"),
+        literal(f"  {_tag(span, 'ml_app')}", "dim"),
     )
     for prefix, data in (("in", meta.get("input")), ("out", meta.get("output"))):
         if preview := _io_preview(data):
-            label.append(f"\n{prefix}: ", "dim").append(preview)
-    if error := meta.get("error"):
+            label.append(f"\n{prefix}: ", "dim").append(literal(preview))
+    if error := _mapping(meta.get("error")):
         message = f"{error.get('type') or 'error'}: {error.get('message') or ''}".rstrip(": ")
-        label.append(f"\n{message}", "bold red")
+        label.append("\n").append(literal(short(message), "bold red"))
     return label
 
 
 def _evaluation_label(metric: dict[str, Any]) -> Text:
-    label = Text.assemble(("eval ", "yellow"), (str(metric.get("label")), "bold yellow"),
-                          f" = {metric_value(metric)}")
+    label = Text.assemble(("eval ", "yellow"), literal(metric.get("label"), "bold yellow"),
+                          " = ", literal(short(metric_value(metric))))
     if assessment := metric.get("assessment"):
-        label.append(f"  {assessment}", "green" if assessment == "pass" else "red")
+        label.append("  ").append(literal(assessment, "green" if assessment == "pass" else "red"))
     if reasoning := metric.get("reasoning"):
-        label.append(f"  {short(reasoning)}", "dim")
+        label.append("  ").append(literal(short(reasoning), "dim"))
     return label
 
 
 def _io_preview(data: Any) -> str:
     if not data:
         return ""
-    if isinstance(data, dict) and data.get("messages"):
-        last = data["messages"][-1]
-        calls = ", ".join(f"{call.get('name')}({json.dumps(call.get('arguments'))})"
-                          for call in last.get("tool_calls") or ())
+    if isinstance(data, dict) and isinstance(data.get("messages"), list) and data["messages"]:
+        last = _mapping(data["messages"][-1])
+        calls = ", ".join(f"{_mapping(call).get('name')}({_json(_mapping(call).get('arguments'))})"
+                          for call in _sequence(last.get("tool_calls")))
         return short(f"{last.get('role', '')}: {last.get('content') or ''} {calls}")
-    if isinstance(data, dict) and data.get("documents"):
+    if isinstance(data, dict) and isinstance(data.get("documents"), list) and data["documents"]:
         documents = data["documents"]
-        return short(f"{len(documents)} documents: {documents[0].get('text', '')}")
+        return short(f"{len(documents)} documents: {_mapping(documents[0]).get('text', '')}")
     if isinstance(data, dict) and "value" in data:
         return short(data["value"])
-    return short(json.dumps(data, ensure_ascii=False))
+    return short(_json(data))
 
 
 def short(value: Any) -> str:
@@ -112,29 +135,45 @@ def short(value: Any) -> str:
 
 def metric_value(metric: dict[str, Any]) -> str:
     value = metric.get(f"{metric.get('metric_type')}_value")
-    return json.dumps(value) if isinstance(value, (dict, list, bool)) else str(value)
+    return _json(value) if isinstance(value, (dict, list, bool)) else str(value)
 
 
-def join_target(metric: dict[str, Any]) -> tuple[str, str]:
+def join_target(metric: dict[str, Any]) -> tuple[Text, Text]:
     """(trace id, span id) for a metric joined to a span; ("tag key:value", "") for a tag."""
-    join_on = metric.get("join_on") or {}
-    if span := join_on.get("span"):
-        return str(span.get("trace_id")), str(span.get("span_id"))
-    tag = join_on.get("tag") or {}
-    return f"tag {tag.get('key')}:{tag.get('value')}", ""
+    join_on = _mapping(metric.get("join_on"))
+    if span := _mapping(join_on.get("span")):
+        return literal(span.get("trace_id")), literal(span.get("span_id"))
+    tag = _mapping(join_on.get("tag"))
+    return literal(f"tag {tag.get('key')}:{tag.get('value')}"), Text()
 
 
 def _tag(span: dict[str, Any], key: str) -> str:
     prefix = f"{key}:"
-    tags = [tag for tag in span.get("tags") or () if isinstance(tag, str)]
+    tags = [tag for tag in _sequence(span.get("tags")) if isinstance(tag, str)]
     return next((tag[len(prefix):] for tag in tags if tag.startswith(prefix)), "")
 
 
-def status(status: str | None) -> Text:
-    return Text(status or "?", "bold red" if status == "error" else "green")
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
-def duration(ns: int | None) -> str:
+def _sequence(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (RecursionError, TypeError, ValueError):  # nested too deep to encode
+        return "…"
+
+
+def status(status: Any) -> Text:
+    return literal(status or "?", "bold red" if status == "error" else "green")
+
+
+def duration(ns: Any) -> str:
+    ns = integer(ns)
     if ns is None:
         return "?"
     if ns < 1_000_000:
@@ -147,5 +186,8 @@ def duration(ns: int | None) -> str:
     return f"{minutes}m{seconds:02d}s"
 
 
-def local_time(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+def local_time(ns: Any) -> str:
+    try:
+        return datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "?"

@@ -17,13 +17,26 @@ ROOT_PARENTS = (None, "undefined", "0")
 
 
 def encode(value: Any) -> bytes:
-    """Compact JSON; values JSON cannot hold natively become text."""
+    """Compact, strict JSON (SQLite's JSON functions read it): values JSON cannot hold
+    natively become text, NaN and infinities null (as orjson writes them)."""
     try:
         if orjson is not None:
             return orjson.dumps(value, default=str)
-        return json.dumps(value, separators=(",", ":"), default=str).encode()
+        return _strict_json(value)
     except (TypeError, ValueError):  # keys that are not strings, huge ints, lone surrogates
-        return json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=True).encode()
+        return _strict_json(value)
+
+
+def _strict_json(value: Any) -> bytes:
+    try:
+        return json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=True,
+                          allow_nan=False).encode()
+    except ValueError as exc:
+        if "out of range float" not in str(exc).lower():
+            raise
+    loose = json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=True)
+    return json.dumps(json.loads(loose, parse_constant=lambda _: None), separators=(",", ":"),
+                      ensure_ascii=True, allow_nan=False).encode()
 
 
 def decode(data: bytes | str) -> Any:

@@ -14,6 +14,7 @@ import heapq
 import os
 import sqlite3
 from collections.abc import Generator, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from ..config import resolve_store_path
@@ -34,6 +35,8 @@ __all__ = ["evaluations_by_span", "get_trace", "list_evals", "list_spans", "list
 
 StorePath = str | os.PathLike[str] | None
 
+# SQLITE_CANTOPEN, SQLITE_READONLY and its extended codes: what a read-only mount answers.
+_CANNOT_OPEN = {14, 8, 264, 520, 776, 1032, 1288, 1544}
 _SPAN_FIELDS = ("trace_id", "span_id", "parent_id", "name", "kind", "ml_app", "service",
                 "session_id", "status", "start_ns", "duration")
 _TAG_SETS_WITH = ("SELECT s.id FROM tag_sets s WHERE EXISTS (SELECT 1 FROM json_each(s.tag_ids) j"
@@ -153,9 +156,8 @@ def _reading(path: StorePath) -> Iterator[sqlite3.Connection | None]:
     store = resolve_store_path(path)
     if not store.is_file():
         raise FileNotFoundError(errno.ENOENT, "no llmobs trace store", str(store))
-    conn = sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True)
+    conn, version = _open_read_only(store)
     try:
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
         if version not in (0, SCHEMA_VERSION):
             made_by = "a newer llmobs" if version > SCHEMA_VERSION else "an llmobs before 0.1.0"
             raise sqlite3.DatabaseError(f"the store was made by {made_by} (schema version"
@@ -163,6 +165,39 @@ def _reading(path: StorePath) -> Iterator[sqlite3.Connection | None]:
         yield conn if version else None
     finally:
         conn.close()
+
+
+def _open_read_only(store: Path) -> tuple[sqlite3.Connection, int]:
+    """A read-only connection and the store's schema version. Reading a WAL-mode store needs
+    its -shm file, which SQLite cannot make on a read-only filesystem: there the file is
+    opened as immutable, which is right since nothing can write it either."""
+    conn = sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True)
+    try:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        return conn, version
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if getattr(exc, "sqlite_errorcode", None) not in _CANNOT_OPEN or _writable(store):
+            raise
+    conn = sqlite3.connect(f"{store.as_uri()}?immutable=1", uri=True)
+    try:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn, version
+
+
+def _writable(store: Path) -> bool:
+    """Whether SQLite could make the store's -shm file beside it."""
+    return os.access(store.parent, os.W_OK) and not _read_only_filesystem(store.parent)
+
+
+def _read_only_filesystem(directory: Path) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except (AttributeError, OSError):  # no statvfs (Windows)
+        return False
 
 
 def _wanted_tags(ml_app: str | None, session: str | None, service: str | None,
