@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 DEFAULT_ML_APP = "unnamed-ml-app"
 _ML_APP_MAX = 193
 _ML_APP_CHARS = re.compile(r"[a-z0-9_\-:./]*")
@@ -168,15 +170,24 @@ def _proxy_urls(explicit: Any, variable: str | None) -> tuple[str, ...]:
     return tuple(url.strip() for url in explicit if url.strip())
 
 
-# The local store's file: an explicit path > LLMOBS_LOCAL_PATH > the default.
+# The local store's file: an explicit path > LLMOBS_LOCAL_PATH > the default, one store per
+# user in the platform's data folder (so a worker started from another folder writes to the
+# same store as the web server, and `llmobs` reads it from anywhere).
 PATH_ENV = "LLMOBS_LOCAL_PATH"
-DEFAULT_RELATIVE_PATH = Path(".llmobs") / "traces.db"
+STORE_FILE = "traces.db"
+
+
+def default_store_path() -> Path:
+    """The user's data folder's llmobs/traces.db: ~/.local/share/llmobs/traces.db on Linux
+    (XDG_DATA_HOME moves it), ~/Library/Application Support/llmobs on macOS, %LOCALAPPDATA%
+    on Windows."""
+    return platformdirs.user_data_path("llmobs", appauthor=False) / STORE_FILE
 
 
 def resolve_store_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """An explicit path beats LLMOBS_LOCAL_PATH, which beats .llmobs/traces.db in the cwd."""
+    """An explicit path beats LLMOBS_LOCAL_PATH, which beats default_store_path()."""
     if path is None or str(path) == "":
-        path = os.environ.get(PATH_ENV) or DEFAULT_RELATIVE_PATH
+        path = os.environ.get(PATH_ENV) or default_store_path()
     return Path(path).expanduser().absolute()
 
 

@@ -5,6 +5,7 @@ swallowed fault is a bug, not a pass."""
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 
@@ -38,6 +39,19 @@ def _fail_on_library_faults(request: pytest.FixtureRequest):
     if collector.records or faults:
         messages = "\n".join(r.getMessage() for r in collector.records)
         pytest.fail(f"llmobs swallowed library faults {dict(faults)}:\n{messages}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _user_data_folder(tmp_path_factory: pytest.TempPathFactory):
+    """The default store (in the user's data folder) is a folder of the test run's own, for
+    this process and the ones it starts."""
+    saved = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("user-data"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = saved
 
 
 @pytest.fixture(autouse=True)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import re
-import sqlite3
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -16,9 +13,13 @@ import click
 
 from ..config import resolve_store_path
 from ..store import queries as store_queries
+from ..store import summaries
 from ..store.codec import integer
 from . import draw
-from .literal import json_line, literal, visible
+from .common import nothing_found, print_json_lines, read, say_store
+from .literal import literal
+from .serve import ui
+from .show import show
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d|w)", re.IGNORECASE)
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -69,11 +70,14 @@ def _listing_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--path", envvar="LLMOBS_LOCAL_PATH", type=click.Path(dir_okay=False),
-              help="The trace store [default: LLMOBS_LOCAL_PATH, else .llmobs/traces.db].")
+              help="The trace store [default: LLMOBS_LOCAL_PATH, else llmobs/traces.db in "
+                   "your data folder].")
 @click.pass_context
 def main(ctx: click.Context, path: str | None) -> None:
     """Look at the LLM traces your applications recorded in the local store."""
     ctx.obj = resolve_store_path(path)
+    if ctx.invoked_subcommand is not None:
+        say_store(ctx.obj)
 
 
 @main.command()
@@ -81,11 +85,11 @@ def main(ctx: click.Context, path: str | None) -> None:
 @click.pass_obj
 def traces(store: Path, as_json: bool, **filters: Any) -> None:
     """Recent traces, newest first."""
-    rows = _read(store, store_queries.list_traces, **filters)
-    if _nothing_found(store, rows, filters, "traces"):
+    rows = read(store, store_queries.list_traces, **filters)
+    if nothing_found(store, rows, filters, "traces"):
         return
     if as_json:
-        _print_json_lines(rows)
+        print_json_lines(rows)
         return
     table = draw.table("Start", "Trace ID", "ML app", "Root span", "Kind", "Spans",
                        "Duration", "Status", "Session")
@@ -103,11 +107,11 @@ def traces(store: Path, as_json: bool, **filters: Any) -> None:
 @click.pass_obj
 def spans(store: Path, as_json: bool, **filters: Any) -> None:
     """Recent spans, newest first; --json prints each whole span event."""
-    rows = _read(store, store_queries.list_spans, **filters)
-    if _nothing_found(store, rows, filters, "spans"):
+    rows = read(store, store_queries.list_spans, **filters)
+    if nothing_found(store, rows, filters, "spans"):
         return
     if as_json:
-        _print_json_lines(row["event"] for row in rows)
+        print_json_lines(row["event"] for row in rows)
         return
     table = draw.table("Start", "Trace ID", "Span ID", "Kind", "Name", "ML app",
                        "Service", "Duration", "Status")
@@ -120,40 +124,17 @@ def spans(store: Path, as_json: bool, **filters: Any) -> None:
 
 
 @main.command()
-@click.argument("trace_id")
-@click.option("--json", "as_json", is_flag=True, help="Each span event, one per line.")
-@click.pass_obj
-def show(store: Path, trace_id: str, as_json: bool) -> None:
-    """The span tree of one trace (TRACE_ID or a unique prefix of it)."""
-    matches = _read(store, store_queries.match_trace_ids, prefix=trace_id)
-    if matches is None:
-        sys.exit(1)
-    if len(matches) != 1:
-        problem = "matches several traces: " + ", ".join(matches) if matches else "is not stored"
-        click.echo(visible(f"Trace {trace_id} {problem} in {_shown(store)}."), err=True)
-        sys.exit(1)
-    trace = _read(store, store_queries.get_trace, trace_id=matches[0])
-    if trace is None:  # pruned since it was matched
-        click.echo(visible(f"Trace {matches[0]} is not stored in {_shown(store)}."), err=True)
-        sys.exit(1)
-    if as_json:
-        _print_json_lines(trace["spans"])
-    else:
-        draw.console().print(draw.trace_tree(trace))
-
-
-@main.command()
 @click.option("--label", help="Only this evaluation label.")
 @click.option("--ml-app", help="Only this ml_app.")
 @_listing_options
 @click.pass_obj
 def evals(store: Path, as_json: bool, **filters: Any) -> None:
     """Recent evaluations, newest first."""
-    rows = _read(store, store_queries.list_evals, **filters)
-    if _nothing_found(store, rows, filters, "evaluations"):
+    rows = read(store, store_queries.list_evals, **filters)
+    if nothing_found(store, rows, filters, "evaluations"):
         return
     if as_json:
-        _print_json_lines(rows)
+        print_json_lines(rows)
         return
     table = draw.table("Time", "Label", "Value", "ML app", "Trace ID", "Span ID",
                        "Assessment", "Reasoning")
@@ -166,50 +147,33 @@ def evals(store: Path, as_json: bool, **filters: Any) -> None:
     draw.console().print(table)
 
 
-# -- reading ----------------------------------------------------------------------------------
-
-def _read(store: Path, query: Callable[..., Any], **arguments: Any) -> Any:
-    """The query's result; a missing store prints the getting-started hint and gives None."""
-    try:
-        return query(store, **arguments)
-    except FileNotFoundError:
-        click.echo(_empty_hint(store), err=True)
-        return None
-    except sqlite3.DatabaseError as exc:
-        click.echo(visible(f"Cannot read {_shown(store)}: {exc}"), err=True)
-        sys.exit(1)
-
-
-def _nothing_found(store: Path, rows: list[Any] | None, filters: dict[str, Any], what: str) -> bool:
-    """True, having said why, when there is nothing to print."""
-    if rows is None:
-        return True
-    if rows:
-        return False
-    if any(value for key, value in filters.items() if key != "limit"):
-        click.echo(f"No {what} match these filters in {_shown(store)}.", err=True)
-    elif what == "evaluations":
-        click.echo(f"No evaluations yet at {_shown(store)} — submit some with "
-                   "LLMObs.submit_evaluation().", err=True)
-    else:
-        click.echo(_empty_hint(store), err=True)
-    return True
+@main.command()
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="At most this many values of each, most traces first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per value.")
+@click.pass_obj
+def apps(store: Path, limit: int, as_json: bool) -> None:
+    """The ml_apps, services, sessions, envs and models in the store, with trace counts."""
+    found = read(store, summaries.facets)
+    if found is None or nothing_found(store, [1] if any(found.values()) else [], {}, "traces"):
+        return
+    if as_json:
+        print_json_lines({"key": key, "value": value, "traces": count}
+                         for key, values in found.items() for value, count in values[:limit])
+        return
+    for key, title in (("ml_app", "ML apps"), ("service", "Services"),
+                       ("session_id", "Sessions"), ("env", "Envs"),
+                       ("model", "Models (in the 500 newest traces)")):
+        values = found.get(key) or []
+        table = draw.table(title, "Traces")
+        for value, count in values[:limit]:
+            table.add_row(literal(value), str(count))
+        if len(values) > limit:
+            table.add_row(f"… {len(values) - limit} more", "")
+        if values:
+            draw.console().print(table)
+            draw.console().print()
 
 
-def _print_json_lines(rows: Any) -> None:
-    for row in rows:
-        click.echo(json_line(json.dumps(row, ensure_ascii=False)))
-
-
-def _empty_hint(store: Path) -> str:
-    return (f"No traces yet at {_shown(store)} — run your app with llmobs enabled, "
-            "or `make demo`.")
-
-
-def _shown(store: Path) -> str:
-    """The store's path relative to the current directory when it is under it."""
-    try:
-        return str(store.relative_to(Path.cwd()))
-    except ValueError:
-        return str(store)
-
+main.add_command(show)
+main.add_command(ui)

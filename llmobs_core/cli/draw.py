@@ -13,9 +13,9 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from ..store.codec import integer
+from ..store.codec import ROOT_PARENTS, integer
 from ..store.queries import evaluations_by_span
-from .literal import literal
+from .literal import literal, visible
 
 _PREVIEW_CHARS = 70
 _PIPED_WIDTH = 240
@@ -58,7 +58,7 @@ def trace_tree(trace: dict[str, Any]) -> Tree:
                           f"  {len(spans)} spans")
     tree = Tree(title)
     drawn: set[str] = set()
-    capped = False
+    capped, missing = False, 0
     while roots:
         stack = [(tree, root, 1) for root in reversed(roots)]
         while stack:
@@ -67,7 +67,10 @@ def trace_tree(trace: dict[str, Any]) -> Tree:
             if span_id in drawn:
                 continue
             drawn.add(span_id)
-            label = _span_label(span)
+            parent_id = span.get("parent_id")
+            orphan = depth == 1 and parent_id not in ROOT_PARENTS and str(parent_id) not in ids
+            missing += orphan
+            label = _span_label(span, orphan)
             if depth > MAX_DEPTH:
                 capped = True
                 label = Text.assemble((f"[depth {depth}] ", "dim"), label)
@@ -78,21 +81,31 @@ def trace_tree(trace: dict[str, Any]) -> Tree:
             stack.extend((below, child, depth + 1) for child in reversed(children.get(span_id, [])))
         # Spans whose parents form a cycle hang from no root: draw them from the first one.
         roots = [span for span in spans if str(span.get("span_id")) not in drawn][:1]
+    if missing:
+        title.append(f"  ({missing} span{'s' * (missing > 1)} whose parent is not in this store:"
+                     " another process may write to another store, or has not flushed yet)",
+                     "yellow")
     if capped:
         title.append(f"  (spans deeper than {MAX_DEPTH} levels are drawn at level {MAX_DEPTH},"
                      " marked with their depth)", "dim")
     return tree
 
 
-def _span_label(span: dict[str, Any]) -> Text:
+def _span_label(span: dict[str, Any], missing_parent: bool = False) -> Text:
     meta = _mapping(span.get("meta"))
     failed = span.get("status") == "error"
+    kind = _mapping(meta.get("span")).get("kind", "?")
     label = Text.assemble(
-        literal(f"{_mapping(meta.get('span')).get('kind', '?')} ", "magenta"),
+        literal(f"{kind} ", "magenta"),
         literal(span.get("name") or "?", "bold red" if failed else "bold"),
         f"  {duration(span.get('duration'))}  ", status(span.get("status")),
         literal(f"  {_tag(span, 'ml_app')}", "dim"),
     )
+    if missing_parent:
+        label.append(f"  (parent span {visible(span.get('parent_id'))} is not in this store)",
+                     "yellow")
+    if kind in ("llm", "embedding"):
+        _model_lines(label, span, meta)
     for prefix, data in (("in", meta.get("input")), ("out", meta.get("output"))):
         if preview := _io_preview(data):
             label.append(f"\n{prefix}: ", "dim").append(literal(preview))
@@ -100,6 +113,31 @@ def _span_label(span: dict[str, Any]) -> Text:
         message = f"{error.get('type') or 'error'}: {error.get('message') or ''}".rstrip(": ")
         label.append("\n").append(literal(short(message), "bold red"))
     return label
+
+
+_USUAL_TAGS = ("ml_app", "service", "env", "version", "language", "error", "session_id",
+               "ddtrace.version", "source")
+
+
+def _model_lines(label: Text, span: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Model and provider, token metrics, metadata and the span's own tags."""
+    model = meta.get("model_name")
+    if model:
+        provider = meta.get("model_provider")
+        label.append("\nmodel: ", "dim").append(literal(model, "cyan"))
+        if provider:
+            label.append(" (").append(literal(provider)).append(")")
+    metrics = _mapping(span.get("metrics"))
+    if metrics:
+        shown = "  ".join(f"{key.removesuffix('_tokens') if key.endswith('_tokens') else key}"
+                          f"={value}" for key, value in metrics.items())
+        label.append("\nmetrics: ", "dim").append(literal(short(shown)))
+    if metadata := meta.get("metadata"):
+        label.append("\nmetadata: ", "dim").append(literal(short(_json(metadata))))
+    own = [tag for tag in _sequence(span.get("tags"))
+           if isinstance(tag, str) and tag.partition(":")[0] not in _USUAL_TAGS]
+    if own:
+        label.append("\ntags: ", "dim").append(literal(short(" ".join(own))))
 
 
 def _evaluation_label(metric: dict[str, Any]) -> Text:
@@ -119,7 +157,8 @@ def _io_preview(data: Any) -> str:
         last = _mapping(data["messages"][-1])
         calls = ", ".join(f"{_mapping(call).get('name')}({_json(_mapping(call).get('arguments'))})"
                           for call in _sequence(last.get("tool_calls")))
-        return short(f"{last.get('role', '')}: {last.get('content') or ''} {calls}")
+        role = last.get("role")
+        return short(f"{role}: " * bool(role) + f"{last.get('content') or ''} {calls}")
     if isinstance(data, dict) and isinstance(data.get("documents"), list) and data["documents"]:
         documents = data["documents"]
         return short(f"{len(documents)} documents: {_mapping(documents[0]).get('text', '')}")

@@ -70,7 +70,9 @@ def list_spans(path: StorePath = None, ml_app: str | None = None, session: str |
 
 
 def match_trace_ids(path: StorePath, prefix: str, limit: int = 10) -> list[str]:
-    """The stored trace ids that start with `prefix` (at most `limit` of them)."""
+    """The stored trace ids that start with `prefix` (at most `limit` of them); failing that,
+    those whose random low 64 bits are `prefix`, as 16 hex digits or as the decimal number
+    Datadog shows."""
     prefix = prefix.strip().lower()
     with reading(path) as conn:
         if conn is None or not prefix:
@@ -78,7 +80,22 @@ def match_trace_ids(path: StorePath, prefix: str, limit: int = 10) -> list[str]:
         # A range on the unique index: every hex id that starts with prefix sorts below "~".
         rows = conn.execute("SELECT trace_id FROM traces WHERE trace_id >= ? AND trace_id < ?"
                             " ORDER BY trace_id LIMIT ?", (prefix, prefix + "~", limit))
-        return [trace_id for (trace_id,) in rows]
+        found = [trace_id for (trace_id,) in rows]
+        low = _low_bits(prefix)
+        if not found and low is not None:  # no index on the low half: a scan of the ids
+            found = [trace_id for (trace_id,) in conn.execute(
+                "SELECT trace_id FROM traces WHERE length(trace_id) = 32"
+                " AND substr(trace_id, 17) = ? LIMIT ?", (low, limit))]
+        return found
+
+
+def _low_bits(text: str) -> str | None:
+    """`text` as the 16 hex digits of a trace id's low 64 bits, if it can be that."""
+    if len(text) == 16 and all(char in "0123456789abcdef" for char in text):
+        return text
+    if text.isdigit() and int(text) < 1 << 64:
+        return f"{int(text):016x}"
+    return None
 
 
 def get_trace(path: StorePath, trace_id: str) -> dict[str, Any] | None:

@@ -201,7 +201,8 @@ def test_show_draws_the_tree_with_previews_and_evaluations(store: dict) -> None:
     assert chat_at > root_at
     assert lines[chat_at].index("llm") > lines[root_at].index("workflow")
     assert "out: answer from answer_question" in lines[root_at + 2]
-    assert "out: assistant: Paris it is." in lines[chat_at + 2]
+    assert "model: gpt-4o-mini (openai)" in lines[chat_at + 1]
+    assert "out: assistant: Paris it is." in lines[chat_at + 3]
     assert "helpfulness = 0.75" in result.stdout
 
 
@@ -258,7 +259,8 @@ def test_missing_store_gives_a_hint_and_exit_0(tmp_path: Path, command: str) -> 
     missing = tmp_path / "none" / "traces.db"
     result = run(missing, command)
     assert result.exit_code == 0
-    assert "No traces yet at" in result.stderr and "make demo" in result.stderr
+    assert f"No traces yet: {missing} does not exist yet" in result.stderr
+    assert "LLMObs.enable(" in result.stderr and "make demo" not in result.stderr
     assert not missing.parent.exists()
 
 
@@ -320,6 +322,9 @@ def test_installed_llmobs_command(store: dict, tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "KeyError: order 42 not found" in shown.stdout
     missing = subprocess.run([llmobs, "traces"], capture_output=True, text=True, timeout=60,
-                             cwd=tmp_path, env={"PATH": "/usr/bin:/bin"})
+                             cwd=tmp_path, env={"PATH": "/usr/bin:/bin",
+                                                "XDG_DATA_HOME": str(tmp_path / "data")})
     assert missing.returncode == 0
-    assert "No traces yet at .llmobs/traces.db" in missing.stderr
+    default = tmp_path / "data" / "llmobs" / "traces.db"
+    assert f"Store: {default}" in missing.stderr
+    assert f"No traces yet: {default} does not exist yet" in missing.stderr

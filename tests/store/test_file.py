@@ -20,13 +20,15 @@ from tests.store.helpers import (
 )
 
 
-def test_path_defaults_to_cwd_then_env_then_argument(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store is .llmobs/traces.db in the cwd, LLMOBS_LOCAL_PATH beats it, an argument beats
-    both, and the directory is created on first write."""
+def test_path_defaults_to_the_user_data_folder_then_env_then_argument(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store is llmobs/traces.db in the user's data folder whatever the cwd,
+    LLMOBS_LOCAL_PATH beats it, an argument beats both, and the directory is created on first
+    write."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LLMOBS_LOCAL_PATH", raising=False)
-    assert LocalStoreSink().path == tmp_path / ".llmobs" / "traces.db"
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert LocalStoreSink().path == tmp_path / "data" / "llmobs" / "traces.db"
     monkeypatch.setenv("LLMOBS_LOCAL_PATH", str(tmp_path / "env" / "t.db"))
     assert LocalStoreSink().path == tmp_path / "env" / "t.db"
     sink = LocalStoreSink(tmp_path / "arg" / "deep" / "t.db")
