@@ -44,7 +44,7 @@ def ui(store: Path, host: str, port: int, open_browser: bool) -> None:
     bound_host, bound_port = listener.getsockname()[:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     url = f"http://{shown_host}:{bound_port}/"
-    click.echo(visible(f"llmobs ui: reading {store}\nOpen {url} (Ctrl-C stops it)"))
+    click.echo(f"llmobs ui: open {url} (Ctrl-C stops it)")
     if open_browser:
         threading.Timer(0.5, webbrowser.open, (url,)).start()
     config = uvicorn.Config(create_app(store), log_level="warning", lifespan="off",

@@ -45,6 +45,8 @@ def create_app(path: queries.StorePath = None, allowed_hosts: frozenset[str] | N
                 return response
             except sqlite3.DatabaseError as exc:
                 return page("problem.html", 500, problem=str(exc), retry=False)
+            except ValueError as exc:  # a cursor or a number in the URL that is not one
+                return page("problem.html", 400, problem=str(exc), retry=False)
         return run
 
     def list_page(request: Request) -> Response:

@@ -3,6 +3,7 @@ server is bound to (DNS rebinding), and every response carries a strict CSP and 
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -23,6 +24,15 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
 ]
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+_WILDCARD = {"0.0.0.0", "::"}
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 class ViewerGuard:
@@ -68,6 +78,9 @@ class ViewerGuard:
         if not server:
             return False
         address, port = server[0], server[1]
+        if address in _WILDCARD:  # any of the machine's addresses, but never a DNS name
+            name, _, given_port = host.rpartition(":")
+            return given_port == str(port) and (name == "localhost" or _is_ip(name))
         names = {address, f"[{address}]"} | (_LOOPBACK if address in _LOOPBACK else set())
         return host in {f"{name}:{port}" for name in names} | (names if port == 80 else set())
 
