@@ -1,0 +1,127 @@
+"""The command line's finishing touches: llmobs apps, suggestions for filters that match
+nothing, trace ids by their low 64 bits, what show draws of llm spans and of a trace whose
+parent span is elsewhere, the HTML export and the `llmobs ui` server."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from html import unescape
+from pathlib import Path
+
+import httpx
+
+from llmobs_core.export.local import LocalStoreSink
+from tests.cli.test_cli import json_lines, run, span_event, store, trace_id_at  # noqa: F401
+
+LLMOBS = Path(sys.executable).parent / "llmobs"
+
+
+def test_every_command_names_its_store(store: dict) -> None:  # noqa: F811
+    """Each command says on stderr which store it reads."""
+    for command in (["traces"], ["spans"], ["evals"], ["apps"], ["show", store["shop"]]):
+        assert f"Store: {store['path']}" in run(store["path"], *command).stderr
+
+
+def test_apps_lists_values_with_trace_counts(store: dict) -> None:  # noqa: F811
+    """apps lists ml_apps, services, sessions and models, most traces first."""
+    rows = json_lines(run(store["path"], "apps", "--json").stdout)
+    counts = {(row["key"], row["value"]): row["traces"] for row in rows}
+    assert counts[("ml_app", "shop")] == 2 and counts[("ml_app", "support")] == 1
+    assert counts[("service", "chat-proxy")] == 1 and counts[("session_id", "s-1")] == 1
+    assert counts[("model", "gpt-4o-mini")] == 1
+    table = run(store["path"], "apps").stdout
+    assert "ML apps" in table and "Sessions" in table and "chat-api" in table
+
+
+def test_a_filter_that_matches_nothing_suggests_stored_values(store: dict,  # noqa: F811
+                                                              ) -> None:
+    """A misspelt ml_app, service or tag gets the nearest stored values."""
+    result = run(store["path"], "traces", "--ml-app", "shpo", "--service", "chat_api")
+    assert "--ml-app shpo: no such value; did you mean shop" in result.stderr
+    assert "--service chat_api: no such value; did you mean chat-api" in result.stderr
+    tagged = run(store["path"], "spans", "--tag", "ml-proxi:custom")
+    assert "--tag ml-proxi:custom: no such tag key; did you mean ml-proxy?" in tagged.stderr
+    valued = run(store["path"], "traces", "--tag", "ml-proxy:costum")
+    assert "did you mean custom?" in valued.stderr
+
+
+def test_show_finds_a_trace_by_its_low_64_bits(store: dict) -> None:  # noqa: F811
+    """show takes the random low half of a trace id, as hex or as Datadog's decimal."""
+    low = store["proxy"][16:]
+    for given in (low, str(int(low, 16))):
+        result = run(store["path"], "show", given, "--json")
+        assert result.exit_code == 0, result.output
+        assert {row["trace_id"] for row in json_lines(result.stdout)} == {store["proxy"]}
+
+
+def test_show_draws_model_metrics_metadata_and_tags_of_llm_spans(tmp_path: Path) -> None:
+    """An llm span shows its model and provider, token metrics, metadata and own tags; a plain
+    string input has no empty role before it."""
+    now = time.time_ns()
+    trace_id = trace_id_at(now)
+    chat = span_event(trace_id, name="chat", kind="llm", ml_app="shop", service="api",
+                      start_ns=now, tags=("team:search",))
+    chat["meta"]["metadata"] = {"temperature": 0.2}
+    chat["meta"]["input"] = {"messages": [{"content": "plain question"}]}
+    chat["metrics"] = {"input_tokens": 12, "output_tokens": 3, "total_tokens": 15}
+    path = tmp_path / "traces.db"
+    LocalStoreSink(path).send_spans([chat])
+    output = run(path, "show", trace_id).stdout
+    assert "model: gpt-4o-mini (openai)" in output
+    assert "metrics: input=12 output=3 total=15" in output
+    assert 'metadata: {"temperature": 0.2}' in output
+    assert "tags: team:search" in output and "env:test" not in output
+    assert "in: plain question" in output
+
+
+def test_show_says_when_a_parent_span_is_not_in_the_store(tmp_path: Path) -> None:
+    """A span whose parent was stored elsewhere is drawn as a root, and the tree says why."""
+    now = time.time_ns()
+    trace_id = trace_id_at(now)
+    worker = span_event(trace_id, parent_id="12345", name="task_in_worker", kind="task",
+                        ml_app="shop", service="worker", start_ns=now)
+    path = tmp_path / "traces.db"
+    LocalStoreSink(path).send_spans([worker])
+    output = run(path, "show", trace_id).stdout
+    assert "(1 span whose parent is not in this store" in output
+    assert "(parent span 12345 is not in this store)" in output
+
+
+def test_show_html_writes_one_self_contained_file(store: dict,  # noqa: F811
+                                                  tmp_path: Path) -> None:
+    """show --html writes the trace as one HTML file with its CSP, script and style inline
+    and no reference to any other file."""
+    target = tmp_path / "trace.html"
+    result = run(store["path"], "show", store["proxy"], "--html", str(target))
+    assert result.exit_code == 0, result.output
+    assert "no server needed" in result.stderr
+    html = target.read_text(encoding="utf-8")
+    assert '<meta http-equiv="Content-Security-Policy"' in html
+    assert "script-src 'sha256-" in unescape(html)
+    assert "lookup_order" in html and "order 42 not found" in html
+    assert not re.search(r"""(src|href)=["'](?!#|data:)""", html)
+
+
+def test_ui_serves_the_store_and_warns_off_loopback(store: dict) -> None:  # noqa: F811
+    """llmobs ui prints its URL and serves the store there; a non-loopback host gets a
+    warning that traces hold user data."""
+    with subprocess.Popen([LLMOBS, "--path", str(store["path"]), "ui", "--host", "0.0.0.0"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as server:
+        try:
+            line = server.stdout.readline()  # type: ignore[union-attr]
+            url = re.search(r"http://\S+/", line)
+            assert url, line
+            port = url[0].rsplit(":", 1)[1].rstrip("/")
+            page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+            assert page.status_code == 200 and "answer_question" in page.text
+            assert str(store["path"]) in page.text
+            rebound = httpx.get(f"http://127.0.0.1:{port}/", timeout=10,
+                                headers={"host": f"attacker.example:{port}"})
+            assert rebound.status_code == 421
+        finally:
+            server.terminate()
+            _, errors = server.communicate(timeout=10)
+    assert "Warning: listening on 0.0.0.0, not loopback" in errors
