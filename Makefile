@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PHOENIX_VENV := .phoenix-venv
 PHOENIX_STAMP := $(PHOENIX_VENV)/.installed
 
-.PHONY: setup test demo lint bench lock lock-phoenix clean
+.PHONY: setup test demo lint bench lock lock-phoenix clean chromium screenshot
 
 setup: $(STAMP)
 
@@ -24,7 +24,19 @@ $(PHOENIX_STAMP): requirements/phoenix.txt
 	$(PHOENIX_VENV)/bin/python -m pip install --quiet -r requirements/phoenix.txt
 	touch $(PHOENIX_STAMP)
 
-test: $(STAMP) $(PHOENIX_STAMP)
+# The viewer's browser tests drive the system's Chromium (Debian's package; Playwright never
+# downloads a browser here). Installed when missing, as root; otherwise say what to do.
+CHROMIUM ?= $(shell command -v chromium || echo /usr/bin/chromium)
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "Chromium is missing: install it (apt-get install chromium as root, or your" \
+		"platform's package) or set LLMOBS_TEST_CHROMIUM; the browser tests skip without it" \
+		"(and fail when CI=true)."; fi
+
+test: $(STAMP) $(PHOENIX_STAMP) chromium
 	$(BIN)/ruff check llmobs_core llmobs_starlette llmobs_django llmobs_celery tests examples bench
 	$(BIN)/mypy
 	LLMOBS_PHOENIX_BIN=$(PHOENIX_VENV)/bin/phoenix $(BIN)/python -m pytest
@@ -41,6 +53,13 @@ demo: $(STAMP)
 	$(BIN)/llmobs --path $(DEMO_STORE) traces
 	$(BIN)/llmobs --path $(DEMO_STORE) show \
 		$$($(BIN)/llmobs --path $(DEMO_STORE) traces --json | $(BIN)/python -c '$(PICK_TRACE)')
+	@echo
+	@echo "See the same traces in your browser: $(BIN)/llmobs --path $(DEMO_STORE) ui --open"
+
+# The README's picture of the trace view, taken by the browser test from the demo's traces.
+screenshot: $(STAMP) chromium
+	LLMOBS_SCREENSHOT_DIR=docs/images $(BIN)/python -m pytest -q -p no:randomly \
+		tests/viewer/test_browser.py -k readme_screenshot
 
 bench: $(STAMP)
 	$(BIN)/python bench/hot_path.py

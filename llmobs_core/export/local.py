@@ -77,7 +77,7 @@ os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
 
 class LocalStoreSink:
     """Stores span events and evaluation metrics in SQLite at `path` (default: LLMOBS_LOCAL_PATH,
-    else .llmobs/traces.db under the current directory). Retention keeps at most `max_spans`
+    else llmobs/traces.db in the user data folder). Retention keeps at most `max_spans`
     spans (LLMOBS_LOCAL_MAX_SPANS, default 1,000,000) and nothing older than `max_age_days`
     (LLMOBS_LOCAL_MAX_DAYS, default 30), deleting whole traces, oldest first; 0 means no limit.
     `timeout` is how long, in seconds, a write waits for another process's write to finish."""
