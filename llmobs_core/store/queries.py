@@ -1,9 +1,9 @@
 """Reading the local trace store (see export/local.py): plain dicts, newest first.
 
-Every function takes the store's path (None: LLMOBS_LOCAL_PATH, else llmobs/traces.db in the user data folder), opens
-it read-only and never creates it: a missing file raises FileNotFoundError, a store with
-nothing in it yet gives empty results. Tag filters are "key:value" strings, or a bare "key"
-for any value.
+Every function takes the store's path (None: LLMOBS_LOCAL_PATH, else llmobs/traces.db in the
+user data folder), opens it read-only and never creates it: a missing file raises
+FileNotFoundError, a store with nothing in it yet gives empty results. Tag filters are
+"key:value" strings, or a bare "key" for any value.
 """
 
 from __future__ import annotations
