@@ -118,7 +118,7 @@ def base_url(store: Path) -> Iterator[str]:
     server.should_exit = True
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's loop runs while it is open: not past the module
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).is_file():
         message = (f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium package"
