@@ -25,8 +25,8 @@ from .sizes import evaluation_size, record_size
 DROP_REASONS = ("queue_full", "queue_bytes", "span_processor", "unencodable", "sink_error",
                 "shutdown")
 MAX_QUEUE = 64_000
-MAX_QUEUE_BYTES = 24 << 20
-BATCH_BYTES = 2 << 20
+MAX_QUEUE_BYTES = 32 << 20
+BATCH_BYTES = 4 << 20
 _SINK_STOP_S = 0.5  # after the drain's deadline, what sinks get to stop their batch in flight
 _live_writers: weakref.WeakSet[Writer] = weakref.WeakSet()
 _WARN_EVERY_S = 60.0
