@@ -15,11 +15,12 @@ EVALUATION_FLOOR = 900
 # A message, a document, or a metadata entry: its dict and small values, beside its text.
 # Metadata is counted by entries only: reading its values would cost every span a loop.
 ENTRY = 200
-_ERROR, _INPUT, _OUTPUT, _METADATA = 12, 13, 14, 15  # in RECORD_FIELDS
+_ERROR, _INPUT, _OUTPUT, _METADATA, _TOOL_DEFINITIONS = 12, 13, 14, 15, 18  # RECORD_FIELDS
 
 
 def record_size(record: tuple[Any, ...]) -> int:
-    """A finished span's record (RECORD_FIELDS): input, output, metadata entries, error."""
+    """A finished span's record (RECORD_FIELDS): input, output, metadata entries, tool
+    definitions, error."""
     try:
         size = SPAN_FLOOR
         value = record[_INPUT]
@@ -30,6 +31,8 @@ def record_size(record: tuple[Any, ...]) -> int:
             size += len(value) if type(value) is str else value_size(value)
         if record[_METADATA]:
             size += ENTRY * len(record[_METADATA])
+        if record[_TOOL_DEFINITIONS]:
+            size += 4 * ENTRY * len(record[_TOOL_DEFINITIONS])
         if record[_ERROR] is not None:
             size += len(record[_ERROR][1]) + len(record[_ERROR][2])
         return size
