@@ -64,6 +64,7 @@ screenshot: $(STAMP) chromium
 bench: $(STAMP)
 	$(BIN)/python bench/hot_path.py
 	$(BIN)/python bench/writer.py
+	$(BIN)/python bench/writer_memory.py
 	$(BIN)/python bench/local_store.py
 	$(BIN)/python bench/asgi_middleware.py
 	if command -v valgrind >/dev/null; then $(BIN)/python bench/asgi_instructions.py; \

@@ -269,12 +269,13 @@ class LLMObs:
 
     @staticmethod
     def stats() -> dict[str, Any]:
-        """Counts: enqueued, sent, pending, dropped by reason, and llmobs's own faults by place
-        (each one logged at ERROR; the host's code was not affected)."""
+        """Counts: enqueued, sent (taken by at least one sink), pending, dropped by reason
+        (enqueued = sent + dropped + pending), each sink's own sent and dropped, and llmobs's
+        own faults by place (each one logged at ERROR; the host's code was not affected)."""
         tracer = state.tracer
         if tracer is None:
             counts = {"enqueued": 0, "sent": 0, "pending": 0,
-                      "dropped": dict.fromkeys(DROP_REASONS, 0)}
+                      "dropped": dict.fromkeys(DROP_REASONS, 0), "sinks": {}}
         else:
             counts = tracer.writer.stats()
         counts["faults"] = dict(faults)

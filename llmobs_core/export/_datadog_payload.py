@@ -1,11 +1,12 @@
 """Request bodies for the Datadog intake (docs/wire-formats.md): span envelopes and
-evaluation metrics, JSON-encoded on the writer thread and packed into bodies of at most 5 MiB."""
+evaluation metrics, JSON-encoded one by one on the writer thread and packed into bodies of at
+most 5 MiB, each sent as soon as it is full."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 MAX_BODY_BYTES = 5 << 20
 MAX_EVENT_BYTES = 5_000_000
@@ -14,7 +15,6 @@ _KEEP_CHARS = 1_000
 _KEEP_TAGS = 200
 
 Event = dict[str, Any]
-Body = tuple[bytes, int]  # the encoded request body and how many events it carries
 _EVAL_HEAD = b'{"data":{"type":"evaluation_metric","attributes":{"metrics":['
 _EVAL_TAIL = b"]}}}"
 
@@ -33,8 +33,8 @@ except ImportError:  # a core dependency, but the sink still works without it, o
     orjson = None  # type: ignore[assignment]
 
 # Without orjson: ASCII output (anything else \u-escaped) is what the C encoder writes fastest,
-# and its bytes need no UTF-8 pass. The fast path skips the cycle check; a batch that fails
-# there is encoded again, event by event, by the careful path.
+# and its bytes need no UTF-8 pass. The fast path skips the cycle check; an event that fails
+# there is encoded again by the careful path.
 _std_fast = json.JSONEncoder(separators=(",", ":"), check_circular=False,
                              default=_unencodable).encode
 _std_careful = json.JSONEncoder(separators=(",", ":"), default=_unencodable).encode
@@ -58,27 +58,71 @@ def _encode(value: Any) -> bytes:
     return _std_careful(value).encode("ascii")
 
 
-class Encoded(NamedTuple):
-    bodies: list[Body]
-    truncated: int  # events over the size limit, sent with input and output dropped
-    unencodable: int  # events JSON could not encode at all (a cycle left by a span processor)
+class Encoding:
+    """What encoding a batch left out or cut down, by the batch's event index."""
+
+    __slots__ = ("left_out", "truncated")
+
+    def __init__(self) -> None:
+        self.left_out: list[int] = []  # events that could not be built or encoded at all
+        self.truncated = 0  # events over the size limit, sent with input and output dropped
 
 
-def span_bodies(events: Sequence[Event], tracer_version: str) -> Encoded:
-    """The request bodies for `events`. A batch is encoded in one call; only a batch of
-    5,000,000 bytes or more (or one that fails) is encoded again, event by event, to split it
-    and to find the events over the limit."""
-    if not events:
-        return Encoded([], 0, 0)
-    envelopes = [{"_dd.stage": "raw", "_dd.tracer_version": tracer_version,
-                  "event_type": "span", "spans": [_sanitised(event)]} for event in events]
-    try:
-        body = _fast(envelopes)
-    except _ENCODE_ERRORS:
-        body = None
-    if body is not None and len(body) < MAX_EVENT_BYTES:
-        return Encoded([(body, len(envelopes))], 0, 0)
-    return _split_spans(envelopes)
+Body = tuple[bytes, list[int]]  # a request body and the batch indexes of the events it holds
+
+
+def span_bodies(events: Sequence[Event], tracer_version: str, encoding: Encoding
+                ) -> Iterator[Body]:
+    """The request bodies for `events`, each made as soon as it is full: an event is built
+    (when `events` builds them as read), encoded and let go before the next, so a batch is
+    never held as events, only as at most one body of bytes."""
+    head = _encode({"_dd.stage": "raw", "_dd.tracer_version": tracer_version,
+                    "event_type": "span", "spans": []})[:-2]  # up to '"spans":['
+
+    def enveloped(encode: Callable[[Event], bytes]) -> Callable[[Event], bytes]:
+        return lambda event: head + encode(event) + b"]}"
+
+    return _bodies(events, enveloped(lambda event: _fast(_sanitised(event))),
+                   enveloped(lambda event: _encode(_sanitised(event))),
+                   enveloped(_shrunk_span), b"[", b"]", encoding)
+
+
+def evaluation_bodies(metrics: Sequence[Event], encoding: Encoding) -> Iterator[Body]:
+    """The eval-metric request bodies for `metrics`, made as for spans."""
+    return _bodies(metrics, _fast, _encode, _shrunk_evaluation, _EVAL_HEAD, _EVAL_TAIL, encoding)
+
+
+def _bodies(items: Sequence[Event], fast: Callable[[Event], bytes],
+            careful: Callable[[Event], bytes], shrink: Callable[[Event], bytes], head: bytes,
+            tail: bytes, encoding: Encoding, limit: int = MAX_BODY_BYTES) -> Iterator[Body]:
+    """`head item,item,... tail` bodies of at most `limit` bytes. An item `fast` refuses is
+    tried with `careful`; one of MAX_EVENT_BYTES or more goes as what `shrink` makes of it;
+    one that cannot be encoded is left out."""
+    chunk: list[bytes] = []
+    indexes: list[int] = []
+    empty = len(head) + len(tail)
+    size = empty
+    for index in range(len(items)):
+        try:
+            item = items[index]  # read by index: a SpanEvents builds the event here
+            try:
+                data = fast(item)
+            except _ENCODE_ERRORS:
+                data = careful(item)
+            if len(data) >= MAX_EVENT_BYTES:
+                data = shrink(item)
+                encoding.truncated += 1
+        except Exception:  # a value the event builder, the sanitiser or JSON cannot take
+            encoding.left_out.append(index)
+            continue
+        if chunk and size + 1 + len(data) > limit:
+            yield head + b",".join(chunk) + tail, indexes
+            chunk, indexes, size = [], [], empty
+        size += len(data) + (1 if chunk else 0)
+        chunk.append(data)
+        indexes.append(index)
+    if chunk:
+        yield head + b",".join(chunk) + tail, indexes
 
 
 def _sanitised(event: Event) -> Event:
@@ -89,65 +133,6 @@ def _sanitised(event: Event) -> Event:
             key.replace(".", "_") if type(key) is str else key: value
             for key, value in metrics.items()}}
     return event
-
-
-def _split_spans(envelopes: list[Event]) -> Encoded:
-    head = _encode({**envelopes[0], "spans": []})[:-2]  # the envelope up to '"spans":['
-    encoded, truncated, unencodable = _encode_each(
-        [envelope["spans"][0] for envelope in envelopes], _shrunk_span)
-    return Encoded(pack([head + data + b"]}" for data in encoded], b"[", b"]"),
-                   truncated, unencodable)
-
-
-def _encode_each(items: list[Event], shrink: Any) -> tuple[list[bytes], int, int]:
-    """Each item encoded on its own: one of MAX_EVENT_BYTES or more is replaced by what
-    `shrink` makes of it, one that cannot be encoded is left out. Returns the encoded items and
-    how many were shrunk and left out."""
-    encoded = []
-    truncated = unencodable = 0
-    for item in items:
-        try:
-            data = _encode(item)
-            if len(data) >= MAX_EVENT_BYTES:
-                data = shrink(item)
-                truncated += 1
-        except _ENCODE_ERRORS:
-            unencodable += 1
-            continue
-        encoded.append(data)
-    return encoded, truncated, unencodable
-
-
-def evaluation_bodies(metrics: list[Event]) -> Encoded:
-    """The eval-metric request bodies for `metrics`; encoded in one call unless they come to
-    5,000,000 bytes or more (or fail), as for spans."""
-    if not metrics:
-        return Encoded([], 0, 0)
-    try:
-        body = _fast({"data": {"type": "evaluation_metric", "attributes": {"metrics": metrics}}})
-    except _ENCODE_ERRORS:
-        body = None
-    if body is not None and len(body) < MAX_EVENT_BYTES:
-        return Encoded([(body, len(metrics))], 0, 0)
-    encoded, truncated, unencodable = _encode_each(metrics, _shrunk_evaluation)
-    return Encoded(pack(encoded, _EVAL_HEAD, _EVAL_TAIL), truncated, unencodable)
-
-
-def pack(items: list[bytes], head: bytes, tail: bytes, limit: int = MAX_BODY_BYTES) -> list[Body]:
-    """Join encoded items into `head item,item,... tail` bodies of at most `limit` bytes."""
-    bodies: list[Body] = []
-    chunk: list[bytes] = []
-    empty = len(head) + len(tail)
-    size = empty
-    for item in items:
-        if chunk and size + 1 + len(item) > limit:
-            bodies.append((head + b",".join(chunk) + tail, len(chunk)))
-            chunk, size = [], empty
-        size += len(item) + (1 if chunk else 0)
-        chunk.append(item)
-    if chunk:
-        bodies.append((head + b",".join(chunk) + tail, len(chunk)))
-    return bodies
 
 
 def _shrunk_span(event: Event) -> bytes:

@@ -5,9 +5,14 @@ inner span object, not the intake envelope) and evaluation metrics. Span events 
 SpanEvents sequence that builds each event as it is read: a sink that encodes them one by one
 never holds a batch of dicts (which the cyclic GC would scan again and again), and one that
 does not look at them builds nothing. Sinks are called from the writer thread only, one batch
-at a time, so they need no locking of their own. A sink may raise: the writer counts the batch
-as dropped for reason "sink_error", logs the failure unless the sink raised a SinkError (which
-it has logged itself), and goes on.
+at a time, so they need no locking of their own.
+
+A sink may raise. SinkError or OSError (the intake is down, the store is locked) means the
+batch could not be delivered: the writer counts it as dropped ("sink_error") and goes on. Any
+other exception may be one event's fault: the writer gives the sink the batch again without the
+events it cannot build, then halves what still fails, so one bad event costs only itself
+("unencodable"). So a sink should deliver a batch whole or not at all; one that delivers part
+of a batch before it fails raises PartialDelivery, saying which events it left out.
 """
 
 from __future__ import annotations
@@ -67,6 +72,19 @@ class SinkError(Exception):
     batch tries again."""
 
     already_logged = True
+
+
+class PartialDelivery(Exception):
+    """A sink delivered part of a batch: `undelivered` maps the index of each event it left
+    out to why, "unencodable" (the event itself could not be sent) or "sink_error" (the intake
+    failed before it was sent). The writer counts those and never gives the batch again; it
+    logs the problem unless `already_logged` is true."""
+
+    def __init__(self, undelivered: dict[int, str], problem: str = "",
+                 already_logged: bool = False) -> None:
+        super().__init__(problem or f"{len(undelivered)} events left out")
+        self.undelivered = undelivered
+        self.already_logged = already_logged
 
 
 @runtime_checkable

@@ -5,14 +5,14 @@ EVP proxy. Paths, headers and bodies follow docs/wire-formats.md."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._log import log, warn_limited
-from ._datadog_payload import Encoded, evaluation_bodies, span_bodies
+from ._datadog_payload import Body, Encoding, evaluation_bodies, span_bodies
 from ._http import DeliveryError, Origin, Response, RetryPolicy, post_with_retries
-from .base import Event, tracer_version
+from .base import Event, PartialDelivery, tracer_version
 
 SPANS_PATH = "/api/v2/llmobs"
 EVALUATIONS_PATH = "/api/intake/llm-obs/v2/eval-metric"
@@ -100,10 +100,14 @@ class DatadogSink:
     # -- the Sink contract (called from the writer thread) --------------------------------------
 
     def send_spans(self, events: Sequence[Event]) -> None:
-        self._deliver(self._spans, span_bodies(events, self._tracer_version), "span events")
+        encoding = Encoding()
+        self._deliver(self._spans, span_bodies(events, self._tracer_version, encoding),
+                      encoding, len(events), "span events")
 
     def send_evaluations(self, metrics: list[Event]) -> None:
-        self._deliver(self._evaluations, evaluation_bodies(metrics), "evaluations")
+        encoding = Encoding()
+        self._deliver(self._evaluations, evaluation_bodies(metrics, encoding), encoding,
+                      len(metrics), "evaluations")
 
     def shutdown(self) -> None:
         """Stop retrying and close the connections. Final: sending after this raises
@@ -120,41 +124,59 @@ class DatadogSink:
 
     # -- delivery ------------------------------------------------------------------------------
 
-    def _note_encoding(self, encoded: Encoded, what: str) -> None:
+    def _note_encoding(self, encoding: Encoding, what: str) -> None:
         counts = self._counts
-        if encoded.truncated:
-            counts["truncated"] += encoded.truncated
+        if encoding.truncated:
+            counts["truncated"] += encoding.truncated
             warn_limited(f"datadog.oversize.{what}", "llmobs: %d %s of 5,000,000 bytes or more "
-                         "were sent cut down", encoded.truncated, what)
-        if encoded.unencodable:
-            counts["unencodable"] += encoded.unencodable
+                         "were sent cut down", encoding.truncated, what)
+        if encoding.left_out:
+            counts["unencodable"] += len(encoding.left_out)
             warn_limited(f"datadog.unencodable.{what}", "llmobs: %d %s could not be encoded as "
-                         "JSON (a circular reference?) and were dropped", encoded.unencodable,
+                         "JSON (a circular reference?) and were dropped", len(encoding.left_out),
                          what)
 
-    def _deliver(self, route: _Route, encoded: Encoded, what: str) -> None:
-        self._note_encoding(encoded, what)
-        bodies = encoded.bodies
+    def _deliver(self, route: _Route, bodies: Iterator[Body], encoding: Encoding, n: int,
+                 what: str) -> None:
+        """POST each body as it is made. Raises PartialDelivery naming the events left out,
+        if any: those that could not be encoded, and those in bodies the intake did not take
+        (refused, or not sent once delivery failed)."""
         counts = self._counts
-        rejected = 0
-        for index, (body, n_events) in enumerate(bodies):
+        delivered: list[list[int]] = []
+        refused: list[int] = []
+        failure: DeliveryError | None = None
+        for body, indexes in bodies:
             try:
                 response, retries = post_with_retries(route.origin, route.path, body,
                                                       route.headers, self._retry, self._stop)
             except DeliveryError as exc:
-                unsent = sum(n for _, n in bodies[index:])
-                counts["failed"] += unsent
-                raise DeliveryError(f"{unsent} {what} not delivered: {exc}") from None
+                failure = exc
+                break
             counts["requests"] += 1 + retries
             counts["retries"] += retries
             if response.ok:
-                counts["sent"] += n_events
+                counts["sent"] += len(indexes)
+                delivered.append(indexes)
             else:
-                counts["rejected"] += n_events
-                rejected += n_events
-                self._report_rejection(route, response, n_events, what)
-        if rejected:
-            raise DeliveryError(f"{rejected} {what} refused by the intake")
+                counts["rejected"] += len(indexes)
+                refused += indexes
+                self._report_rejection(route, response, len(indexes), what)
+        self._note_encoding(encoding, what)
+        undelivered = dict.fromkeys(refused, "sink_error")
+        problem = f"{len(refused)} {what} refused by the intake" if refused else ""
+        if failure is not None:
+            taken = set(refused).union(encoding.left_out, *delivered)
+            unsent = [index for index in range(n) if index not in taken]
+            counts["failed"] += len(unsent)
+            undelivered.update(dict.fromkeys(unsent, "sink_error"))
+            problem = f"{len(unsent)} {what} not delivered: {failure}"
+        if not undelivered and not encoding.left_out:
+            return
+        if not delivered and not encoding.left_out:  # the batch failed whole
+            raise DeliveryError(problem) from None
+        undelivered.update(dict.fromkeys(encoding.left_out, "unencodable"))
+        # Without a delivery problem, what was left out was logged just above.
+        raise PartialDelivery(undelivered, problem, already_logged=not problem) from failure
 
     def _report_rejection(self, route: _Route, response: Response, n_events: int,
                           what: str) -> None:

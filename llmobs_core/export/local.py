@@ -40,6 +40,7 @@ DEFAULT_MAX_DAYS = 30.0
 _PRUNE_CHECK_EVERY = 10_000  # spans stored by this process between two retention checks
 
 _FORK_WAIT_S = 2.0  # how long a fork waits for a batch in progress before going ahead
+_SHUTDOWN_WAIT_S = 1.0  # how long shutdown waits for a batch in progress to end
 _INDEX_BYTES_PER_TRACE = 1_000  # roughly what a trace adds to the log beside its spans
 
 T = TypeVar("T")
@@ -103,6 +104,7 @@ class LocalStoreSink:
         self._failing = False
         self._in_use = threading.Lock()  # held by a batch, by shutdown, and across a fork
         self._held_for_fork = False
+        self._stopping = threading.Event()  # set by shutdown: a batch stops waiting for a lock
         self._checkpoints = Checkpoints(self.path, timeout)
         _live_sinks.add(self)
 
@@ -115,6 +117,7 @@ class LocalStoreSink:
         now_ns = time.time_ns()
         groups = group_by_trace(events, now_ns)  # encoded before the write lock is taken
         with self._in_use:
+            self._stopping.clear()  # a sink given to a new enable() after its shutdown
             stored = self._write(f"{len(events)} spans", lambda conn: insert_spans(
                 conn, groups, self._tag_sets))
             if self._connection is not None:
@@ -129,13 +132,16 @@ class LocalStoreSink:
     def send_evaluations(self, metrics: list[Event]) -> None:
         if metrics:
             with self._in_use:
+                self._stopping.clear()
                 self._write(f"{len(metrics)} evaluations",
                             lambda conn: insert_evaluations(conn, metrics))
 
     def shutdown(self) -> None:
-        """Close the file, after the batch in progress if there is one."""
-        self._checkpoints.stop(self.timeout + 1)
-        if self._in_use.acquire(timeout=self.timeout + 1):
+        """Close the file, after the batch in progress if there is one. A batch waiting for
+        another process's lock gives up (SinkError) instead of waiting out `timeout`."""
+        self._stopping.set()
+        self._checkpoints.stop(_SHUTDOWN_WAIT_S)
+        if self._in_use.acquire(timeout=_SHUTDOWN_WAIT_S):
             try:
                 self._forget_connection()
             finally:
@@ -165,11 +171,15 @@ class LocalStoreSink:
     def _write(self, what: str, work: Callable[[sqlite3.Connection], T]) -> T:
         try:
             conn = self._current_connection()
-            with write_transaction(conn):
+            with write_transaction(conn, self.timeout, self._stopping):
                 result = work(conn)
         except (sqlite3.Error, OSError) as exc:
             self._forget_connection()
             condition, message = self._describe(exc)
+            if condition == "locked" and self._stopping.is_set():
+                # Shut down while waiting: the writer reports what it could not deliver.
+                raise SinkError(f"shut down while {self.path} was locked; {what} dropped") \
+                    from exc
             warn_limited(f"local_store.{condition}.{self.path}", "llmobs: %s; %s dropped",
                          message, what)
             self._failing = True
@@ -189,7 +199,7 @@ class LocalStoreSink:
             conn = None
         if conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = open_store(self.path, self.timeout)
+            conn = open_store(self.path, self.timeout, self._stopping)
             conn.execute("PRAGMA wal_autocheckpoint = 0")  # see store/checkpoint.py
             self._connection, self._pid = conn, os.getpid()
             self._file_identity = _file_identity(self.path)
@@ -210,7 +220,7 @@ class LocalStoreSink:
         if conn is None:
             return
         try:
-            prune(conn, self.max_spans, self.max_age_days, time.time_ns())
+            prune(conn, self.max_spans, self.max_age_days, time.time_ns(), self.timeout)
         except sqlite3.Error as exc:
             warn_limited(f"local_store.prune.{self.path}",
                          "llmobs: could not prune the local trace store %s: %s", self.path, exc)

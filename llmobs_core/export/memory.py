@@ -15,12 +15,14 @@ class MemorySink:
         self.evaluations: list[Event] = []
 
     def send_spans(self, events: Sequence[Event]) -> None:
+        batch = list(events)  # whole or not at all: the writer may give a failed batch again
         with self._lock:
-            self.spans.extend(events)
+            self.spans.extend(batch)
 
     def send_evaluations(self, metrics: list[Event]) -> None:
+        batch = list(metrics)
         with self._lock:
-            self.evaluations.extend(metrics)
+            self.evaluations.extend(batch)
 
     def clear(self) -> None:
         with self._lock:

@@ -1,6 +1,8 @@
 """The writer: one per process, shared by every sink. Callers append finished spans and
 evaluations to a bounded deque (no I/O, no encoding, no lock on that path); a daemon thread
-batches them, builds events, runs the user's span processor and hands batches to the sinks."""
+batches them, builds events, runs the user's span processor and hands batches to the sinks
+(delivery.py). The queue is bounded by count and by an estimate of the bytes it holds, the
+batch in flight included."""
 
 from __future__ import annotations
 
@@ -13,12 +15,19 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._faults import capture_faults
-from .._log import log, warn_limited
+from .._log import log
 from ..span import SpanRecord
-from .base import Event, Sink, SpanEvents
+from .base import Event, Sink
+from .delivery import Delivery, Tally
 from .events import EventBuilder
+from .sizes import evaluation_size, record_size
 
-DROP_REASONS = ("queue_full", "oversize", "span_processor", "sink_error")
+DROP_REASONS = ("queue_full", "queue_bytes", "span_processor", "unencodable", "sink_error",
+                "shutdown")
+MAX_QUEUE = 64_000
+MAX_QUEUE_BYTES = 32 << 20
+BATCH_BYTES = 4 << 20
+_SINK_STOP_S = 0.5  # after the drain's deadline, what sinks get to stop their batch in flight
 _live_writers: weakref.WeakSet[Writer] = weakref.WeakSet()
 _WARN_EVERY_S = 60.0
 
@@ -44,29 +53,37 @@ class Writer:
         sinks: Sequence[Sink],
         static_tags: list[str],
         span_processor: Callable[[Event], Event | None] | None = None,
-        max_queue: int = 64_000,
+        max_queue: int = MAX_QUEUE,
+        max_queue_bytes: int = MAX_QUEUE_BYTES,
         batch_size: int = 1_000,
         max_batch: int = 10_000,
+        batch_bytes: int = BATCH_BYTES,
         interval: float = 1.0,
     ) -> None:
         self.sinks = list(sinks)
-        self._events = EventBuilder(static_tags)
-        self._span_processor = span_processor
+        self._delivery = Delivery(self.sinks, EventBuilder(static_tags).build, span_processor)
         self._max_queue = max_queue
+        self._max_bytes = max_queue_bytes
         self._batch_size = batch_size
         self._max_batch = max_batch
+        self._batch_bytes = batch_bytes
         self._interval = interval
         self._reset_state()
         self._stopped = False
         _live_writers.add(self)
 
     def _reset_state(self) -> None:
+        # Entries: (record or evaluation, its estimated size), or a _FlushMarker.
         self._queue: deque[Any] = deque()
+        self._bytes_in = 0  # added by callers
+        self._bytes_out = 0  # taken off by the writer thread once a batch is handled
         self._wake = threading.Event()
         self._counts_lock = threading.Lock()
-        self._taken = 0
-        self._sent = 0
+        self._taken = self._sent = self._in_flight = 0
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
+        self._abandoned = False
+        self._delivery.sink_counts = {name: {"sent": 0, "dropped": 0}
+                                      for name in self._delivery.names}
         self._last_warned_drops = 0
         self._last_warning = 0.0
         self._thread: threading.Thread | None = None
@@ -80,17 +97,23 @@ class Writer:
 
     def enqueue(self, item: SpanRecord | Event) -> None:
         queue = self._queue
-        if len(queue) >= self._max_queue:
+        size = record_size(item) if type(item) is tuple else evaluation_size(item)  # type: ignore[arg-type]
+        if len(queue) + self._in_flight >= self._max_queue:
             self._count_drop("queue_full")
             return
-        queue.append(item)
+        if self._bytes_in - self._bytes_out + size > self._max_bytes:
+            self._count_drop("queue_bytes")
+            return
+        queue.append((item, size))
+        self._bytes_in += size
         if self._thread is None:
             self._start()
         elif len(queue) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
 
     def flush(self, timeout: float | None = 5.0) -> bool:
-        """Deliver everything enqueued before this call; False if `timeout` passed first."""
+        """Wait until everything enqueued before this call is handled (delivered or dropped
+        and counted); False if `timeout` passed first."""
         marker = self._request_flush()
         return marker.done.wait(timeout) if marker else True
 
@@ -108,26 +131,46 @@ class Writer:
         return marker
 
     def stats(self) -> dict[str, Any]:
+        """enqueued = sent + sum(dropped) + pending: every record handed to the writer is
+        pending (queued, or in a batch being delivered), sent, or dropped for one reason."""
         with self._counts_lock:
             dropped = dict(self._dropped)
-            sent, taken = self._sent, self._taken
-        pending = sum(1 for item in list(self._queue) if not isinstance(item, _FlushMarker))
-        return {"enqueued": taken + pending, "sent": sent, "pending": pending,
-                "dropped": dropped}
+            sent, taken, in_flight = self._sent, self._taken, self._in_flight
+            sinks = {name: dict(counts) for name, counts in self._delivery.sink_counts.items()}
+            queued = sum(1 for entry in list(self._queue) if type(entry) is tuple)
+        refused = dropped["queue_full"] + dropped["queue_bytes"]
+        return {"enqueued": taken + queued + refused, "sent": sent,
+                "pending": queued + in_flight, "dropped": dropped, "sinks": sinks}
 
     def shutdown(self, timeout: float) -> None:
-        """Drain with a deadline, then close the sinks. Safe to call more than once."""
+        """Drain within `timeout` seconds, then close the sinks. What is not handled by then is
+        counted as dropped ("shutdown") and logged in one line. Safe to call more than once."""
         if self._stopped:
             return
         if self._thread is not None and self._pid == os.getpid():
             self.flush(timeout)
-        self._stopped = True
+        with self._counts_lock:
+            self._stopped = True
+            left = self._in_flight + sum(1 for entry in self._queue if type(entry) is tuple)
+            self._abandoned = True  # the thread's batch in flight is counted here, not by it
+            self._dropped["shutdown"] += left
+            self._in_flight = 0
+            markers = [entry for entry in self._queue if type(entry) is _FlushMarker]
+            self._queue.clear()
+        for marker in markers:  # nothing before them will be handled now
+            marker.release()
         self._wake.set()
+        if left:
+            log.warning("llmobs: %d spans and evaluations were not delivered within the "
+                        "shutdown timeout (%g s) and are dropped", left, timeout)
         for sink in self.sinks:
             try:
                 sink.shutdown()
             except Exception:
                 log.warning("llmobs: sink %r failed to shut down", sink, exc_info=True)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(_SINK_STOP_S)  # a sink told to stop ends its batch in flight
 
     # -- the thread's side ---------------------------------------------------------------------
 
@@ -142,55 +185,73 @@ class Writer:
             self._wake.clear()
             with capture_faults("writer"):  # the thread must outlive any fault of ours
                 self._drain()
-            self._warn_about_drops()
+            if not self._stopped:  # after shutdown, its own line said what was dropped
+                self._warn_about_drops()
 
     def _drain(self) -> None:
         queue = self._queue
-        # Events are built as sinks read them (SpanEvents), unless a span processor must see
-        # them first or several sinks would each build them again.
-        build_now = self._span_processor is not None or len(self.sinks) > 1
         # Everything queued before the wake (flush markers included) goes now; what arrives
         # meanwhile waits for the next wake unless it makes a full batch. Draining on while
         # anything at all is queued made a busy server's writer send a small batch after
         # every other, each paying a transaction and many GIL hand-offs with the event loop.
         owed = len(queue)
-        while queue and (owed > 0 or len(queue) >= self._batch_size):
-            records: list[SpanRecord] = []
-            evaluations: list[Event] = []
-            marker = None
-            for _ in range(self._batch_length(len(queue))):  # only this thread pops
-                item = queue.popleft()
-                item_type = type(item)
-                if item_type is tuple:  # a finished span's record
-                    records.append(item)
-                elif item_type is _FlushMarker:
-                    marker = item
-                    break
-                else:
-                    evaluations.append(item)
-            taken = len(records) + len(evaluations)
-            owed -= taken + (marker is not None)
-            with self._counts_lock:
-                self._taken += taken
-            if records:
-                self._send(self._built(records) if build_now else
-                           SpanEvents(records, self._events.build), "send_spans")
-            if evaluations:
-                self._send(evaluations, "send_evaluations")
-            if marker is not None:
-                marker.release()
+        while queue and not self._stopped and (
+                owed > 0 or len(queue) >= self._batch_size
+                or self._bytes_in - self._bytes_out >= self._batch_bytes):
+            records, evaluations, marker, size = self._take_batch()
+            owed -= len(records) + len(evaluations) + (marker is not None)
+            try:
+                self._deliver(records, evaluations)
+            finally:
+                self._bytes_out += size
+                if marker is not None:
+                    marker.release()
 
-    def _built(self, records: list[SpanRecord]) -> list[Event]:
-        build = self._events.build
-        processor = self._span_processor
-        if processor is None:
-            return [build(record) for record in records]
-        events = []
-        for record in records:
-            event = self._processed(processor, build(record))
-            if event is not None:
-                events.append(event)
-        return events
+    def _take_batch(self) -> tuple[list[SpanRecord], list[Event], _FlushMarker | None, int]:
+        """Records and evaluations up to a batch's length and bytes, or up to a flush marker."""
+        queue = self._queue
+        records: list[SpanRecord] = []
+        evaluations: list[Event] = []
+        marker = None
+        size = 0
+        budget = self._batch_bytes
+        for _ in range(self._batch_length(len(queue))):  # only this thread pops
+            entry = queue.popleft()
+            if type(entry) is _FlushMarker:
+                marker = entry
+                break
+            item, item_size = entry
+            size += item_size
+            if type(item) is tuple:  # a finished span's record
+                records.append(item)
+            else:
+                evaluations.append(item)
+            if size >= budget:
+                break
+        with self._counts_lock:
+            taken = len(records) + len(evaluations)
+            self._taken += taken
+            self._in_flight += taken
+        return records, evaluations, marker, size
+
+    def _deliver(self, records: list[SpanRecord], evaluations: list[Event]) -> None:
+        tally = Tally()
+        try:
+            if records:
+                self._delivery.spans(records, tally)
+            if evaluations:
+                self._delivery.evaluations(evaluations, tally)
+        finally:
+            taken = len(records) + len(evaluations)
+            with self._counts_lock:
+                if not self._abandoned:
+                    self._sent += tally.sent
+                    for reason, n in tally.dropped.items():
+                        self._dropped[reason] += n
+                    # What a fault of ours left unaccounted was not delivered either.
+                    self._dropped["sink_error"] += taken - tally.sent - sum(
+                        tally.dropped.values())
+                    self._in_flight -= taken
 
     def _batch_length(self, backlog: int) -> int:
         """batch_size events normally; with a backlog, up to max_batch. Every call a sink makes
@@ -200,37 +261,6 @@ class Writer:
         if backlog <= self._batch_size:
             return backlog
         return min(backlog, max(self._batch_size, backlog // 2), self._max_batch)
-
-    def _processed(self, processor: Callable[[Event], Event | None], event: Event) -> Event | None:
-        try:
-            processed = processor(event)
-        except Exception:
-            warn_limited("writer.processor", "llmobs: span_processor raised; the span was dropped",
-                         level=30)
-            processed = None
-        if processed is None:
-            self._count_drop("span_processor")
-        return processed
-
-    def _send(self, batch: Sequence[Event], method: str) -> None:
-        if not batch:
-            return
-        delivered = False
-        for sink in self.sinks:
-            try:
-                getattr(sink, method)(batch)
-                delivered = True
-            except Exception as exc:
-                if getattr(exc, "already_logged", False):
-                    continue
-                warn_limited(f"sink.{type(sink).__name__}",
-                             "llmobs: %s failed (%s: %s); %d events dropped",
-                             type(sink).__name__, type(exc).__name__, exc, len(batch))
-        if delivered:
-            with self._counts_lock:
-                self._sent += len(batch)
-        else:
-            self._count_drop("sink_error", len(batch))
 
     def _count_drop(self, reason: str, n: int = 1) -> None:
         with self._counts_lock:

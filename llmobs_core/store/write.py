@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,10 @@ from .traces import OneSpan, TraceGroup
 _PRUNE_TRACES_PER_TRANSACTION = 200
 _PRUNE_DOWN_TO = 0.9  # prune below the limit, so the next check does not prune again at once
 _WAL_RETRY_S = 0.005
+# SQLite's own wait for another process's lock cannot be cut short, so the sink's connection
+# waits in steps of this long, and write_transaction tries again until its time is up or it
+# is told to stop: a store locked by another process cannot hold up an exit.
+BUSY_STEP_S = 0.05
 
 
 class StoreTooNew(sqlite3.DatabaseError):
@@ -28,13 +33,17 @@ class StoreTooOld(sqlite3.DatabaseError):
     """The file was made by an llmobs from before its first release, in another layout."""
 
 
-def open_store(path: Path, timeout: float) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+def open_store(path: Path, timeout: float,
+               stop: threading.Event | None = None) -> sqlite3.Connection:
+    """A connection to the store at `path`, made if needed. Waits for other processes' locks
+    for up to `timeout` seconds in all, less if `stop` is set meanwhile."""
+    conn = sqlite3.connect(path, timeout=min(timeout, BUSY_STEP_S), isolation_level=None,
+                           check_same_thread=False)
     try:
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # takes effect only in a new file
-        _enter_wal_mode(conn, timeout)
+        _enter_wal_mode(conn, timeout, stop)
         conn.execute("PRAGMA synchronous=NORMAL")
-        with write_transaction(conn):
+        with write_transaction(conn, timeout, stop):
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             if version > SCHEMA_VERSION:
                 raise StoreTooNew(f"schema version {version} is newer than {SCHEMA_VERSION}")
@@ -51,7 +60,8 @@ def open_store(path: Path, timeout: float) -> sqlite3.Connection:
     return conn
 
 
-def _enter_wal_mode(conn: sqlite3.Connection, timeout: float) -> None:
+def _enter_wal_mode(conn: sqlite3.Connection, timeout: float,
+                    stop: threading.Event | None) -> None:
     """Switching a new file to WAL needs it alone for a moment, and SQLite answers "database
     is locked" at once, without waiting, when another process opens the same new file then:
     so this tries again until `timeout`."""
@@ -61,16 +71,28 @@ def _enter_wal_mode(conn: sqlite3.Connection, timeout: float) -> None:
             conn.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
+            if "locked" not in str(exc) or time.monotonic() >= deadline or (
+                    stop is not None and stop.is_set()):
                 raise
             time.sleep(_WAL_RETRY_S)
 
 
 @contextlib.contextmanager
-def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+def write_transaction(conn: sqlite3.Connection, wait: float = 0.0,
+                      stop: threading.Event | None = None) -> Iterator[None]:
+    """A transaction holding the write lock, waited for up to `wait` seconds beyond the
+    connection's own busy timeout, or until `stop` is set."""
     # IMMEDIATE takes the write lock up front: a deferred transaction that reads first and
     # writes later can fail at once with SQLITE_BUSY in WAL mode instead of waiting.
-    conn.execute("BEGIN IMMEDIATE")
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            break
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            if not busy or time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+                raise
     try:
         yield
     except BaseException:
@@ -235,18 +257,20 @@ def insert_evaluations(conn: sqlite3.Connection, metrics: list[Event]) -> int:
 
 # -- retention ---------------------------------------------------------------------------------
 
-def prune(conn: sqlite3.Connection, max_spans: int, max_age_days: float, now_ns: int) -> int:
+def prune(conn: sqlite3.Connection, max_spans: int, max_age_days: float, now_ns: int,
+          wait: float = 0.0) -> int:
     """Delete whole traces, oldest first, older than max_age_days or past max_spans (0: no
     limit), in short transactions so other writers are not held up, then the tag sets only
-    they used. Returns spans deleted."""
+    they used; each transaction waits up to `wait` seconds for the write lock. Returns spans
+    deleted."""
     cutoff = _prune_cutoff(conn, max_spans, max_age_days, now_ns)
     deleted, tag_set_ids = 0, set[int]()
     if max_age_days:
-        with write_transaction(conn):
+        with write_transaction(conn, wait):
             conn.execute("DELETE FROM evaluations WHERE timestamp_ms < ?",
                          ((now_ns - int(max_age_days * 86_400e9)) // 1_000_000,))
     while cutoff is not None:
-        with write_transaction(conn):
+        with write_transaction(conn, wait):
             doomed = conn.execute(
                 "SELECT id, trace_id, span_count, tag_set_id FROM traces"
                 " WHERE start_ns <= ? ORDER BY start_ns LIMIT ?",
@@ -256,7 +280,7 @@ def prune(conn: sqlite3.Connection, max_spans: int, max_age_days: float, now_ns:
         if len(doomed) < _PRUNE_TRACES_PER_TRANSACTION:
             break
     if tag_set_ids:
-        with write_transaction(conn):
+        with write_transaction(conn, wait):
             forget_unused_tag_sets(conn, tag_set_ids)
     return deleted
 

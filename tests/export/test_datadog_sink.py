@@ -14,6 +14,7 @@ import pytest
 from llmobs_core import LLMObs
 from llmobs_core.config import resolve
 from llmobs_core.export import default_exporters
+from llmobs_core.export.base import PartialDelivery
 from llmobs_core.export.datadog import DatadogSink, DeliveryError, tracer_version
 from llmobs_core.store.queries import list_spans
 from tests.support.datadog_support import FAST, KEY, SETTINGS, events, names, record, sink_factory
@@ -222,13 +223,16 @@ def test_metric_keys_with_dots_are_rewritten(intake, make_sink) -> None:
 
 
 def test_an_event_json_cannot_encode_is_dropped_alone(intake, make_sink) -> None:
-    """A circular reference left by a span processor drops that event only, counted."""
+    """A circular reference left by a span processor drops that event only, counted, and the
+    sink names it to the writer (PartialDelivery) after delivering the rest."""
     batch = events(3)
     looped: dict = {}
     looped["self"] = looped
     batch[1]["meta"]["metadata"] = looped
     sink = make_sink()
-    sink.send_spans(batch)
+    with pytest.raises(PartialDelivery) as raised:
+        sink.send_spans(batch)
+    assert raised.value.undelivered == {1: "unencodable"} and raised.value.already_logged
     assert intake.problems == []
     assert sorted(names(intake)) == ["task-0", "task-2"]
     assert sink.stats()["unencodable"] == 1

@@ -13,9 +13,11 @@ import time
 import pytest
 
 from llmobs_core import LLMObs
+from llmobs_core.config import resolve
 from llmobs_core.export.memory import MemorySink
+from llmobs_core.export.writer import Writer
 from llmobs_core.testing import capture
-from llmobs_core.tracer import state
+from llmobs_core.tracer import Tracer, install, state
 
 
 class GatedSink(MemorySink):
@@ -157,6 +159,29 @@ def test_queue_bound_drops_and_counts_when_the_sink_is_stuck() -> None:
     assert dropped >= 400
     assert stats["sent"] + stats["dropped"]["queue_full"] == 500
     assert len(sink.spans) == stats["sent"]
+
+
+def test_queue_is_bounded_by_the_bytes_it_holds() -> None:
+    """With the sink stuck, big prompts fill the queue's byte bound long before its count
+    bound: what is past it is dropped and counted as queue_bytes, the batch in flight
+    included in the bound, and everything held is delivered once the sink is back."""
+    sink = GatedSink()
+    writer = Writer([sink], [], max_queue=10_000, max_queue_bytes=1 << 20, interval=0.01)
+    install(Tracer(resolve({"ml_app": "shop"}), writer))
+    prompt = "x" * 4096
+    for i in range(1000):
+        with LLMObs.llm(model_name="m", name=f"chat-{i}") as span:
+            LLMObs.annotate(span, input_data=[{"role": "user", "content": f"{i}{prompt}"}])
+    stats = LLMObs.stats()
+    assert stats["pending"] <= (1 << 20) // 4096
+    assert stats["dropped"]["queue_bytes"] >= 1000 - (1 << 20) // 4096
+    sink.gate.set()
+    assert LLMObs.flush(10)
+    stats = LLMObs.stats()
+    assert stats["sent"] == len(sink.spans) == 1000 - stats["dropped"]["queue_bytes"]
+    with LLMObs.llm(model_name="m", name="after") as span:  # the bound was given back
+        LLMObs.annotate(span, input_data=prompt)
+    assert LLMObs.flush(10) and sink.spans[-1]["name"] == "after"
 
 
 def test_flush_returns_false_on_timeout_and_delivers_later() -> None:

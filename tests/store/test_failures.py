@@ -7,7 +7,9 @@ import random
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -151,3 +153,41 @@ def test_disk_full(tiny_disk: Path, warnings_logged) -> None:
     filler.unlink()
     sink.send_spans(trace_events(2))
     assert stored_span_count(store) == 3
+
+
+def _hold_write_lock(store: Path) -> subprocess.Popen:
+    """Another process holding the store's write lock (BEGIN EXCLUSIVE) until it is killed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys, time\n"
+         f"conn = sqlite3.connect({str(store)!r}, isolation_level=None)\n"
+         "conn.execute('BEGIN EXCLUSIVE')\nprint('held', flush=True)\ntime.sleep(120)\n"],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_exit_keeps_its_deadline_while_another_process_holds_the_lock(store: Path) -> None:
+    """At exit, a store locked by another process costs the drain its deadline (2 s), not
+    the store's 10 s lock wait, and the spans not stored are counted in one log line."""
+    LocalStoreSink(store).send_spans(trace_events(1))
+    holder = _hold_write_lock(store)
+    try:
+        app = subprocess.Popen(
+            [sys.executable, "-c", "from llmobs_core import LLMObs\n"
+             "LLMObs.enable(ml_app='shop', exporter='local')\n"
+             "for i in range(5):\n    with LLMObs.task(f't{i}'):\n        pass\n"
+             "print('recorded', flush=True)\n"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "LLMOBS_LOCAL_PATH": str(store)})
+        assert app.stdout is not None and app.stdout.readline() == "recorded\n"
+        started = time.monotonic()
+        _, stderr = app.communicate(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert app.returncode == 0
+    assert took < 3.5, f"exit took {took:.1f} s"
+    assert stderr.splitlines() == ["llmobs: 5 spans and evaluations were not delivered within "
+                                   "the shutdown timeout (2 s) and are dropped"]
+    assert stored_span_count(store) == 1

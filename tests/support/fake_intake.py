@@ -6,8 +6,8 @@ can be told to misbehave (answer a status with Retry-After, stall, reset connect
         LLMObs.enable(..., override_origin=intake.url)
         intake.inject(Fault.status(503), times=2)
 
-Run as a script (`python tests/support/fake_intake.py [--no-validate]`) it serves until stdin
-closes, after printing its URL: the benchmark uses it from another process.
+Run as a script (`python tests/support/fake_intake.py [--no-validate] [--delay=SECONDS]`) it
+serves until stdin closes, after printing its URL: the benchmarks use it from another process.
 """
 
 from __future__ import annotations
@@ -75,13 +75,16 @@ class Received:
 
 class FakeIntake:
     def __init__(self, mode: str = "agentless", api_key: str = "test-api-key",
-                 validate: bool = True, port: int = 0, unix_path: str | None = None) -> None:
-        """`unix_path` serves on a Unix domain socket instead, as an Agent may."""
+                 validate: bool = True, port: int = 0, unix_path: str | None = None,
+                 delay: float = 0.0) -> None:
+        """`unix_path` serves on a Unix domain socket instead, as an Agent may; `delay` makes
+        it a slow intake, answering each request that many seconds late."""
         if mode not in ("agentless", "agent"):
             raise ValueError("mode is 'agentless' or 'agent'")
         self.mode, self.api_key, self.validate = mode, api_key, validate
         self.port = port
         self.unix_path = unix_path
+        self.delay = delay
         self.spans: list[dict[str, Any]] = []
         self.evaluations: list[dict[str, Any]] = []
         self.requests: list[Received] = []
@@ -205,6 +208,8 @@ class FakeIntake:
         if fault is not None:
             record.answer = self._misbehave(handler, fault)
             return
+        if self.delay:
+            self._stopping.wait(self.delay)
         kind = self._route(handler.path)
         if handler.command != "POST" or kind is None:
             record.problems.append(f"{handler.command} {handler.path} is not an intake path")
@@ -288,7 +293,10 @@ def _handler_for(intake: FakeIntake) -> type[BaseHTTPRequestHandler]:
 
 
 def main() -> None:
-    intake = FakeIntake(mode="agentless", validate="--no-validate" not in sys.argv).start()
+    delay = next((float(arg.split("=", 1)[1]) for arg in sys.argv if arg.startswith("--delay=")),
+                 0.0)
+    intake = FakeIntake(mode="agentless", validate="--no-validate" not in sys.argv,
+                        delay=delay).start()
     print(intake.url, flush=True)
     try:
         while sys.stdin.readline():
