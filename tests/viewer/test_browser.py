@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from llmobs_core import LLMObs
 from llmobs_core.cli.ui import create_app, render_trace_html
@@ -184,7 +185,7 @@ def test_trace_page(watched: Watched, base_url: str, store: Path, tmp_path: Path
     page.click("tr.span-row >> text=huge")
     assert "more characters" in page.locator(".panel:visible .io pre").first.text_content()
     page.keyboard.press("k")
-    assert "retrieval {{7*7}}" in page.locator("tr.span-row.selected").text_content()
+    expect(page.locator("tr.span-row.selected")).to_contain_text("retrieval {{7*7}}")
 
 
 def test_sessions_and_a_session_replayed(watched: Watched, base_url: str, tmp_path: Path) -> None:
