@@ -199,13 +199,23 @@ def anthropic_tools(c: Clients) -> None:
                                   "content": "sunny"}]}])
 
 
+def anthropic_beta(c: Clients) -> None:
+    c.ant.beta.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=USER,
+                               betas=["context-1m-2025-08-07"])
+    with c.ant.beta.messages.stream(model="claude-sonnet-4-5", max_tokens=100, tools=[ATOOL],
+                                    messages=[{"role": "user",
+                                               "content": "Weather? fake:tool"}]) as stream:
+        stream.until_done()
+
+
 SCENARIOS: dict[str, Callable[[Clients], None]] = {
     fn.__name__: fn for fn in (
         chat_plain, chat_tools_round_trip, chat_stream, chat_stream_tools,
         chat_stream_usage_false, chat_stream_async, chat_error, chat_stream_error, chat_proxy,
         chat_proxy_no_slash, responses_plain,
         responses_reasoning_tools, responses_stream, responses_parse, embeddings,
-        anthropic_plain, anthropic_stream, anthropic_stream_error, anthropic_tools)}
+        anthropic_plain, anthropic_stream, anthropic_stream_error, anthropic_tools,
+        anthropic_beta)}
 
 
 def main(url: str) -> None:

@@ -93,6 +93,7 @@ DIFFERENCES: dict[str, dict[str, str]] = {
     "anthropic_stream_error": {"metrics.time_to_first_token": TTFT,
                                "metrics.output_tokens": USAGE_SO_FAR,
                                "metrics.total_tokens": USAGE_SO_FAR},
+    "anthropic_beta": {"metrics.time_to_first_token": TTFT},
     "anthropic_tools": {"metadata.thinking": ANTHROPIC_METADATA},
 }
 
