@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
+from examples.fake_models import FakeModelServer
 from llmobs_core import LLMObs
 from llmobs_core._faults import faults
 from tests.integrations import parity_scenarios
 from tests.support.asgi_server import REPO
 from tests.support.fake_intake import FakeIntake
-from tests.support.fake_models import FakeModelServer
 
 KEY = "parity-key"
 MISSING = "<missing>"

@@ -24,8 +24,11 @@ input, or an `x-fake` header), e.g. "what is the weather? fake:tool fake:cached=
     fake:cached=N  fake:cache_write=N   cached / cache-write prompt tokens in usage
     fake:odd                chat completions: a body whose "choices" is not a list
 
-Use in tests:  with FakeModelServer() as fake: OpenAI(base_url=fake.openai_base_url, ...)
-Or run it:     python -m tests.support.fake_models --port 8765
+It needs only the standard library and knows nothing of llmobs: the tests, the demo
+(examples/assistant.py) and bench/llm_clients.py use it.
+
+In code:   with FakeModelServer() as fake: OpenAI(base_url=fake.openai_base_url, ...)
+Or run it: python -m fake_models --port 8765     (from examples/)
 
 The endpoint bodies live in openai_api.py and anthropic_api.py, shared helpers in common.py.
 """
