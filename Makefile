@@ -72,6 +72,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/django_middleware.py
 	$(BIN)/python bench/remote_export.py
 	$(BIN)/python bench/celery_tasks.py
+	$(BIN)/python bench/llm_clients.py
 
 # Re-pin every development dependency from requirements/dev.in.
 lock:

@@ -7,10 +7,13 @@ for its answer. llmobs_celery carries the request's trace, ml_app and session id
 message, so the worker's spans land under the request span in the same trace.
 
 Nothing to install or start: the broker is kombu's filesystem transport and results go to
-files, both under .llmobs/celery-demo/. LLMOBS_DEMO_BROKER and LLMOBS_DEMO_BACKEND point it at a
-real broker instead (redis://127.0.0.1:6379/0, amqp://guest:guest@127.0.0.1:5672//). The script
-starts the worker (a prefork `celery worker`, two children), serves the front on a free local
-port, asks the demo's questions, then stops both; a warm shutdown drains the worker's spans.
+files, both under .llmobs/celery-demo/. The assistant's model (a local stand-in behind the
+OpenAI HTTP API, served by this script) is called from the worker with the real `openai`
+client, and llmobs's OpenAI integration traces those calls inside the task's span.
+LLMOBS_DEMO_BROKER and LLMOBS_DEMO_BACKEND point it at a real broker instead
+(redis://127.0.0.1:6379/0, amqp://guest:guest@127.0.0.1:5672//). The script starts the worker
+(a prefork `celery worker`, two children), serves the front on a free local port, asks the
+demo's questions, then stops both; a warm shutdown drains the worker's spans.
 
 Run it:   python examples/celery_demo.py      (then `llmobs traces`)
 """
@@ -34,14 +37,14 @@ from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from assistant import CONVERSATIONS, handle_turn  # noqa: E402
+from assistant import CONVERSATIONS, handle_turn, local_model  # noqa: E402
 from local_server import serve_in_background  # noqa: E402
 
 import llmobs_celery  # noqa: E402
 from llmobs_core import LLMObs  # noqa: E402
 from llmobs_starlette import LLMObsMiddleware, request_header, span_context  # noqa: E402
 
-SLOW_STEP_S = 0.3  # stands for a slow model call
+SLOW_STEP_S = 0.3  # stands for the slow part of real work
 FOLDER = Path(os.environ.get("LLMOBS_CELERY_DEMO_DIR", ".llmobs/celery-demo")).absolute()
 ASSISTANTS = {"support": "support-assistant", "sales": "sales-assistant"}
 
@@ -121,20 +124,20 @@ def main() -> None:
     shutil.rmtree(FOLDER, ignore_errors=True)
     for folder in ("messages", "control", "results"):
         (FOLDER / folder).mkdir(parents=True)
-    worker = subprocess.Popen([sys.executable, __file__, "worker"])
-    LLMObs.enable(ml_app="assistant-web", service="assistant-web", env="demo")
-    llmobs_celery.install(celery_app)
-    server, thread, url = serve_in_background(web_front)
-    print(f"web front on {url}, Celery worker pid {worker.pid}")
-    try:
-        ask_everything(url)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        stop_worker(worker)
+    with local_model():  # before the worker starts: it inherits OPENAI_BASE_URL
+        worker = subprocess.Popen([sys.executable, __file__, "worker"])
+        LLMObs.enable(ml_app="assistant-web", service="assistant-web", env="demo")
+        llmobs_celery.install(celery_app)
+        server, thread, url = serve_in_background(web_front)
+        print(f"web front on {url}, Celery worker pid {worker.pid}")
+        try:
+            ask_everything(url)
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            stop_worker(worker)
     LLMObs.flush()
     print(LLMObs.stats())
-
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["worker"]:

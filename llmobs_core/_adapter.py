@@ -8,6 +8,8 @@
 - `activate(span)` / `deactivate(token)` (or `restore(token)` from any context) make a span
   the active parent for a while.
 - `capture_faults(place)` guards library-side work: faults are logged and counted, never raised.
+- `reading_stream` / `stop_reading(token)`: the LLM stream the code is reading, which
+  annotate() targets meanwhile (context.py).
 - `instrumented_proxy_urls()` and `integrations_from_env()`: the settings the LLM client
   integrations read.
 """
@@ -20,7 +22,7 @@ from ._faults import capture_faults, faults, record_fault, safe_str
 from ._log import log, warn_limited
 from .annotations import shape_io_leniently
 from .config import INTEGRATIONS, integrations_from_env, ml_app_problem
-from .context import current_parent, restore
+from .context import current_parent, reading_stream, restore, stop_reading
 from .propagation import HEADERS, RemoteContext, inject, inject_into
 from .propagation import context_from as remote_context
 from .propagation.w3c import parse_traceparent
@@ -31,9 +33,9 @@ __all__ = [
     "ACTIVE", "HEADERS", "INTEGRATIONS", "KINDS", "NOOP_SPAN", "LLMObsSpan", "NoopSpan",
     "RemoteContext", "Tracer", "activate", "active_parent", "active_tracer", "capture_faults",
     "deactivate", "faults", "inject", "inject_into", "instrumented_proxy_urls",
-    "integrations_from_env", "log", "ml_app_problem", "parse_traceparent", "record_fault",
-    "remote_context", "restore", "safe_str", "shape_io_leniently", "start_span",
-    "warn_limited",
+    "integrations_from_env", "log", "ml_app_problem", "parse_traceparent", "reading_stream",
+    "record_fault", "remote_context", "restore", "safe_str", "shape_io_leniently", "start_span",
+    "stop_reading", "warn_limited",
 ]
 
 

@@ -12,7 +12,7 @@ from ._faults import faults
 from ._log import log, warn_limited
 from .annotations import apply_annotations
 from .config import integrations_from_env, parse_bool, resolve
-from .context import current_parent
+from .context import current_parent, reading_stream
 from .evaluations import build_evaluation
 from .export import sinks_for
 from .export.writer import DROP_REASONS, Writer
@@ -156,7 +156,13 @@ class LLMObs:
 
     @staticmethod
     def current_span() -> LLMObsSpan | None:
+        """The active span; while the code reads an auto-instrumented LLM stream (and opened
+        no span since it started), the stream's llm span."""
         parent = current_parent.get()
+        reading = reading_stream.get()
+        if reading is not None and reading[1] is parent and reading[0].duration_ns is None:
+            span: LLMObsSpan = reading[0]
+            return span
         return parent if type(parent) is LLMObsSpan else None
 
     # -- distributed tracing ------------------------------------------------------------------

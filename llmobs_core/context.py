@@ -13,6 +13,14 @@ current_parent: contextvars.ContextVar[Any] = contextvars.ContextVar(
     "llmobs_current_parent", default=None
 )
 
+# The auto-instrumented LLM span whose stream this context is reading, with the parent that was
+# active when the stream handed out its first item: (span, parent) or None. Until the stream
+# ends, LLMObs.current_span() (so annotate() and export_span()) gives that span while the same
+# parent is active; it is never the parent of new spans. See docs/integrations-openai.md.
+reading_stream: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar(
+    "llmobs_reading_stream", default=None
+)
+
 T = TypeVar("T")
 
 
@@ -24,6 +32,17 @@ def restore(token: contextvars.Token[Any] | None) -> None:
         return
     try:
         current_parent.reset(token)
+    except ValueError:
+        pass
+
+
+def stop_reading(token: contextvars.Token[Any] | None) -> None:
+    """Undo a `reading_stream.set`; from another context (a stream ended by the garbage
+    collector elsewhere) there is nothing to undo."""
+    if token is None:
+        return
+    try:
+        reading_stream.reset(token)
     except ValueError:
         pass
 

@@ -1,6 +1,8 @@
 """The example assistant (examples/assistant.py) behind a small web front, so the demo's
 traces start at an HTTP request.
 
+The assistant's model is a local stand-in behind the OpenAI HTTP API, called with the real
+`openai` client (examples/assistant.py), so its llm spans come from llmobs's OpenAI integration.
 The front is a FastAPI app traced by LLMObsMiddleware: the ml_app is routed by path
 (/support/chat, /sales/chat), the session id comes from the x-session-id header, and each
 response names its span in a traceresponse header. The script serves it with uvicorn on a free
@@ -22,7 +24,7 @@ from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant import CONVERSATIONS, handle_turn  # noqa: E402
+from assistant import CONVERSATIONS, handle_turn, local_model  # noqa: E402
 from local_server import serve_in_background  # noqa: E402
 
 from llmobs_core import LLMObs  # noqa: E402
@@ -70,28 +72,33 @@ async def feedback(rating: Rating) -> dict:
     return {"recorded": True}
 
 
+def ask_everything(url: str) -> None:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for ml_app, session_id, questions in CONVERSATIONS:
+            assistant = ml_app.removesuffix("-assistant")
+            for question in questions:
+                response = client.post(f"/{assistant}/chat", json={"question": question},
+                                       headers={"x-session-id": session_id})
+                response.raise_for_status()
+                traceresponse = response.headers["traceresponse"]
+                print(f"[{ml_app} {session_id}] {question}\n"
+                      f"  -> {response.json()['answer']}\n"
+                      f"  trace {span_context(traceresponse)['trace_id']}")
+                client.post("/feedback", json={
+                    "traceresponse": traceresponse,
+                    "helpful": "failed" not in response.json()["answer"]})
+
+
 def main() -> None:
     LLMObs.enable(ml_app="assistant-web", service="assistant-web", env="demo")
-    server, thread, url = serve_in_background(app)
-    print(f"web front on {url}")
-    try:
-        with httpx.Client(base_url=url, timeout=30) as client:
-            for ml_app, session_id, questions in CONVERSATIONS:
-                assistant = ml_app.removesuffix("-assistant")
-                for question in questions:
-                    response = client.post(f"/{assistant}/chat", json={"question": question},
-                                           headers={"x-session-id": session_id})
-                    response.raise_for_status()
-                    traceresponse = response.headers["traceresponse"]
-                    print(f"[{ml_app} {session_id}] {question}\n"
-                          f"  -> {response.json()['answer']}\n"
-                          f"  trace {span_context(traceresponse)['trace_id']}")
-                    client.post("/feedback", json={
-                        "traceresponse": traceresponse,
-                        "helpful": "failed" not in response.json()["answer"]})
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with local_model():
+        server, thread, url = serve_in_background(app)
+        print(f"web front on {url}")
+        try:
+            ask_everything(url)
+        finally:
+            server.should_exit = True
+            thread.join(10)
     LLMObs.flush()
     print(LLMObs.stats())
 

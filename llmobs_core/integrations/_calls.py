@@ -12,7 +12,15 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
-from .._adapter import LLMObsSpan, activate, capture_faults, restore
+from .._adapter import (
+    LLMObsSpan,
+    activate,
+    active_parent,
+    capture_faults,
+    reading_stream,
+    restore,
+    stop_reading,
+)
 from ._streams import trace_stream
 from ._values import ShapeGuard, set_metrics
 
@@ -32,6 +40,7 @@ class Call:
         self.started = perf_counter()
         self.first_item_at: float | None = None
         self.done = False
+        self.reading: Any = None  # the token of reading_stream, once an item was handed out
 
     def is_stream(self, result: Any) -> bool:
         return bool(self.kwargs.get("stream") is True)
@@ -49,6 +58,12 @@ class Call:
     def take_item(self, item: Any) -> bool:
         return False
 
+    def hand_out(self) -> None:
+        """An item goes to the caller's code: until the stream ends, annotate() there (with no
+        span of the caller's opened since) targets this call's span."""
+        if self.reading is None and not self.done:
+            self.reading = reading_stream.set((self.span, active_parent()))
+
     def read_stream(self) -> None:
         return None
 
@@ -61,6 +76,7 @@ class Call:
         if self.done:
             return
         self.done = True
+        stop_reading(self.reading)
         span = self.span
         if streamed:
             with ShapeGuard(self.place):

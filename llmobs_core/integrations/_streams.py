@@ -53,6 +53,7 @@ class TracedStream(wrapt.ObjectProxy):
                 call.end(exc, streamed=True)
                 raise
             if not call.take(item):
+                call.hand_out()
                 return item
 
     def __enter__(self) -> TracedStream:
@@ -95,6 +96,7 @@ class TracedAsyncStream(wrapt.ObjectProxy):
                 call.end(exc, streamed=True)
                 raise
             if not call.take(item):
+                call.hand_out()
                 return item
 
     async def __aenter__(self) -> TracedAsyncStream:

@@ -11,8 +11,8 @@ import anthropic
 import openai
 import pytest
 
+from examples.fake_models import FakeModelServer
 from llmobs_core.testing import Captured, capture
-from tests.support.fake_models import FakeModelServer
 
 
 @pytest.fixture(scope="session")

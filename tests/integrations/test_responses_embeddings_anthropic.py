@@ -8,6 +8,7 @@ import asyncio
 import anthropic
 import pytest
 
+from llmobs_core import LLMObs
 from tests.integrations.conftest import async_anthropic, async_openai
 
 RTOOL = {"type": "function", "name": "get_weather", "description": "Weather for a city",
@@ -109,3 +110,40 @@ def test_anthropic_async_error(spans, fake_models):
     span = spans.by_name("anthropic.request")
     assert span["status"] == "error"
     assert span["meta"]["error"]["type"] == "anthropic.RateLimitError"
+
+
+def test_anthropic_beta_messages_are_traced_like_messages(spans, ant, fake_models):
+    """client.beta.messages.create and .stream (sync and async) give the same llm spans as
+    client.messages; disable() puts the beta methods back too."""
+    from anthropic.resources.beta.messages.messages import Messages as BetaMessages
+
+    created = ant.beta.messages.create(model="claude-sonnet-4-5", max_tokens=100,
+                                       betas=["context-1m-2025-08-07"], messages=[
+                                           {"role": "user", "content": "Hello beta"}])
+    with ant.beta.messages.stream(model="claude-sonnet-4-5", max_tokens=100, tools=[ATOOL],
+                                  messages=[{"role": "user",
+                                             "content": "Weather? fake:tool"}]) as stream:
+        streamed = stream.get_final_message()
+
+    async def main() -> str:
+        async with async_anthropic(fake_models) as client, client.beta.messages.stream(
+                model="claude-sonnet-4-5", max_tokens=100,
+                messages=[{"role": "user", "content": "Async beta"}]) as astream:
+            return "".join([text async for text in astream.text_stream])
+
+    text = asyncio.run(main())
+    plain, helper, async_helper = spans.spans
+    assert {s["name"] for s in spans.spans} == {"anthropic.request"}
+    assert plain["meta"]["output"]["messages"] == [
+        {"role": "assistant", "content": created.content[0].text}]
+    assert plain["meta"]["metadata"] == {"max_tokens": 100, "finish_reason": "end_turn"}
+    assert plain["metrics"]["input_tokens"] == created.usage.input_tokens
+    assert helper["meta"]["output"]["messages"][1]["tool_calls"][0]["arguments"] == (
+        streamed.content[1].input)
+    assert helper["meta"]["tool_definitions"][0]["name"] == "get_weather"
+    assert "time_to_first_token" in helper["metrics"]
+    assert async_helper["meta"]["output"]["messages"] == [{"role": "assistant", "content": text}]
+    assert getattr(BetaMessages.create, "_self_llmobs", False)
+    LLMObs.disable()
+    assert not getattr(BetaMessages.create, "_self_llmobs", False)
+    assert not getattr(BetaMessages.stream, "_self_llmobs", False)

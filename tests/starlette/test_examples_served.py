@@ -32,7 +32,8 @@ def test_the_assistant_web_front_records_traces_that_start_at_an_http_request(
         [("POST /{assistant}/chat", "support-assistant", "session-alice")] * 3
         + [("POST /{assistant}/chat", "sales-assistant", "session-bob")] * 2)
     tree = get_trace(store, traces[0]["trace_id"])
-    assert {span["name"] for span in tree["spans"]} >= {"handle_turn", "answer", "chat"}
+    assert {span["name"] for span in tree["spans"]} >= {"handle_turn", "answer",
+                                                     "OpenAI.createChatCompletion"}
     assert len(list_evals(store, label="user_helpful", limit=100)) == 5
 
 

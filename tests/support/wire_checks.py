@@ -14,6 +14,8 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 _DECIMAL = re.compile(r"[1-9][0-9]*")
 _SPAN_KEYS = {"trace_id", "span_id", "parent_id", "name", "start_ns", "duration", "status",
               "meta", "metrics", "tags", "_dd"}
+# Datadog's own SDK adds these to `_dd`; llmobs does not send them.
+_DD_SAMPLING = {"sample_rate", "sampling_decision"}
 _ENVELOPE_KEYS = {"_dd.stage", "_dd.tracer_version", "event_type", "spans"}
 _IO_KEYS = {"llm": ("messages", "messages"), "embedding": ("documents", "value"),
             "retrieval": ("value", "documents")}
@@ -77,9 +79,7 @@ def _check_span(span: dict[str, Any], where: str, problems: list[str]) -> None:
         bad("duration must be a non-negative integer of nanoseconds")
     if span["status"] not in ("ok", "error"):
         bad("status must be 'ok' or 'error'")
-    if span["_dd"] != {"span_id": span["span_id"], "trace_id": span["trace_id"],
-                       "apm_trace_id": span["_dd"].get("apm_trace_id")}:
-        bad("_dd must be {span_id, trace_id, apm_trace_id} matching the span")
+    _check_dd(span, bad)
     truncated = "collection_errors" in span
     if truncated and span["collection_errors"] != ["dropped_io"]:
         bad("collection_errors must be ['dropped_io']")
@@ -89,6 +89,24 @@ def _check_span(span: dict[str, Any], where: str, problems: list[str]) -> None:
         "utf-8", "surrogatepass"))
     if size >= MAX_EVENT_BYTES:
         bad(f"the event has {size} bytes: 5,000,000 or more must be cut down")
+
+
+def _check_dd(span: dict[str, Any], bad: Any) -> None:
+    """llmobs sends {span_id, trace_id, apm_trace_id}, the ids again. Datadog's own SDK adds
+    sample_rate and sampling_decision, and its trace_id there is the APM trace id, while the
+    span's own trace_id is an LLM Observability trace id of its own."""
+    dd = span["_dd"]
+    expected = {"span_id", "trace_id", "apm_trace_id"}
+    if not isinstance(dd, dict) or dd.get("span_id") != span["span_id"] or (
+            set(dd) - _DD_SAMPLING != expected):
+        bad("_dd must be {span_id, trace_id, apm_trace_id} matching the span")
+        return
+    if not (isinstance(dd["apm_trace_id"], str) and _HEX32.fullmatch(dd["apm_trace_id"])):
+        bad("_dd.apm_trace_id must be 32 lowercase hex characters")
+    if dd["trace_id"] not in (span["trace_id"], dd["apm_trace_id"]):
+        bad("_dd.trace_id must be the span's trace id (or, from Datadog's SDK, the APM one)")
+    if not all(isinstance(dd[key], str) for key in _DD_SAMPLING & set(dd)):
+        bad("_dd's sample_rate and sampling_decision must be strings")
 
 
 def _check_meta(span: dict[str, Any], truncated: bool, bad: Any) -> None:
@@ -132,8 +150,10 @@ def _check_io(value: Any, key: str, bad: Any) -> None:
         bad(f"{key} must be a list of objects")
         return
     for item in items:
-        if key == "messages" and not isinstance(item.get("content"), str):
-            bad("every message needs a string content")
+        if key == "messages" and not isinstance(item.get("content"), str) and not (
+                "content" not in item and (item.get("tool_calls") or item.get("tool_results"))):
+            bad("every message needs a string content (Datadog's SDK leaves it out of a "
+                "message that only calls tools or gives their results)")
         if key == "documents" and not isinstance(item.get("text", ""), str):
             bad("a document's text must be a string")
 

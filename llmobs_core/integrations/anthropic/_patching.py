@@ -1,9 +1,11 @@
 """What the Anthropic integration wraps: `messages.create` (sync and async) and the
-`messages.stream` helper's managers. Never the HTTP layer."""
+`messages.stream` helper's managers, and their twins in the beta namespace
+(`client.beta.messages`) where the client has it. Never the HTTP layer."""
 
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 
 from .._calls import async_wrapper, sync_wrapper
 from .._patch import Patches, manager_wrapper
@@ -14,7 +16,15 @@ _patches = Patches()
 
 def patch() -> None:
     """Wrap the anthropic client's methods (idempotent)."""
-    module = importlib.import_module("anthropic.resources.messages.messages")
+    _wrap(importlib.import_module("anthropic.resources.messages.messages"))
+    try:
+        beta = importlib.import_module("anthropic.resources.beta.messages.messages")
+    except ImportError:  # a client from before the beta namespace
+        return
+    _wrap(beta)
+
+
+def _wrap(module: ModuleType) -> None:
     wrap = _patches.wrap
     wrap(module.Messages, "create", sync_wrapper("anthropic.messages", messages.open_create))
     wrap(module.AsyncMessages, "create",

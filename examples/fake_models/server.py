@@ -24,8 +24,15 @@ input, or an `x-fake` header), e.g. "what is the weather? fake:tool fake:cached=
     fake:cached=N  fake:cache_write=N   cached / cache-write prompt tokens in usage
     fake:odd                chat completions: a body whose "choices" is not a list
 
-Use in tests:  with FakeModelServer() as fake: OpenAI(base_url=fake.openai_base_url, ...)
-Or run it:     python -m tests.support.fake_models --port 8765
+Or by a script: FakeModelServer(chat_reply=fn) asks fn(request body) for each chat completion's
+answer, {"content": text} or {"tool": {"name": ..., "arguments": {...}}} (None: the default
+answer), and sends it as JSON or SSE like any other (the demo's assistant model does this).
+
+It needs only the standard library and knows nothing of llmobs: the tests, the demo
+(examples/assistant.py) and bench/llm_clients.py use it.
+
+In code:   with FakeModelServer() as fake: OpenAI(base_url=fake.openai_base_url, ...)
+Or run it: python -m fake_models --port 8765     (from examples/)
 
 The endpoint bodies live in openai_api.py and anthropic_api.py, shared helpers in common.py.
 """
@@ -38,7 +45,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -53,6 +60,8 @@ from .openai_api import (
     response_input,
     response_object,
 )
+
+ChatReply = Callable[[dict], "dict | None"]
 
 # path suffix -> (JSON body, SSE events, error body, mid-stream error event, prompt of request)
 ROUTES = {
@@ -72,6 +81,9 @@ ROUTES = {
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body are separate writes: with Nagle's algorithm, the client's delayed ACK
+    # holds the body back about 40 ms.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, *args: Any) -> None:  # keep test output quiet
@@ -101,7 +113,9 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None:
             return self._send_json(404, openai_error(404))
         make_json, make_events, make_error, stream_error, prompt_of = route
-        fx = directives(prompt_of(body) + " " + self.headers.get("x-fake", ""))
+        fx: dict[str, Any] = directives(prompt_of(body) + " " + self.headers.get("x-fake", ""))
+        if path.endswith("/chat/completions") and self.server.chat_reply is not None:
+            fx["reply"] = self.server.chat_reply(body)
         time.sleep(float(fx.get("slow") or 0))
         if "error" in fx:
             return self._send_json(int(fx["error"] or 500), make_error(int(fx["error"] or 500)))
@@ -161,17 +175,19 @@ class _Server(ThreadingHTTPServer):
         if not isinstance(sys.exc_info()[1], ConnectionError):  # clients hang up on purpose
             super().handle_error(request, client_address)
 
-    def __init__(self, address: tuple[str, int]) -> None:
+    def __init__(self, address: tuple[str, int], chat_reply: ChatReply | None) -> None:
         super().__init__(address, _Handler)
         self.lock = threading.Lock()
         self.received: list[dict] = []
+        self.chat_reply = chat_reply
 
 
 class FakeModelServer:
     """The fake server on 127.0.0.1, in a background thread; a context manager."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = _Server((host, port))
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 chat_reply: ChatReply | None = None) -> None:
+        self._server = _Server((host, port), chat_reply)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name="fake-models")
 

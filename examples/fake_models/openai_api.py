@@ -51,7 +51,11 @@ def chat_usage(prompt_tokens: int, completion_tokens: int, fx: dict, reasoning: 
 def chat_choices(body: dict, fx: dict) -> list[dict]:
     messages = body.get("messages") or []
     prompt = openai_prompt(messages)
-    tool = pick_tool(body.get("tools") or [], messages[-1] if messages else None, fx)
+    scripted = fx.get("reply")  # {"content": text} or {"tool": {name, arguments}}: see server.py
+    if scripted:
+        tool = scripted.get("tool")
+    else:
+        tool = pick_tool(body.get("tools") or [], messages[-1] if messages else None, fx)
     fmt = body.get("response_format") or {}
     choices = []
     for i in range(body.get("n") or 1):
@@ -63,7 +67,7 @@ def chat_choices(body: dict, fx: dict) -> list[dict]:
         elif fmt.get("type") == "json_schema":
             message["content"] = json.dumps(sample_json(fmt["json_schema"].get("schema", {})))
         else:
-            message["content"] = reply_text(prompt, i)
+            message["content"] = scripted["content"] if scripted else reply_text(prompt, i)
         if "reasoning" in fx:
             message["reasoning_content"] = reasoning_text(prompt)
         finish = "tool_calls" if tool else "stop"
