@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from . import propagation
 from ._faults import faults
 from ._log import log, warn_limited
+from ._values import safe_repr
 from .annotations import apply_annotations
 from .config import integrations_from_env, parse_bool, resolve
 from .context import current_parent
@@ -23,12 +26,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 AnySpan = LLMObsSpan | NoopSpan
 
 
-def _start(kind: str, name: str | None, session_id: Any, ml_app: Any,
+def _start(kind: str, name: Any, session_id: Any, ml_app: Any,
            model_name: Any = None, model_provider: Any = None) -> AnySpan:
     tracer = state.tracer
     if tracer is None:
         return NOOP_SPAN
-    return tracer.start_span(kind, name or kind, session_id, ml_app, model_name, model_provider)
+    return tracer.start_span(kind, name, session_id, ml_app, model_name, model_provider)
+
+
+def _seconds(timeout: Any) -> float | None:
+    if timeout is None:  # wait as long as it takes
+        return None
+    kind = type(timeout)
+    if issubclass(kind, bool) or not issubclass(kind, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, not {kind.__name__}")
+    seconds = float(timeout)
+    if math.isnan(seconds):
+        raise ValueError("timeout must be a number of seconds, not nan")
+    return max(0.0, min(seconds, threading.TIMEOUT_MAX))
 
 
 class LLMObs:
@@ -140,9 +155,9 @@ class LLMObs:
     def trace(kind: str, name: str | None = None, **options: Any) -> AnySpan:
         """The Node.js SDK's generic form: a span of any kind, used as a context manager. An
         unknown kind is logged and the block runs untraced."""
-        if kind not in KINDS:
-            log.error("llmobs: unknown span kind %r (valid kinds: %s); the block runs untraced",
-                      kind, ", ".join(KINDS))
+        if type(kind) is not str or kind not in KINDS:
+            warn_limited("trace.kind", "llmobs: unknown span kind %s (valid kinds: %s); the "
+                         "block runs untraced", safe_repr(kind), ", ".join(KINDS))
             return NOOP_SPAN
         return _start(kind, name, options.get("session_id"), options.get("ml_app"),
                       options.get("model_name"), options.get("model_provider"))
@@ -189,7 +204,7 @@ class LLMObs:
                 warn_limited("annotate.nospan", "llmobs: annotate() found no active span")
                 return
         elif type(span) is not LLMObsSpan:
-            if not isinstance(span, NoopSpan):
+            if type(span) is not NoopSpan:
                 warn_limited("annotate.type", "llmobs: annotate() needs an LLMObsSpan, not %s",
                              type(span).__name__)
             return
@@ -229,7 +244,7 @@ class LLMObs:
         metric = build_evaluation(
             span_context=span_context, span_with_tag_value=span_with_tag_value, label=label,
             metric_type=metric_type, value=value, tags=tags,
-            ml_app=ml_app or tracer.default_ml_app, timestamp_ms=timestamp_ms,
+            ml_app=ml_app, default_ml_app=tracer.default_ml_app, timestamp_ms=timestamp_ms,
             assessment=assessment, reasoning=reasoning,
         )
         tracer.enqueue(metric)
@@ -237,14 +252,16 @@ class LLMObs:
     # -- delivery ------------------------------------------------------------------------------
 
     @staticmethod
-    def flush(timeout: float = 5.0) -> bool:
-        """Block until everything recorded so far is delivered; False if `timeout` ran out."""
+    def flush(timeout: float | None = 5.0) -> bool:
+        """Block until everything recorded so far is delivered; False if `timeout` ran out.
+        A timeout that is not a number of seconds raises TypeError."""
         tracer = state.tracer
-        return True if tracer is None else tracer.writer.flush(timeout)
+        return True if tracer is None else tracer.writer.flush(_seconds(timeout))
 
     @staticmethod
-    async def aflush(timeout: float = 5.0) -> bool:
+    async def aflush(timeout: float | None = 5.0) -> bool:
         """flush() for async code: waits without blocking the event loop."""
+        timeout = _seconds(timeout)
         tracer = state.tracer
         marker = None if tracer is None else tracer.writer.flush_marker()
         if marker is None:
