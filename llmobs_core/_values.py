@@ -85,6 +85,16 @@ def plain(value: Any) -> Any:
         return value if _INT_MIN <= value <= _INT_MAX else _int_text(value) or "<int>"
     if kind is float:
         return value if math.isfinite(value) else float.__repr__(value)
+    if kind is dict:  # the common case, a flat dict of plain values, copied in one call
+        for key, item in value.items():
+            item_type = type(item)
+            if type(key) is not str or not key.isascii() or not (
+                    (item_type is str and item.isascii()) or item_type is bool or item is None
+                    or (item_type is int and _INT_MIN <= item <= _INT_MAX)
+                    or (item_type is float and math.isfinite(item))):
+                break
+        else:
+            return value.copy()
     return _Snapshot().take(value, 0)
 
 

@@ -30,7 +30,7 @@ def _messages(data: Any) -> tuple[dict[str, Any], ...] | list[dict[str, Any]]:
     of plain messages at its first pass, so spans waiting for the writer cost it less. Anything
     else comes back as a list of new dicts, which the event builder finishes."""
     kind = type(data)
-    if issubclass(kind, (list, tuple)):
+    if kind is list or kind is tuple or issubclass(kind, (list, tuple)):
         items = data if kind is list or kind is tuple else list(data)
         for item in items:
             if not (type(item) is dict and len(item) == 2 and type(item.get("role")) is str
@@ -210,7 +210,7 @@ def _tag_value(value: Any) -> str | None:
 
 
 def metadata_of(data: Any) -> dict[str, Any]:
-    if not issubclass(type(data), Mapping):
+    if type(data) is not dict and not issubclass(type(data), Mapping):
         raise Rejected(f"metadata must be a dict, not {type(data).__name__}")
     values = plain(data)
     if type(values) is not dict:
