@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import os
 import threading
@@ -16,11 +17,12 @@ from ._values import safe_repr
 from .annotations import apply_annotations
 from .config import integrations_from_env, parse_bool, resolve
 from .context import current_parent
-from .evaluations import build_evaluation
+from .evaluations import evaluation_from_call
+from .evaluations import submit_evaluation as evaluation_signature
 from .export import sinks_for
 from .export.writer import DROP_REASONS, Writer
 from .span import KINDS, NOOP_SPAN, LLMObsSpan, NoopSpan
-from .tracer import Tracer, install, state, uninstall
+from .tracer import EnabledFlag, Tracer, install, state, uninstall
 
 F = TypeVar("F", bound=Callable[..., Any])
 AnySpan = LLMObsSpan | NoopSpan
@@ -46,6 +48,11 @@ def _seconds(timeout: Any) -> float | None:
     return max(0.0, min(seconds, threading.TIMEOUT_MAX))
 
 
+def _app(ml_app: Any, agent_service: Any) -> Any:
+    """ddtrace 4.x's name for ml_app is agent_service; given both, agent_service wins."""
+    return ml_app if agent_service is None else agent_service
+
+
 class LLMObs:
     """Enable llmobs, open spans of each kind, annotate them, submit evaluations."""
 
@@ -68,9 +75,11 @@ class LLMObs:
         otlp_endpoint: str | None = None,
         otlp_headers: dict[str, str] | None = None,
         integrations_enabled: bool = True,
+        agent_service: str | None = None,
     ) -> None:
         """Start recording. Explicit arguments beat the environment (DD_LLMOBS_ML_APP,
-        DD_SERVICE, ...). Enabling again replaces the configuration; a wrong setting raises.
+        DD_SERVICE, ...); `agent_service` is ddtrace 4.x's name for ml_app. Enabling again
+        replaces the configuration; a wrong setting raises.
         Where spans go: docs/exporters.md. With `integrations_enabled`, the installed LLM
         clients (openai, anthropic) are traced, less those the environment turns off
         (docs/launcher.md)."""
@@ -78,7 +87,8 @@ class LLMObs:
             log.info("llmobs: DD_LLMOBS_ENABLED is false; enable() does nothing")
             return
         config = resolve({
-            "ml_app": ml_app, "service": service, "env": env, "version": version,
+            "ml_app": _app(ml_app, agent_service), "service": service, "env": env,
+            "version": version,
             "agentless_enabled": agentless_enabled, "site": site, "api_key": api_key,
             "exporter": exporter, "span_processor": span_processor, "tags": tags,
             "shutdown_timeout": shutdown_timeout,
@@ -108,48 +118,50 @@ class LLMObs:
         if tracer is not None:
             tracer.shutdown()
 
-    @staticmethod
-    def enabled() -> bool:
-        return state.tracer is not None
+    enabled = EnabledFlag()
+    """True while llmobs records: `if LLMObs.enabled:` as in ddtrace; `LLMObs.enabled()`
+    still works (it was a method before)."""
 
     # -- spans ---------------------------------------------------------------------------------
 
     @staticmethod
     def llm(model_name: str | None = None, name: str | None = None,
             model_provider: str | None = None, session_id: str | None = None,
-            ml_app: str | None = None) -> AnySpan:
-        return _start("llm", name, session_id, ml_app, model_name, model_provider)
+            ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
+        return _start("llm", name, session_id, _app(ml_app, agent_service), model_name,
+                      model_provider)
 
     @staticmethod
     def embedding(model_name: str | None = None, name: str | None = None,
                   model_provider: str | None = None, session_id: str | None = None,
-                  ml_app: str | None = None) -> AnySpan:
-        return _start("embedding", name, session_id, ml_app, model_name, model_provider)
+                  ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
+        return _start("embedding", name, session_id, _app(ml_app, agent_service), model_name,
+                      model_provider)
 
     @staticmethod
     def workflow(name: str | None = None, session_id: str | None = None,
-                 ml_app: str | None = None) -> AnySpan:
-        return _start("workflow", name, session_id, ml_app)
+                 ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
+        return _start("workflow", name, session_id, _app(ml_app, agent_service))
 
     @staticmethod
     def agent(name: str | None = None, session_id: str | None = None,
-              ml_app: str | None = None) -> AnySpan:
-        return _start("agent", name, session_id, ml_app)
+              ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
+        return _start("agent", name, session_id, _app(ml_app, agent_service))
 
     @staticmethod
     def tool(name: str | None = None, session_id: str | None = None,
-             ml_app: str | None = None) -> AnySpan:
-        return _start("tool", name, session_id, ml_app)
+             ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
+        return _start("tool", name, session_id, _app(ml_app, agent_service))
 
     @staticmethod
     def task(name: str | None = None, session_id: str | None = None,
-             ml_app: str | None = None) -> AnySpan:
-        return _start("task", name, session_id, ml_app)
+             ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
+        return _start("task", name, session_id, _app(ml_app, agent_service))
 
     @staticmethod
     def retrieval(name: str | None = None, session_id: str | None = None,
-                  ml_app: str | None = None) -> AnySpan:
-        return _start("retrieval", name, session_id, ml_app)
+                  ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
+        return _start("retrieval", name, session_id, _app(ml_app, agent_service))
 
     @staticmethod
     def trace(kind: str, name: str | None = None, **options: Any) -> AnySpan:
@@ -159,7 +171,8 @@ class LLMObs:
             warn_limited("trace.kind", "llmobs: unknown span kind %s (valid kinds: %s); the "
                          "block runs untraced", safe_repr(kind), ", ".join(KINDS))
             return NOOP_SPAN
-        return _start(kind, name, options.get("session_id"), options.get("ml_app"),
+        return _start(kind, name, options.get("session_id"),
+                      _app(options.get("ml_app"), options.get("agent_service")),
                       options.get("model_name"), options.get("model_provider"))
 
     @staticmethod
@@ -177,17 +190,22 @@ class LLMObs:
     # -- distributed tracing ------------------------------------------------------------------
 
     @staticmethod
-    def inject_distributed_headers(headers: dict[str, Any],
-                                   span: LLMObsSpan | None = None) -> dict[str, Any]:
+    def inject_distributed_headers(request_headers: Any = None, span: LLMObsSpan | None = None,
+                                   *, headers: Any = None) -> Any:
         """Write the active (or given) span's context into a dict of HTTP headers: Datadog,
-        W3C traceparent/tracestate and baggage. Returns the same dict."""
-        return propagation.inject_headers(headers, span)  # type: ignore[return-value]
+        W3C traceparent/tracestate and baggage. Returns the same dict. `headers=` is the
+        former name of `request_headers=`."""
+        carrier = headers if request_headers is None else request_headers
+        return propagation.inject_headers(carrier, span)
 
     @staticmethod
-    def activate_distributed_headers(headers: dict[str, Any]) -> propagation.Activation:
+    def activate_distributed_headers(request_headers: Any = None, *,
+                                     headers: Any = None) -> propagation.Activation:
         """Make the context in incoming headers the parent of the next spans opened in this
-        context. Also a context manager that restores the previous context on exit."""
-        return propagation.activate_headers(headers)
+        context. Also a context manager that restores the previous context on exit.
+        `headers=` is the former name of `request_headers=`."""
+        return propagation.activate_headers(headers if request_headers is None
+                                            else request_headers)
 
     # -- annotations and evaluations -----------------------------------------------------------
 
@@ -224,30 +242,15 @@ class LLMObs:
         return {"span_id": str(span.span_id), "trace_id": f"{span.trace_id:032x}"}
 
     @staticmethod
-    def submit_evaluation(
-        span_context: dict[str, str] | None = None,
-        label: str | None = None,
-        metric_type: str | None = None,
-        value: Any = None,
-        tags: dict[str, str] | None = None,
-        ml_app: str | None = None,
-        timestamp_ms: int | None = None,
-        assessment: str | None = None,
-        reasoning: str | None = None,
-        span_with_tag_value: dict[str, str] | None = None,
-    ) -> None:
-        """Attach an evaluation (a score, a category, a boolean or JSON) to a span. Wrong
-        arguments raise ValueError or TypeError saying what to fix."""
+    def submit_evaluation(*args: Any, **kwargs: Any) -> None:
+        """Attach an evaluation (a score, a category, a boolean or JSON) to a span, given by
+        `span` (ddtrace's name; `span_context` is the Node.js SDK's) as LLMObs.export_span()
+        returns it, or by `span_with_tag_value`. ddtrace's arguments, in its order (see
+        evaluations.submit_evaluation); the former `submit_evaluation(span_context, label=...)`
+        call still works. Wrong arguments raise ValueError or TypeError saying what to fix."""
         tracer = state.tracer
-        if tracer is None:
-            return
-        metric = build_evaluation(
-            span_context=span_context, span_with_tag_value=span_with_tag_value, label=label,
-            metric_type=metric_type, value=value, tags=tags,
-            ml_app=ml_app, default_ml_app=tracer.default_ml_app, timestamp_ms=timestamp_ms,
-            assessment=assessment, reasoning=reasoning,
-        )
-        tracer.enqueue(metric)
+        if tracer is not None:
+            tracer.enqueue(evaluation_from_call(args, kwargs, tracer.default_ml_app))
 
     # -- delivery ------------------------------------------------------------------------------
 
@@ -297,3 +300,8 @@ class LLMObs:
             counts = tracer.writer.stats()
         counts["faults"] = dict(faults)
         return counts
+
+
+# LLMObs.submit_evaluation reads its arguments itself (two orders); show ddtrace's signature.
+LLMObs.__dict__["submit_evaluation"].__func__.__signature__ = inspect.signature(
+    evaluation_signature).replace(return_annotation=None)

@@ -17,7 +17,7 @@ from .tracer import state
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SKIPPED_FIRST = ("self", "cls")
-_SPAN_OPTIONS = ("session_id", "ml_app", "model_name", "model_provider")
+_SPAN_OPTIONS = ("session_id", "ml_app", "agent_service", "model_name", "model_provider")
 
 
 class _Capture:
@@ -52,6 +52,9 @@ def span_decorator(kind: str, name: str | None = None, *, capture_input: bool = 
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}: "
                         f"use {', '.join(_SPAN_OPTIONS)}")
+
+    if options.get("agent_service") is not None:  # ddtrace 4.x's name for ml_app wins
+        options["ml_app"] = options["agent_service"]
 
     def decorate(fn: F) -> F:
         capture = _Capture(fn, capture_input, capture_output)

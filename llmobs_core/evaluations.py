@@ -5,6 +5,7 @@ stored and sent (its values are copied, so later changes to them do not matter).
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import time
@@ -17,8 +18,59 @@ from .config import ml_app_problem
 
 METRIC_TYPES = ("boolean", "categorical", "json", "score")
 ASSESSMENTS = ("fail", "pass")
+SCOPES = ("span", "trace")
 _MAX_TIMESTAMP_MS = 2**63 - 1
 _MAX_JSON_DEPTH = 64
+
+
+# The former order of submit_evaluation()'s arguments, from when the span came first.
+_FORMER_ORDER = ("span_context", "label", "metric_type", "value", "tags", "ml_app", "timestamp_ms",
+                 "assessment", "reasoning", "span_with_tag_value")
+
+
+def submit_evaluation(
+    label: str,
+    metric_type: str,
+    value: Any,
+    span: dict[str, str] | None = None,
+    span_with_tag_value: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
+    ml_app: str | None = None,
+    timestamp_ms: int | None = None,
+    metadata: dict[str, Any] | None = None,
+    assessment: str | None = None,
+    reasoning: str | None = None,
+    eval_scope: str = "span",
+    agent_service: str | None = None,
+    span_context: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The signature of LLMObs.submit_evaluation (ddtrace's, plus the Node.js SDK's
+    span_context); returns its arguments by name."""
+    return dict(locals())
+
+
+_SIGNATURE = inspect.signature(submit_evaluation)
+
+
+def evaluation_from_call(args: tuple[Any, ...], kwargs: dict[str, Any],
+                         default_ml_app: str) -> dict[str, Any]:
+    """The metric for one LLMObs.submit_evaluation(*args, **kwargs) call."""
+    if args and issubclass(type(args[0]), Mapping):  # the former order: the span came first
+        if len(args) > len(_FORMER_ORDER):
+            raise TypeError("submit_evaluation() takes at most 10 positional arguments")
+        kwargs = {**dict(zip(_FORMER_ORDER, args)), **kwargs}
+        args = ()
+    for required in ("label", "metric_type", "value")[len(args):]:
+        kwargs.setdefault(required, None)  # missing: build_evaluation says which and why
+    named = submit_evaluation(*args, **kwargs)
+    span, span_context = named.pop("span"), named.pop("span_context")
+    if span is not None and span_context is not None:
+        raise ValueError("give span or span_context (two names for the same thing), not both")
+    agent_service = named.pop("agent_service")
+    if agent_service is not None:
+        named["ml_app"] = agent_service
+    return build_evaluation(span_context=span if span is not None else span_context,
+                            default_ml_app=default_ml_app, **named)
 
 
 def build_evaluation(**arguments: Any) -> dict[str, Any]:
@@ -36,7 +88,8 @@ def build_evaluation(**arguments: Any) -> dict[str, Any]:
 
 def _build(*, span_context: Any, span_with_tag_value: Any, label: Any, metric_type: Any,
            value: Any, tags: Any, ml_app: Any, default_ml_app: str, timestamp_ms: Any,
-           assessment: Any, reasoning: Any) -> dict[str, Any]:
+           assessment: Any, reasoning: Any, metadata: Any = None,
+           eval_scope: Any = "span") -> dict[str, Any]:
     join_on = _join_on(span_context, span_with_tag_value)
     label = _text("label", label)
     if not label:
@@ -55,7 +108,11 @@ def _build(*, span_context: Any, span_with_tag_value: Any, label: Any, metric_ty
         "ml_app": app,
         "timestamp_ms": _timestamp(timestamp_ms),
         "tags": [f"ml_app:{app}", *_tags(tags)],
+        "eval_scope": _scope(eval_scope),
     }
+    if metadata is not None:
+        _mapping("metadata", metadata, "string keys")
+        metric["metadata"] = json_copy(metadata, 0, set())
     if assessment is not None:
         if type(assessment) is not str or assessment not in ASSESSMENTS:
             raise ValueError(f"assessment {safe_repr(assessment)} must be 'pass' or 'fail'")
@@ -63,6 +120,14 @@ def _build(*, span_context: Any, span_with_tag_value: Any, label: Any, metric_ty
     if reasoning is not None:
         metric["reasoning"] = _text("reasoning", reasoning)
     return metric
+
+
+def _scope(eval_scope: Any) -> str:
+    """"span" evaluates the span it joins on; "trace" the trace of that span (join on the root
+    span's ids, as ddtrace's docs say)."""
+    if type(eval_scope) is not str or eval_scope not in SCOPES:
+        raise ValueError(f"eval_scope {safe_repr(eval_scope)} must be 'span' or 'trace'")
+    return eval_scope
 
 
 def _text(name: str, value: Any) -> str:

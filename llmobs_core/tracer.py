@@ -97,6 +97,31 @@ class _Global:
 state = _Global()
 
 
+class EnabledFlag:
+    """LLMObs.enabled: true while a tracer is installed. A bool-like (`if LLMObs.enabled:`,
+    `LLMObs.enabled == True`), and callable for code written when it was a method."""
+
+    __slots__ = ()
+
+    def __get__(self, instance: Any, owner: Any = None) -> EnabledFlag:
+        return self
+
+    def __bool__(self) -> bool:
+        return state.tracer is not None
+
+    def __call__(self) -> bool:
+        return state.tracer is not None
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self) == other if type(other) is bool else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(bool(self))
+
+    def __repr__(self) -> str:
+        return repr(bool(self))
+
+
 def install(tracer: Tracer) -> None:
     state.tracer = tracer
     if not state.atexit_registered:
