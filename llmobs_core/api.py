@@ -3,32 +3,54 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import math
 import os
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from . import propagation
 from ._faults import faults
 from ._log import log, warn_limited
+from ._values import safe_repr
 from .annotations import apply_annotations
 from .config import integrations_from_env, parse_bool, resolve
 from .context import current_parent, reading_stream
-from .evaluations import build_evaluation
+from .evaluations import evaluation_from_call
+from .evaluations import submit_evaluation as evaluation_signature
 from .export import sinks_for
 from .export.writer import DROP_REASONS, Writer
 from .span import KINDS, NOOP_SPAN, LLMObsSpan, NoopSpan
-from .tracer import Tracer, install, state, uninstall
+from .tracer import EnabledFlag, Tracer, install, state, uninstall
 
 F = TypeVar("F", bound=Callable[..., Any])
 AnySpan = LLMObsSpan | NoopSpan
 
 
-def _start(kind: str, name: str | None, session_id: Any, ml_app: Any,
+def _start(kind: str, name: Any, session_id: Any, ml_app: Any,
            model_name: Any = None, model_provider: Any = None) -> AnySpan:
     tracer = state.tracer
     if tracer is None:
         return NOOP_SPAN
-    return tracer.start_span(kind, name or kind, session_id, ml_app, model_name, model_provider)
+    return tracer.start_span(kind, name, session_id, ml_app, model_name, model_provider)
+
+
+def _seconds(timeout: Any) -> float | None:
+    if timeout is None:  # wait as long as it takes
+        return None
+    kind = type(timeout)
+    if issubclass(kind, bool) or not issubclass(kind, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, not {kind.__name__}")
+    seconds = float(timeout)
+    if math.isnan(seconds):
+        raise ValueError("timeout must be a number of seconds, not nan")
+    return max(0.0, min(seconds, threading.TIMEOUT_MAX))
+
+
+def _app(ml_app: Any, agent_service: Any) -> Any:
+    """ddtrace 4.x's name for ml_app is agent_service; given both, agent_service wins."""
+    return ml_app if agent_service is None else agent_service
 
 
 class LLMObs:
@@ -53,9 +75,11 @@ class LLMObs:
         otlp_endpoint: str | None = None,
         otlp_headers: dict[str, str] | None = None,
         integrations_enabled: bool = True,
+        agent_service: str | None = None,
     ) -> None:
         """Start recording. Explicit arguments beat the environment (DD_LLMOBS_ML_APP,
-        DD_SERVICE, ...). Enabling again replaces the configuration; a wrong setting raises.
+        DD_SERVICE, ...); `agent_service` is ddtrace 4.x's name for ml_app. Enabling again
+        replaces the configuration; a wrong setting raises.
         Where spans go: docs/exporters.md. With `integrations_enabled`, the installed LLM
         clients (openai, anthropic) are traced, less those the environment turns off
         (docs/launcher.md)."""
@@ -63,7 +87,8 @@ class LLMObs:
             log.info("llmobs: DD_LLMOBS_ENABLED is false; enable() does nothing")
             return
         config = resolve({
-            "ml_app": ml_app, "service": service, "env": env, "version": version,
+            "ml_app": _app(ml_app, agent_service), "service": service, "env": env,
+            "version": version,
             "agentless_enabled": agentless_enabled, "site": site, "api_key": api_key,
             "exporter": exporter, "span_processor": span_processor, "tags": tags,
             "shutdown_timeout": shutdown_timeout,
@@ -93,58 +118,61 @@ class LLMObs:
         if tracer is not None:
             tracer.shutdown()
 
-    @staticmethod
-    def enabled() -> bool:
-        return state.tracer is not None
+    enabled = EnabledFlag()
+    """True while llmobs records: `if LLMObs.enabled:` as in ddtrace; `LLMObs.enabled()`
+    still works (it was a method before)."""
 
     # -- spans ---------------------------------------------------------------------------------
 
     @staticmethod
     def llm(model_name: str | None = None, name: str | None = None,
             model_provider: str | None = None, session_id: str | None = None,
-            ml_app: str | None = None) -> AnySpan:
-        return _start("llm", name, session_id, ml_app, model_name, model_provider)
+            ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
+        return _start("llm", name, session_id, _app(ml_app, agent_service), model_name,
+                      model_provider)
 
     @staticmethod
     def embedding(model_name: str | None = None, name: str | None = None,
                   model_provider: str | None = None, session_id: str | None = None,
-                  ml_app: str | None = None) -> AnySpan:
-        return _start("embedding", name, session_id, ml_app, model_name, model_provider)
+                  ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
+        return _start("embedding", name, session_id, _app(ml_app, agent_service), model_name,
+                      model_provider)
 
     @staticmethod
     def workflow(name: str | None = None, session_id: str | None = None,
-                 ml_app: str | None = None) -> AnySpan:
-        return _start("workflow", name, session_id, ml_app)
+                 ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
+        return _start("workflow", name, session_id, _app(ml_app, agent_service))
 
     @staticmethod
     def agent(name: str | None = None, session_id: str | None = None,
-              ml_app: str | None = None) -> AnySpan:
-        return _start("agent", name, session_id, ml_app)
+              ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
+        return _start("agent", name, session_id, _app(ml_app, agent_service))
 
     @staticmethod
     def tool(name: str | None = None, session_id: str | None = None,
-             ml_app: str | None = None) -> AnySpan:
-        return _start("tool", name, session_id, ml_app)
+             ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
+        return _start("tool", name, session_id, _app(ml_app, agent_service))
 
     @staticmethod
     def task(name: str | None = None, session_id: str | None = None,
-             ml_app: str | None = None) -> AnySpan:
-        return _start("task", name, session_id, ml_app)
+             ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
+        return _start("task", name, session_id, _app(ml_app, agent_service))
 
     @staticmethod
     def retrieval(name: str | None = None, session_id: str | None = None,
-                  ml_app: str | None = None) -> AnySpan:
-        return _start("retrieval", name, session_id, ml_app)
+                  ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
+        return _start("retrieval", name, session_id, _app(ml_app, agent_service))
 
     @staticmethod
     def trace(kind: str, name: str | None = None, **options: Any) -> AnySpan:
         """The Node.js SDK's generic form: a span of any kind, used as a context manager. An
         unknown kind is logged and the block runs untraced."""
-        if kind not in KINDS:
-            log.error("llmobs: unknown span kind %r (valid kinds: %s); the block runs untraced",
-                      kind, ", ".join(KINDS))
+        if type(kind) is not str or kind not in KINDS:
+            warn_limited("trace.kind", "llmobs: unknown span kind %s (valid kinds: %s); the "
+                         "block runs untraced", safe_repr(kind), ", ".join(KINDS))
             return NOOP_SPAN
-        return _start(kind, name, options.get("session_id"), options.get("ml_app"),
+        return _start(kind, name, options.get("session_id"),
+                      _app(options.get("ml_app"), options.get("agent_service")),
                       options.get("model_name"), options.get("model_provider"))
 
     @staticmethod
@@ -168,17 +196,22 @@ class LLMObs:
     # -- distributed tracing ------------------------------------------------------------------
 
     @staticmethod
-    def inject_distributed_headers(headers: dict[str, Any],
-                                   span: LLMObsSpan | None = None) -> dict[str, Any]:
+    def inject_distributed_headers(request_headers: Any = None, span: LLMObsSpan | None = None,
+                                   *, headers: Any = None) -> Any:
         """Write the active (or given) span's context into a dict of HTTP headers: Datadog,
-        W3C traceparent/tracestate and baggage. Returns the same dict."""
-        return propagation.inject_headers(headers, span)  # type: ignore[return-value]
+        W3C traceparent/tracestate and baggage. Returns the same dict. `headers=` is the
+        former name of `request_headers=`."""
+        carrier = headers if request_headers is None else request_headers
+        return propagation.inject_headers(carrier, span)
 
     @staticmethod
-    def activate_distributed_headers(headers: dict[str, Any]) -> propagation.Activation:
+    def activate_distributed_headers(request_headers: Any = None, *,
+                                     headers: Any = None) -> propagation.Activation:
         """Make the context in incoming headers the parent of the next spans opened in this
-        context. Also a context manager that restores the previous context on exit."""
-        return propagation.activate_headers(headers)
+        context. Also a context manager that restores the previous context on exit.
+        `headers=` is the former name of `request_headers=`."""
+        return propagation.activate_headers(headers if request_headers is None
+                                            else request_headers)
 
     # -- annotations and evaluations -----------------------------------------------------------
 
@@ -195,7 +228,7 @@ class LLMObs:
                 warn_limited("annotate.nospan", "llmobs: annotate() found no active span")
                 return
         elif type(span) is not LLMObsSpan:
-            if not isinstance(span, NoopSpan):
+            if type(span) is not NoopSpan:
                 warn_limited("annotate.type", "llmobs: annotate() needs an LLMObsSpan, not %s",
                              type(span).__name__)
             return
@@ -215,42 +248,29 @@ class LLMObs:
         return {"span_id": str(span.span_id), "trace_id": f"{span.trace_id:032x}"}
 
     @staticmethod
-    def submit_evaluation(
-        span_context: dict[str, str] | None = None,
-        label: str | None = None,
-        metric_type: str | None = None,
-        value: Any = None,
-        tags: dict[str, str] | None = None,
-        ml_app: str | None = None,
-        timestamp_ms: int | None = None,
-        assessment: str | None = None,
-        reasoning: str | None = None,
-        span_with_tag_value: dict[str, str] | None = None,
-    ) -> None:
-        """Attach an evaluation (a score, a category, a boolean or JSON) to a span. Wrong
-        arguments raise ValueError or TypeError saying what to fix."""
+    def submit_evaluation(*args: Any, **kwargs: Any) -> None:
+        """Attach an evaluation (a score, a category, a boolean or JSON) to a span, given by
+        `span` (ddtrace's name; `span_context` is the Node.js SDK's) as LLMObs.export_span()
+        returns it, or by `span_with_tag_value`. ddtrace's arguments, in its order (see
+        evaluations.submit_evaluation); the former `submit_evaluation(span_context, label=...)`
+        call still works. Wrong arguments raise ValueError or TypeError saying what to fix."""
         tracer = state.tracer
-        if tracer is None:
-            return
-        metric = build_evaluation(
-            span_context=span_context, span_with_tag_value=span_with_tag_value, label=label,
-            metric_type=metric_type, value=value, tags=tags,
-            ml_app=ml_app or tracer.default_ml_app, timestamp_ms=timestamp_ms,
-            assessment=assessment, reasoning=reasoning,
-        )
-        tracer.enqueue(metric)
+        if tracer is not None:
+            tracer.enqueue(evaluation_from_call(args, kwargs, tracer.default_ml_app))
 
     # -- delivery ------------------------------------------------------------------------------
 
     @staticmethod
-    def flush(timeout: float = 5.0) -> bool:
-        """Block until everything recorded so far is delivered; False if `timeout` ran out."""
+    def flush(timeout: float | None = 5.0) -> bool:
+        """Block until everything recorded so far is delivered; False if `timeout` ran out.
+        A timeout that is not a number of seconds raises TypeError."""
         tracer = state.tracer
-        return True if tracer is None else tracer.writer.flush(timeout)
+        return True if tracer is None else tracer.writer.flush(_seconds(timeout))
 
     @staticmethod
-    async def aflush(timeout: float = 5.0) -> bool:
+    async def aflush(timeout: float | None = 5.0) -> bool:
         """flush() for async code: waits without blocking the event loop."""
+        timeout = _seconds(timeout)
         tracer = state.tracer
         marker = None if tracer is None else tracer.writer.flush_marker()
         if marker is None:
@@ -286,3 +306,8 @@ class LLMObs:
             counts = tracer.writer.stats()
         counts["faults"] = dict(faults)
         return counts
+
+
+# LLMObs.submit_evaluation reads its arguments itself (two orders); show ddtrace's signature.
+LLMObs.__dict__["submit_evaluation"].__func__.__signature__ = inspect.signature(
+    evaluation_signature).replace(return_annotation=None)

@@ -11,6 +11,8 @@ from typing import Any
 
 import platformdirs
 
+from ._values import as_name, safe_repr
+
 DEFAULT_ML_APP = "unnamed-ml-app"
 _ML_APP_MAX = 193
 _ML_APP_CHARS = re.compile(r"[a-z0-9_\-:./]*")
@@ -20,8 +22,9 @@ _FALSE = frozenset(("0", "false", "no", "off"))
 
 def ml_app_problem(name: object) -> str | None:
     """Say which of docs/wire-formats.md's ml_app rules `name` breaks, or None when it is valid."""
-    if not isinstance(name, str):
+    if not issubclass(type(name), str):
         return f"it must be a string, not {type(name).__name__}"
+    name = str.__str__(name)
     if not name:
         return "it must not be empty"
     if len(name) > _ML_APP_MAX:
@@ -96,13 +99,15 @@ def _exporter_names(value: str | None) -> list[str] | None:
 
 
 def resolve(explicit: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
+    """The Config for enable()'s `explicit` arguments over `environ`. A setting of the wrong
+    type raises TypeError, an invalid one ValueError, naming it."""
     env = os.environ if environ is None else environ
 
     def pick(name: str, variable: str) -> Any:
-        value = explicit.get(name)
+        value = _text_setting(name, explicit.get(name))
         return value if value is not None else (env.get(variable) or None)
 
-    agentless = explicit.get("agentless_enabled")
+    agentless = _flag("agentless_enabled", explicit.get("agentless_enabled"))
     if agentless is None:
         agentless = parse_bool(env.get("DD_LLMOBS_AGENTLESS_ENABLED"),
                                "DD_LLMOBS_AGENTLESS_ENABLED") or False
@@ -110,10 +115,7 @@ def resolve(explicit: Mapping[str, Any], environ: Mapping[str, str] | None = Non
     if ml_app is not None:
         problem = ml_app_problem(ml_app)
         if problem:
-            raise ValueError(f"ml_app {ml_app!r} is invalid: {problem}")
-    extra_tags = explicit.get("tags") or {}
-    if not isinstance(extra_tags, Mapping):
-        raise TypeError("tags must be a dict of tag names to values")
+            raise ValueError(f"ml_app {ml_app[:200]!r} is invalid: {problem}")
     processor = explicit.get("span_processor")
     if processor is not None and not callable(processor):
         raise TypeError("span_processor must be a callable taking a span event dict")
@@ -125,17 +127,72 @@ def resolve(explicit: Mapping[str, Any], environ: Mapping[str, str] | None = Non
         agentless_enabled=bool(agentless),
         site=pick("site", "DD_SITE") or "datadoghq.com",
         api_key=pick("api_key", "DD_API_KEY"),
-        tags=parse_tags(env.get("DD_TAGS")) + tuple(f"{k}:{v}" for k, v in extra_tags.items()),
+        tags=parse_tags(env.get("DD_TAGS")) + _tag_setting(explicit.get("tags")),
         exporter=explicit.get("exporter") or _exporter_names(env.get("LLMOBS_EXPORTER")),
         span_processor=processor,
-        shutdown_timeout=float(explicit.get("shutdown_timeout") or 2.0),
+        shutdown_timeout=_timeout(explicit.get("shutdown_timeout")),
         instrumented_proxy_urls=_proxy_urls(explicit.get("instrumented_proxy_urls"),
                                             env.get("DD_LLMOBS_INSTRUMENTED_PROXY_URLS")),
         override_origin=pick("override_origin", "DD_LLMOBS_OVERRIDE_ORIGIN"),
-        agent_url=explicit.get("agent_url") or _agent_url(env),
-        otlp_endpoint=_otlp_endpoint(explicit.get("otlp_endpoint"), env),
-        otlp_headers=explicit.get("otlp_headers"),
+        agent_url=_text_setting("agent_url", explicit.get("agent_url")) or _agent_url(env),
+        otlp_endpoint=_otlp_endpoint(_text_setting("otlp_endpoint", explicit.get(
+            "otlp_endpoint")), env),
+        otlp_headers=_headers_setting(explicit.get("otlp_headers")),
     )
+
+
+def _text_setting(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not issubclass(type(value), str):
+        raise TypeError(f"{name} must be a string, not {type(value).__name__}")
+    return str.__str__(value)
+
+
+def _flag(name: str, value: Any) -> bool | None:
+    if value is None or type(value) is bool:
+        return value
+    if issubclass(type(value), int):
+        return bool(int.__index__(value))
+    raise TypeError(f"{name} must be True or False, not {type(value).__name__}")
+
+
+def _timeout(value: Any) -> float:
+    if value is None:
+        return 2.0
+    if issubclass(type(value), bool) or not issubclass(type(value), (int, float)):
+        raise TypeError(f"shutdown_timeout must be a number of seconds, not {type(value).__name__}")
+    seconds = float(value)
+    if not 0 <= seconds < 1e9:  # NaN fails this too
+        raise ValueError(f"shutdown_timeout must be a number of seconds, not {seconds!r}")
+    return seconds or 2.0
+
+
+def _pairs(name: str, value: Any) -> list[tuple[str, str]]:
+    """A dict of names to values as strings (numbers written out); TypeError otherwise."""
+    if not issubclass(type(value), Mapping):
+        raise TypeError(f"{name} must be a dict of names to values, not {type(value).__name__}")
+    try:
+        items = list(value.items())
+    except Exception as exc:
+        raise TypeError(f"{name} could not be read: {type(exc).__name__}") from exc
+    pairs = []
+    for key, item in items:
+        key_text = as_name(key)
+        item_text = str.__str__(item) if issubclass(type(item), str) else as_name(item)
+        if key_text is None or item_text is None:
+            raise TypeError(f"{name} must map strings to strings (or numbers); "
+                            f"{safe_repr(key)} does not")
+        pairs.append((key_text, item_text))
+    return pairs
+
+
+def _tag_setting(value: Any) -> tuple[str, ...]:
+    return () if value is None else tuple(f"{k}:{v}" for k, v in _pairs("tags", value))
+
+
+def _headers_setting(value: Any) -> dict[str, str] | None:
+    return None if value is None else dict(_pairs("otlp_headers", value))
 
 
 def _agent_url(env: Mapping[str, str]) -> str | None:
@@ -165,7 +222,8 @@ def _otlp_endpoint(explicit: str | None, env: Mapping[str, str]) -> str | None:
 def _proxy_urls(explicit: Any, variable: str | None) -> tuple[str, ...]:
     if explicit is None:
         explicit = (variable or "").split(",")
-    elif isinstance(explicit, str) or not all(isinstance(u, str) for u in explicit):
+    elif not issubclass(type(explicit), (list, tuple)) or not all(
+            type(url) is str for url in explicit):
         raise TypeError("instrumented_proxy_urls must be a list of URL strings")
     return tuple(url.strip() for url in explicit if url.strip())
 

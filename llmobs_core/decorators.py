@@ -9,6 +9,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ._values import safe_repr
 from .annotations import shape_io_leniently
 from .context import current_parent
 from .span import KINDS, LLMObsSpan
@@ -16,7 +17,7 @@ from .tracer import state
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SKIPPED_FIRST = ("self", "cls")
-_SPAN_OPTIONS = ("session_id", "ml_app", "model_name", "model_provider")
+_SPAN_OPTIONS = ("session_id", "ml_app", "agent_service", "model_name", "model_provider")
 
 
 class _Capture:
@@ -45,16 +46,20 @@ class _Capture:
 
 def span_decorator(kind: str, name: str | None = None, *, capture_input: bool = True,
                    capture_output: bool = True, **options: Any) -> Callable[[F], F]:
-    if kind not in KINDS:
-        raise ValueError(f"unknown span kind {kind!r}: use one of {', '.join(KINDS)}")
+    if type(kind) is not str or kind not in KINDS:
+        raise ValueError(f"unknown span kind {safe_repr(kind)}: use one of {', '.join(KINDS)}")
     unknown = set(options) - set(_SPAN_OPTIONS)
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}: "
                         f"use {', '.join(_SPAN_OPTIONS)}")
 
+    if options.get("agent_service") is not None:  # ddtrace 4.x's name for ml_app wins
+        options["ml_app"] = options["agent_service"]
+
     def decorate(fn: F) -> F:
         capture = _Capture(fn, capture_input, capture_output)
-        span_name = name or getattr(fn, "__name__", kind)
+        # Checked at each call by the tracer, as every span-opening argument is.
+        span_name = getattr(fn, "__name__", kind) if name is None else name
         if inspect.isasyncgenfunction(fn):
             wrapper = _wrap_async_generator(fn, kind, span_name, options, capture)
         elif inspect.isgeneratorfunction(fn):

@@ -12,6 +12,7 @@ from operator import attrgetter
 from time import perf_counter_ns, time_ns
 from typing import Any
 
+from ._values import clean_text
 from .context import current_parent, restore
 
 KINDS = ("agent", "embedding", "llm", "retrieval", "task", "tool", "workflow")
@@ -111,26 +112,29 @@ class LLMObsSpan:
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         # finish() and deactivate() inlined: this runs for every span.
-        if exc is not None:
-            self.set_exception(exc)
-        if self.duration_ns is None:
-            self.duration_ns = perf_counter_ns() - self._start_perf
-            self._on_finish(self.record())
-        token = self._token
-        if token is not None:
-            self._token = None
-            try:
-                current_parent.reset(token)
-            except ValueError:
-                pass
+        try:
+            if exc is not None:
+                self.set_exception(exc)
+            if self.duration_ns is None:
+                self.duration_ns = perf_counter_ns() - self._start_perf
+                self._on_finish(self.record())
+        finally:
+            token = self._token
+            if token is not None:
+                self._token = None
+                try:
+                    current_parent.reset(token)
+                except ValueError:
+                    pass
 
     def deactivate(self) -> None:
         token, self._token = self._token, None
         restore(token)
 
     def set_exception(self, exc: BaseException) -> None:
-        stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self.error = (_qualified_name(type(exc)), str(exc), stack[-_MAX_STACK_CHARS:])
+        """Record `exc` as the span's error with what can be read of it: an exception whose
+        __str__ (or whose traceback's formatting) raises still gives its type."""
+        self.error = (_qualified_name(type(exc)), _message(exc), _stack(exc))
 
     def finish(self) -> None:
         """End the span and hand it to the exporter. Calling it again does nothing."""
@@ -152,8 +156,29 @@ class LLMObsSpan:
 
 
 def _qualified_name(cls: type) -> str:
-    module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+    try:
+        module, qualname = cls.__module__, cls.__qualname__
+        if type(module) is not str or type(qualname) is not str:  # rewritten by a metaclass
+            return clean_text(type.__repr__(cls))
+    except Exception:
+        return "<unreadable exception type>"
+    return qualname if module == "builtins" else clean_text(f"{module}.{qualname}")
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        message = str(exc)
+    except Exception:
+        return f"<{type(exc).__name__} whose str() failed>"
+    return message if type(message) is str and message.isascii() else clean_text(message)
+
+
+def _stack(exc: BaseException) -> str:
+    try:
+        stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        return f"<the traceback of {type(exc).__name__} could not be formatted>"
+    return clean_text(stack[-_MAX_STACK_CHARS:])
 
 
 class NoopSpan:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ._log import warn_limited
 from ._signals import install_sigterm_drain, uninstall_sigterm_drain
+from ._values import as_name, safe_repr
 from .config import Config, ml_app_problem
 from .context import current_parent
 from .export.writer import Writer
@@ -27,15 +28,25 @@ class Tracer:
     def start_span(
         self,
         kind: str,
-        name: str,
-        session_id: str | None = None,
-        ml_app: str | None = None,
-        model_name: str | None = None,
-        model_provider: str | None = None,
+        name: Any,
+        session_id: Any = None,
+        ml_app: Any = None,
+        model_name: Any = None,
+        model_provider: Any = None,
         parent: Any = ACTIVE,
     ) -> LLMObsSpan:
         """Open a span under `parent`: a span, a remote context, None for a new trace, or, by
-        default, whatever is active in the current context."""
+        default, whatever is active in the current context. Names and ids that are not plain
+        strings are written out (session_id=42 is "42") or ignored with a warning."""
+        if type(name) is not str or not name or not name.isascii():
+            name = _text_option("name", name) or kind
+        if session_id is not None and (type(session_id) is not str or not session_id.isascii()):
+            session_id = _text_option("session_id", session_id)
+        if model_name is not None and (type(model_name) is not str or not model_name.isascii()):
+            model_name = _text_option("model_name", model_name)
+        if model_provider is not None and (
+                type(model_provider) is not str or not model_provider.isascii()):
+            model_provider = _text_option("model_provider", model_provider)
         if parent is ACTIVE:
             parent = current_parent.get()
         if parent is None:
@@ -44,10 +55,8 @@ class Tracer:
         else:
             inherited_app = parent.ml_app or self.default_ml_app
             session_id = session_id or parent.session_id
-        if ml_app is not None and not (isinstance(ml_app, str) and _valid_ml_app(ml_app)):
-            warn_limited("span.ml_app", "llmobs: ml_app %r is invalid (%s); using %r",
-                         ml_app, ml_app_problem(ml_app), inherited_app)
-            ml_app = None
+        if ml_app is not None:
+            ml_app = _checked_ml_app(ml_app, inherited_app)
         return LLMObsSpan(kind, name, parent, ml_app or inherited_app, session_id,
                           self.enqueue, model_name, model_provider)
 
@@ -55,8 +64,26 @@ class Tracer:
         self.writer.shutdown(self.config.shutdown_timeout)
 
 
+def _text_option(option: str, value: Any) -> str | None:
+    text = as_name(value)
+    if text is None and type(value) is not str:
+        warn_limited(f"span.{option}", "llmobs: %s=%s ignored: use a string (or a number)",
+                     option, safe_repr(value))
+    return text
+
+
+def _checked_ml_app(ml_app: Any, inherited_app: str) -> str | None:
+    name = ml_app if type(ml_app) is str else as_name(ml_app)
+    if name is not None and _valid_ml_app(name):
+        return name
+    warn_limited("span.ml_app", "llmobs: ml_app %s is invalid (%s); using %r",
+                 safe_repr(ml_app), ml_app_problem(name if name is not None else ml_app),
+                 inherited_app)
+    return None
+
+
 @lru_cache(maxsize=256)
-def _valid_ml_app(name: Any) -> bool:
+def _valid_ml_app(name: str) -> bool:
     return ml_app_problem(name) is None
 
 
@@ -68,6 +95,31 @@ class _Global:
 
 
 state = _Global()
+
+
+class EnabledFlag:
+    """LLMObs.enabled: true while a tracer is installed. A bool-like (`if LLMObs.enabled:`,
+    `LLMObs.enabled == True`), and callable for code written when it was a method."""
+
+    __slots__ = ()
+
+    def __get__(self, instance: Any, owner: Any = None) -> EnabledFlag:
+        return self
+
+    def __bool__(self) -> bool:
+        return state.tracer is not None
+
+    def __call__(self) -> bool:
+        return state.tracer is not None
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self) == other if type(other) is bool else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(bool(self))
+
+    def __repr__(self) -> str:
+        return repr(bool(self))
 
 
 def install(tracer: Tracer) -> None:

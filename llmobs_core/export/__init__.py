@@ -6,6 +6,7 @@ import importlib.util
 from typing import Any
 
 from .._log import log
+from .._values import safe_repr
 from ..config import Config
 from .base import Event, Sink, SpanEvents
 
@@ -70,25 +71,29 @@ def sinks_for(config: Any) -> list[Sink]:
     exporter = config.exporter
     if exporter is None:
         exporter = default_exporters(config)
-    items = exporter if isinstance(exporter, (list, tuple)) else [exporter]
+    items = exporter if issubclass(type(exporter), (list, tuple)) else [exporter]
     sinks: list[Sink] = []
     try:
         for item in items:
             sinks.append(_sink(item, config))
     except BaseException:
         for item, sink in zip(items, sinks):
-            if isinstance(item, str):  # close what we opened; the caller's sinks stay theirs
+            if type(item) is str:  # close what we opened; the caller's sinks stay theirs
                 sink.shutdown()
         raise
     return sinks
 
 
 def _sink(item: Any, config: Config) -> Sink:
-    if isinstance(item, str):
+    if type(item) is str:
         return _named_sink(item.strip().lower(), config)
-    if isinstance(item, Sink):
+    try:
+        is_sink = isinstance(item, Sink)
+    except Exception:  # an object whose attribute lookup raises
+        is_sink = False
+    if is_sink:
         return item
     raise TypeError(
-        f"exporter {item!r} is neither a name ({', '.join(_NAMES)}) nor a Sink "
+        f"exporter {safe_repr(item)} is neither a name ({', '.join(_NAMES)}) nor a Sink "
         "(an object with send_spans, send_evaluations and shutdown)"
     )

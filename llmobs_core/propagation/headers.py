@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ..config import ml_app_problem
 from . import datadog, w3c
 from .common import (
     MAX_64,
@@ -139,9 +140,21 @@ def _extract(get: Callable[[str], str | None]) -> RemoteContext | None:
         apm_trace_id=primary.trace_id,
         apm_parent_id=(tc or primary).parent_id,
         sampling_priority=primary.sampling_priority,
-        ml_app=tags.get("llmobs_ml_app") or baggage.get("ml_app") or None,
+        ml_app=_ml_app(tags.get("llmobs_ml_app"), baggage.get("ml_app")),
         session_id=tags.get("llmobs_sid") or baggage.get("session.id") or None,
     )
+
+
+def _ml_app(*candidates: str | None) -> str | None:
+    """The first propagated ml_app that is valid as an explicit one would be; any caller can
+    send these headers, so an invalid one is ignored, not trusted."""
+    for name in candidates:
+        if name:
+            problem = ml_app_problem(name)
+            if problem is None:
+                return name
+            log.debug("llmobs propagation: propagated ml_app %r ignored: %s", name[:200], problem)
+    return None
 
 
 def _llmobs_trace_id(text: str | None) -> int | None:

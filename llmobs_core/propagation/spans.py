@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .._faults import capture_faults
+from .._faults import capture_faults, safe_str
 from .._log import warn_limited
 from ..context import current_parent, restore
 from ..span import LLMObsSpan
@@ -86,18 +86,24 @@ def activate(context: RemoteContext | None) -> Activation:
 
 
 def inject_headers(headers: MutableMapping[str, Any], span: Any = None) -> MutableMapping:
-    if not isinstance(headers, MutableMapping):
+    if not issubclass(type(headers), MutableMapping):
         warn_limited("inject.type", "llmobs: inject_distributed_headers() needs a dict of "
                      "headers, not %s", type(headers).__name__)
         return headers
-    inject_into(headers.__setitem__, span)
+    written: dict[str, str] = {}
+    if inject_into(written.__setitem__, span):
+        try:
+            headers.update(written)
+        except Exception as exc:  # the caller's mapping refused them
+            warn_limited("inject.write", "llmobs: inject_distributed_headers() could not write "
+                         "the headers: %s: %s", type(exc).__name__, safe_str(exc)[:200])
     return headers
 
 
 def activate_headers(headers: Mapping[str, Any] | None) -> Activation:
-    if state.tracer is None or not isinstance(headers, Mapping):
+    if state.tracer is None or not issubclass(type(headers), Mapping):
         return Activation(None)
-    return Activation(extract_dict(headers))
+    return Activation(extract_dict(headers))  # type: ignore[arg-type]
 
 
 def context_from(getter: Callable[[str], object]) -> RemoteContext | None:

@@ -241,9 +241,11 @@ def test_an_event_json_cannot_encode_is_dropped_alone(intake, make_sink) -> None
 
 
 def test_text_that_orjson_refuses_is_still_sent(intake, make_sink) -> None:
-    """A lone surrogate in an input (it happens with text cut from a UTF-16 source) sends that
-    event through the standard library's encoder, the rest of the batch unchanged."""
-    batch = events(2) + events(1, input_data="half a pair: \ud83d")
+    """A lone surrogate in an input (text cut from a UTF-16 source, left by a span processor:
+    annotate() replaces it where it enters) sends that event through the standard library's
+    encoder, the rest of the batch unchanged."""
+    batch = events(2) + events(1, input_data="placeholder")
+    batch[2]["meta"]["input"]["value"] = "half a pair: \ud83d"
     make_sink().send_spans(batch)
     assert intake.problems == [] and len(intake.spans) == 3
     assert intake.spans[2]["meta"]["input"]["value"] == "half a pair: \ud83d"

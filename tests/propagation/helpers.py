@@ -7,6 +7,7 @@ import logging
 import re
 from contextlib import contextmanager
 
+from llmobs_core.config import ml_app_problem
 from llmobs_core.propagation import RemoteContext, inject_dict
 
 TRACE = 142233651563154449743858526398531601255
@@ -67,3 +68,9 @@ def llmobs_logs():
 EXPECTED = RemoteContext(trace_id=TRACE, parent_id=SPAN, apm_trace_id=APM_TRACE,
                          apm_parent_id=SPAN, sampling_priority=1, ml_app="caller-app",
                          session_id="session-1")
+
+
+def as_read(ml_app: str | None) -> str | None:
+    """What a receiver makes of a propagated ml_app: the value if it is a valid ml_app (as an
+    explicit one must be), else None."""
+    return ml_app if ml_app and ml_app_problem(ml_app) is None else None

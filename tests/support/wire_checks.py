@@ -20,7 +20,7 @@ _ENVELOPE_KEYS = {"_dd.stage", "_dd.tracer_version", "event_type", "spans"}
 _IO_KEYS = {"llm": ("messages", "messages"), "embedding": ("documents", "value"),
             "retrieval": ("value", "documents")}
 _METRIC_KEYS = {"join_on", "label", "metric_type", "ml_app", "timestamp_ms", "tags",
-                "assessment", "reasoning"}
+                "assessment", "reasoning", "eval_scope", "metadata"}
 _VALUE_TYPES = {"categorical": str, "score": Real, "boolean": bool, "json": dict}
 
 
@@ -228,3 +228,7 @@ def _check_metric(metric: Any, bad: Any) -> None:
         bad("assessment must be 'pass' or 'fail'")
     if not isinstance(metric.get("reasoning", ""), str):
         bad("reasoning must be a string")
+    if metric.get("eval_scope", "span") not in ("span", "trace"):
+        bad("eval_scope must be 'span' or 'trace'")
+    if not isinstance(metric.get("metadata", {}), dict):
+        bad("metadata must be an object")
