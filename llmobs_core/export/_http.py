@@ -144,7 +144,7 @@ class Origin:
             raise
         retry_after = _retry_after(raw.getheader("Retry-After"))
         response = Response(raw.status, self._excerpt(raw.reason or ""), retry_after,
-                            self._excerpt(answer[:_EXCERPT * 4].decode("utf-8", "replace")))
+                            self._excerpt(answer.decode("utf-8", "replace")))
         if raw.will_close or self._closed:  # closed meanwhile by shutdown() on another thread
             connection.close()
         else:

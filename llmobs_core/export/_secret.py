@@ -49,9 +49,15 @@ class Secret:
             text = masked
 
     def excerpt(self, text: str, limit: int) -> str:
-        """At most `limit` characters of `text`, masked before the cut, so that a key straddling
-        the cut leaves no piece of PIECE characters or more before it."""
-        return self.mask(text[:limit + self._length])[:limit]
+        """At most `limit` characters of `text`, masked before the cut. Only a part of `text`
+        is masked, one long enough that a key it cuts short (a remnant of fewer than PIECE
+        characters, left at its end) falls beyond the excerpt."""
+        window = limit + self._length
+        while True:
+            masked = self.mask(text[:window])
+            if len(masked) >= limit + PIECE or window >= len(text):
+                return masked[:limit]
+            window *= 2
 
     def _mask_once(self, text: str) -> str:
         pieces = [piece for piece in self._pieces if piece in text]

@@ -5,6 +5,7 @@ straddles the end of the logged body excerpt. Nor does any run of 8 of its chara
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import secrets
@@ -54,6 +55,7 @@ ANSWERS = {
     "no status line": RAW + b"\r\nX: y\r\n\r\n",
     "unknown protocol": b"HTTP/2." + RAW + b" 200 OK\r\n\r\n",
     "cut status line": b"HTTP/1.1 403 " + RAW,
+    "echoed many times": answer(b"HTTP/1.1 400 Bad Request", body=(RAW + b" ") * 40),
     **{f"key at the excerpt's end - {n}": straddling(n) for n in (1, 7, 8, 9, 16, 31, 32)},
 }
 
@@ -174,6 +176,18 @@ def test_the_configurations_repr_never_shows_the_key(monkeypatch) -> None:
     configs = [resolve({}), resolve({"api_key": KEY}), Config(api_key=KEY)]
     assert all(config.api_key == KEY for config in configs)
     assert not leaked("\n".join(repr(config) + str(config) for config in configs))
+
+
+def test_no_request_header_is_printed_with_http_client_debugging_on(monkeypatch, capfd) -> None:
+    """HTTPConnection.debuglevel set for the whole process (as guides to debugging HTTP
+    clients suggest) does not make the sink print its request headers, key included."""
+    monkeypatch.setattr(http.client.HTTPConnection, "debuglevel", 1)
+    with FakeIntake(mode="agentless", api_key=KEY) as intake:
+        sink = DatadogSink.agentless(KEY, override_origin=intake.url, retry=FAST)
+        sink.send_spans(events(1))
+        sink.shutdown()
+    out, err = capfd.readouterr()
+    assert len(intake.spans) == 1 and not leaked(out + err)
 
 
 _EXITING = """
