@@ -12,6 +12,7 @@ import secrets
 import subprocess
 import sys
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,7 @@ from tests.support.fake_intake import FakeIntake
 KEY = "".join(secrets.choice("ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ") for _ in range(32))
 RAW = KEY.encode()
 EXCERPT = 200  # characters of a refused request's body that the sink logs
+LAUNCHER = str(Path(sys.executable).parent / "llmobs-run")
 
 
 def leaked(text: str) -> list[str]:
@@ -205,8 +207,8 @@ with LLMObs.task("exiting"):
 @pytest.mark.parametrize("name", ["4xx reason", "malformed status"])
 def test_a_process_reports_the_failure_at_exit_without_the_key(name, tmp_path) -> None:
     """A process configured from the environment (DD_API_KEY with a newline, debug logging)
-    sends at exit, reports the failure on stderr without the key, and the CLI's listing of
-    the same spans from the local store shows no key either."""
+    sends at exit, reports the failure on stderr without the key, and neither the CLI's
+    listing of the same spans from the local store nor `llmobs-run --info` shows it."""
     environment = {key: value for key, value in os.environ.items() if key not in SETTINGS}
     store = str(tmp_path / "traces.db")
     with EchoIntake(ANSWERS[name]) as intake:
@@ -222,4 +224,7 @@ def test_a_process_reports_the_failure_at_exit_without_the_key(name, tmp_path) -
                               env=environment, capture_output=True, text=True, timeout=60)
                for command in (["traces"], ["spans", "--json"])]
     assert all(out.returncode == 0 and "exiting" in out.stdout for out in outputs)
-    assert not leaked("".join(out.stdout + out.stderr for out in outputs))
+    info = subprocess.run([LAUNCHER, "--info"], env=environment, capture_output=True,
+                          text=True, timeout=60)
+    assert info.returncode == 0 and "API key set" in info.stdout
+    assert not leaked("".join(out.stdout + out.stderr for out in [*outputs, info]))
