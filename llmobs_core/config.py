@@ -126,7 +126,7 @@ def resolve(explicit: Mapping[str, Any], environ: Mapping[str, str] | None = Non
         version=pick("version", "DD_VERSION"),
         agentless_enabled=bool(agentless),
         site=pick("site", "DD_SITE") or "datadoghq.com",
-        api_key=pick("api_key", "DD_API_KEY"),
+        api_key=_api_key(pick("api_key", "DD_API_KEY")),
         tags=parse_tags(env.get("DD_TAGS")) + _tag_setting(explicit.get("tags")),
         exporter=explicit.get("exporter") or _exporter_names(env.get("LLMOBS_EXPORTER")),
         span_processor=processor,
@@ -193,6 +193,16 @@ def _tag_setting(value: Any) -> tuple[str, ...]:
 
 def _headers_setting(value: Any) -> dict[str, str] | None:
     return None if value is None else dict(_pairs("otlp_headers", value))
+
+
+def _api_key(value: Any) -> str | None:
+    """Without surrounding whitespace: a key read from a file keeps its newline, which no HTTP
+    header can carry (and http.client's error would quote the key)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"api_key must be a string, not {type(value).__name__}")
+    return value.strip() or None
 
 
 def _agent_url(env: Mapping[str, str]) -> str | None:

@@ -35,13 +35,14 @@ _GUARD_END = capture_faults("asgi.end")  # made once: it runs for every request
 
 
 class RequestTrace:
-    __slots__ = ("span", "scope", "method", "add_ids", "status", "trailers", "root_path",
-                 "app_receive", "app_send")
+    __slots__ = ("span", "scope", "http", "method", "add_ids", "status", "trailers",
+                 "root_path", "app_receive", "app_send")
 
     def __init__(self, span: LLMObsSpan, scope: dict[str, Any], method: str, add_ids: bool,
                  receive: Any, send: Any) -> None:
         self.span = span
         self.scope = scope
+        self.http = scope["type"] == "http"  # read once: the app may change the scope
         self.method = method
         self.add_ids = add_ids
         self.status: int | None = None
@@ -53,7 +54,10 @@ class RequestTrace:
 
     async def receive(self) -> dict[str, Any]:
         message = await self.app_receive()
-        kind = message["type"]
+        try:
+            kind = message["type"]
+        except Exception:  # not an ASGI message: the app gets it as it came
+            return message
         if kind == "http.disconnect":
             if self.span.duration_ns is None:
                 self.end(client_disconnected=True)
@@ -63,7 +67,10 @@ class RequestTrace:
         return message
 
     async def send(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
+        try:
+            kind = message["type"]
+        except Exception:  # not an ASGI message: the server says what is wrong with it
+            return await self.app_send(message)
         final = False
         if kind == "http.response.start":
             self.status = message.get("status")
@@ -87,7 +94,8 @@ class RequestTrace:
         except OSError:  # ASGI 2.4: the client went away
             self.end(client_disconnected=True)
             raise
-        if final and not (kind.startswith("http.") and (self.status or 0) >= 500):
+        status = self.status
+        if final and not (kind.startswith("http.") and type(status) is int and status >= 500):
             # A 5xx span ends when the app returns instead: wrapped around Starlette, the
             # exception that caused it (ServerErrorMiddleware re-raises it) comes after.
             self.end()
@@ -110,12 +118,12 @@ class RequestTrace:
         if span.duration_ns is not None:  # ended already
             return
         with _GUARD_END:
-            if exc is not None and self.status is None and self.scope["type"] == "http":
+            if exc is not None and self.status is None and self.http:
                 self.status = 500  # what the server or framework answers for it
             self.describe(span, client_disconnected)
             if exc is not None:
                 span.set_exception(exc)
-            elif returned and self.status is None and self.scope["type"] == "http":
+            elif returned and self.status is None and self.http:
                 span.error = ("IncompleteResponse",
                               "the application returned without starting a response", "")
         span.finish()
@@ -131,14 +139,14 @@ class RequestTrace:
             span.name = f"{self.method} {route}"
             tags["http.route"] = route
         status = self.status
-        if self.scope["type"] == "websocket":
+        if not self.http:
             if status is not None:
                 tags["websocket.close_code"] = str(status)
                 if status == _CLOSED_FOR_ERROR:
                     span.error = ("WebSocketClosed", "closed with code 1011", "")
         elif status is not None:
             tags["http.status_code"] = str(status)
-            if status >= 500:
+            if type(status) is int and status >= 500:
                 span.error = ("HTTPServerError", f"response status {status}", "")
         if client_disconnected:
             tags["http.client_disconnected"] = "true"

@@ -10,7 +10,6 @@ from llmobs_core._adapter import (
     ACTIVE,
     KINDS,
     NOOP_SPAN,
-    RemoteContext,
     Tracer,
     activate,
     active_tracer,
@@ -30,6 +29,7 @@ ScopeCallable = Callable[[Scope], "str | None"]
 
 _TRACED = frozenset(("http", "websocket"))
 _GUARD_START = capture_faults("asgi.start")  # made once: it runs for every request
+_UNTRACED_NOTE = "llmobs: a malformed ASGI %s scope (%s) was passed to the app untraced"
 
 
 class LLMObsMiddleware:
@@ -79,14 +79,18 @@ class LLMObsMiddleware:
         self.excludes = bool(paths)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] not in _TRACED:
+        try:
+            traced = isinstance(scope, dict) and scope["type"] in _TRACED
+        except Exception:  # no "type", or one that cannot even be hashed: not ours to judge
+            traced = False
+        if not traced:
             return await self.app(scope, receive, send)
         tracer = active_tracer()
-        if tracer is None or (self.excludes and self.is_excluded(scope.get("path"))):
-            _put_in_state(scope, NOOP_SPAN)  # so endpoint code runs the same untraced
-            return await self.app(scope, receive, send)
-        request = self.start(tracer, scope, receive, send)
+        request = None
+        if tracer is not None and not (self.excludes and self.is_excluded(scope.get("path"))):
+            request = self.start(tracer, scope, receive, send)
         if request is None:
+            _put_in_state(scope, NOOP_SPAN)  # so endpoint code runs the same untraced
             return await self.app(scope, receive, send)
         span_token = activate(request.span)
         request_token = request_span_var.set(request.span)
@@ -101,24 +105,34 @@ class LLMObsMiddleware:
             deactivate(span_token)
 
     def is_excluded(self, path: Any) -> bool:
-        if path in self.excluded_paths:
-            return True
-        prefixes = self.excluded_prefixes
-        return bool(prefixes) and isinstance(path, str) and path.startswith(prefixes)
+        if type(path) is not str:
+            return False  # start() leaves such a request untraced
+        return path in self.excluded_paths or path.startswith(self.excluded_prefixes)
 
     def start(self, tracer: Tracer, scope: Scope, receive: Any, send: Any) -> RequestTrace | None:
-        """Open the request's span under the caller's remote context. Never raises."""
+        """Open the request's span under the caller's remote context; None, with a warning,
+        for a scope whose path, method or headers break the ASGI spec. Never raises."""
         with _GUARD_START:
+            http = scope["type"] == "http"
+            path = scope.get("path")
+            method = scope.get("method", "GET") if http else "WEBSOCKET"
+            if type(path) is not str or type(method) is not str:
+                _untraced(scope, "its path or method is not a string")
+                return None
+            try:
+                headers = trace_headers(scope)
+            except Exception:
+                _untraced(scope, "its headers are not [name, value] pairs")
+                return None
             ml_app = self.fixed_ml_app
             if self.route_ml_app is not None:
                 ml_app = self.routed(self.route_ml_app, scope)
             session = None
             if self.route_session is not None:
                 session = self.routed(self.route_session, scope)
-            method = scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET"
-            name = f"{method} {scope.get('path', '')}"
-            parent = request_context(scope) or ACTIVE
-            span = tracer.start_span(self.kind, name, session, ml_app, parent=parent)
+            parent = (None if headers is None else remote_context(headers.get)) or ACTIVE
+            span = tracer.start_span(self.kind, f"{method} {path}", session, ml_app,
+                                     parent=parent)
             _put_in_state(scope, span)
             return RequestTrace(span, scope, method, self.response_headers, receive, send)
         return None
@@ -138,15 +152,8 @@ class LLMObsMiddleware:
         return None
 
 
-def request_context(scope: Scope) -> RemoteContext | None:
-    """The caller's trace context in the request headers; None when absent or unreadable."""
-    try:
-        headers = trace_headers(scope)
-    except Exception as exc:  # headers that break the ASGI spec: the span starts a new trace
-        warn_limited("starlette.headers", "llmobs: unreadable request headers ignored: %s: %s",
-                     type(exc).__name__, exc)
-        return None
-    return None if headers is None else remote_context(headers.get)
+def _untraced(scope: Scope, problem: str) -> None:
+    warn_limited("starlette.scope", _UNTRACED_NOTE, scope["type"], problem)
 
 
 def _put_in_state(scope: Scope, span: Any) -> None:

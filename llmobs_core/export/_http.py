@@ -1,5 +1,7 @@
 """Stdlib HTTP for the remote sinks: one keep-alive connection per origin, and POST with
-jittered exponential backoff. Runs on the writer thread only; `stop` ends waits early."""
+jittered exponential backoff. Runs on the writer thread only; `stop` ends waits early. With a
+Secret, every string made from the other side's answer (reason phrase, body excerpt, protocol
+errors) is masked before it leaves."""
 
 from __future__ import annotations
 
@@ -12,10 +14,13 @@ import threading
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from urllib.parse import urlsplit
 
+from ._secret import Secret
+
 RETRYABLE_STATUSES = frozenset((408, 429))
-_REASON_EXCERPT = 200
+_EXCERPT = 200  # characters of a reason phrase or body that may be logged
 
 
 @dataclass(frozen=True)
@@ -72,10 +77,17 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-class Origin:
-    """A keep-alive connection to one scheme://host:port (or unix socket), reopened as needed."""
+@lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
 
-    def __init__(self, url: str, timeout: float) -> None:
+
+class Origin:
+    """A keep-alive connection to one scheme://host:port (or unix socket), reopened as needed.
+    Everything it needs is made here, not at the first request: that may come during the exit
+    drain, when the interpreter is shutting down."""
+
+    def __init__(self, url: str, timeout: float, secret: Secret | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https", "unix"):
             raise ValueError(f"{url!r} is not an http://, https:// or unix:// URL")
@@ -88,20 +100,29 @@ class Origin:
         self._connection: http.client.HTTPConnection | None = None
         self._closed = False
         self._pid = os.getpid()
-        self._tls: ssl.SSLContext | None = None
+        self._tls = _tls_context() if parts.scheme == "https" else None
+        self._secret = secret
 
     def __repr__(self) -> str:
         where = self._socket_path if self.scheme == "unix" else self._netloc
         return f"{self.scheme}://{where}{self.base_path}"
 
+    def masked(self, text: str) -> str:
+        return text if self._secret is None else self._secret.mask(text)
+
     def _connect(self) -> http.client.HTTPConnection:
+        connection: http.client.HTTPConnection
         if self.scheme == "unix":
-            return _UnixHTTPConnection(self._socket_path, self.timeout)
-        if self.scheme == "https":
-            self._tls = self._tls or ssl.create_default_context()
-            return http.client.HTTPSConnection(self._netloc, timeout=self.timeout,
-                                               context=self._tls)
-        return http.client.HTTPConnection(self._netloc, timeout=self.timeout)
+            connection = _UnixHTTPConnection(self._socket_path, self.timeout)
+        elif self.scheme == "https":
+            connection = http.client.HTTPSConnection(self._netloc, timeout=self.timeout,
+                                                     context=self._tls)
+        else:
+            connection = http.client.HTTPConnection(self._netloc, timeout=self.timeout)
+        # HTTPConnection.debuglevel = 1, set to debug some other client, would print our
+        # request headers, API key included, to stdout.
+        connection.set_debuglevel(0)
+        return connection
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> Response:
         """One POST. Network faults raise OSError or http.client.HTTPException, and the
@@ -117,17 +138,22 @@ class Origin:
         try:
             connection.request("POST", self.base_path + path, body, headers)
             raw = connection.getresponse()
-            excerpt = raw.read()[:_REASON_EXCERPT].decode("utf-8", "replace")
+            answer = raw.read()
         except BaseException:
             connection.close()
             raise
         retry_after = _retry_after(raw.getheader("Retry-After"))
-        response = Response(raw.status, raw.reason or "", retry_after, excerpt)
+        response = Response(raw.status, self._excerpt(raw.reason or ""), retry_after,
+                            self._excerpt(answer.decode("utf-8", "replace")))
         if raw.will_close or self._closed:  # closed meanwhile by shutdown() on another thread
             connection.close()
         else:
             self._connection = connection
         return response
+
+    def _excerpt(self, text: str) -> str:
+        secret = self._secret
+        return text[:_EXCERPT] if secret is None else secret.excerpt(text, _EXCERPT)
 
     def close(self) -> None:
         self._closed = True
@@ -167,7 +193,8 @@ def post_with_retries(origin: Origin, path: str, body: bytes, headers: dict[str,
         try:
             response = origin.post(path, body, headers)
         except (OSError, http.client.HTTPException) as exc:
-            problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            problem = origin.masked(f"{type(exc).__name__}: {exc}" if str(exc)
+                                    else type(exc).__name__)
             retry_after = None
         else:
             if not response.retryable:

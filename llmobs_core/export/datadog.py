@@ -5,13 +5,15 @@ EVP proxy. Paths, headers and bodies follow docs/wire-formats.md."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._faults import safe_str
 from .._log import log, warn_limited
 from ._datadog_payload import Body, Encoding, evaluation_bodies, span_bodies
 from ._http import DeliveryError, Origin, Response, RetryPolicy, post_with_retries
+from ._secret import Secret, checked_api_key
 from .base import Event, PartialDelivery, tracer_version
 
 SPANS_PATH = "/api/v2/llmobs"
@@ -39,10 +41,11 @@ def _json_headers(extra: dict[str, str]) -> dict[str, str]:
 class DatadogSink:
     """Build one with `DatadogSink.agentless(api_key, site)` or
     `DatadogSink.through_agent(agent_url)`; `override_origin` sends to another origin (a test
-    intake, a proxy) with the same paths and headers."""
+    intake, a proxy) with the same paths and headers. The API key is masked in every log line
+    and exception the sink lets out, whatever the intake answers."""
 
     def __init__(self, spans: _Route, evaluations: _Route, retry: RetryPolicy | None = None,
-                 secret: str | None = None) -> None:
+                 secret: Secret | None = None) -> None:
         self._spans = spans
         self._evaluations = evaluations
         self._retry = retry or RetryPolicy()
@@ -57,20 +60,18 @@ class DatadogSink:
     def agentless(cls, api_key: str, site: str = DEFAULT_SITE, *,
                   override_origin: str | None = None, timeout: float = DEFAULT_TIMEOUT,
                   retry: RetryPolicy | None = None) -> DatadogSink:
-        """Straight to Datadog: https://llmobs-intake.{site} and https://api.{site}."""
-        if not api_key:
-            raise ValueError(
-                "Datadog agentless mode needs an API key: set DD_API_KEY (or pass api_key= to "
-                "LLMObs.enable()), or unset DD_LLMOBS_AGENTLESS_ENABLED to send through a Datadog "
-                "Agent")
+        """Straight to Datadog: https://llmobs-intake.{site} and https://api.{site}. The key
+        is stripped of surrounding whitespace; one no HTTP header can carry raises ValueError."""
+        api_key = checked_api_key(api_key)
+        secret = Secret(api_key)
         headers = _json_headers({"DD-API-KEY": api_key})
         if override_origin:
-            spans_origin = evaluations_origin = Origin(override_origin, timeout)
+            spans_origin = evaluations_origin = Origin(override_origin, timeout, secret)
         else:
-            spans_origin = Origin(f"https://llmobs-intake.{site}", timeout)
-            evaluations_origin = Origin(f"https://api.{site}", timeout)
+            spans_origin = Origin(f"https://llmobs-intake.{site}", timeout, secret)
+            evaluations_origin = Origin(f"https://api.{site}", timeout, secret)
         return cls(_Route(spans_origin, SPANS_PATH, headers),
-                   _Route(evaluations_origin, EVALUATIONS_PATH, headers), retry, api_key)
+                   _Route(evaluations_origin, EVALUATIONS_PATH, headers), retry, secret)
 
     @classmethod
     def through_agent(cls, agent_url: str | None = None, *, override_origin: str | None = None,
@@ -101,13 +102,15 @@ class DatadogSink:
 
     def send_spans(self, events: Sequence[Event]) -> None:
         encoding = Encoding()
-        self._deliver(self._spans, span_bodies(events, self._tracer_version, encoding),
-                      encoding, len(events), "span events")
+        self._guarded(lambda: self._deliver(
+            self._spans, span_bodies(events, self._tracer_version, encoding), encoding,
+            len(events), "span events"))
 
     def send_evaluations(self, metrics: list[Event]) -> None:
         encoding = Encoding()
-        self._deliver(self._evaluations, evaluation_bodies(metrics, encoding), encoding,
-                      len(metrics), "evaluations")
+        self._guarded(lambda: self._deliver(
+            self._evaluations, evaluation_bodies(metrics, encoding), encoding, len(metrics),
+            "evaluations"))
 
     def shutdown(self) -> None:
         """Stop retrying and close the connections. Final: sending after this raises
@@ -123,6 +126,27 @@ class DatadogSink:
         return dict(self._counts)
 
     # -- delivery ------------------------------------------------------------------------------
+
+    def _masked(self, text: str) -> str:
+        return text if self._secret is None else self._secret.mask(text)
+
+    def _guarded(self, deliver: Callable[[], None]) -> None:
+        """An exception whose message holds the key is replaced, raised outside the except
+        block so that no context exception carries the raw text along: a PartialDelivery by
+        the same with the key masked, any other by a DeliveryError. The rest go on unchanged."""
+        try:
+            deliver()
+            return
+        except Exception as exc:
+            message = (str(exc) if isinstance(exc, (DeliveryError, PartialDelivery))
+                       else f"{type(exc).__name__}: {safe_str(exc)}")
+            masked = self._masked(message)
+            if masked == message:
+                raise
+            partial = exc if isinstance(exc, PartialDelivery) else None
+        if partial is not None:
+            raise PartialDelivery(partial.undelivered, masked, partial.already_logged)
+        raise DeliveryError(masked)
 
     def _note_encoding(self, encoding: Encoding, what: str) -> None:
         counts = self._counts
@@ -187,9 +211,8 @@ class DatadogSink:
             return
         self._reported.add(key)
         detail = response.body_excerpt.strip()
-        if self._secret:
-            detail = detail.replace(self._secret, "***")
         hint = " (check DD_API_KEY and DD_SITE)" if response.status in (401, 403) else ""
-        log.error("llmobs: %s%s refused %d %s: HTTP %d %s%s%s; they are dropped (logged once)",
-                  route.origin, route.path, n_events, what, response.status, response.reason,
-                  f": {detail}" if detail else "", hint)
+        log.error("%s", self._masked(
+            f"llmobs: {route.origin}{route.path} refused {n_events} {what}: HTTP "
+            f"{response.status} {response.reason}{f': {detail}' if detail else ''}{hint}; they "
+            "are dropped (logged once)"))

@@ -44,7 +44,11 @@ class OTLPSink:
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT. `headers` are added to
     OTEL_EXPORTER_OTLP_HEADERS; `timeout` None means OTEL_EXPORTER_OTLP_TIMEOUT or 10 s.
     `exporter` swaps in any OpenTelemetry SpanExporter. After shutdown() the sink is done:
-    give each enable() a new one."""
+    give each enable() a new one.
+
+    Everything the sink needs is made here, not when the first batch goes: that may be during
+    the exit drain, when the interpreter no longer runs new thread-pool work (OpenTelemetry's
+    resource detection does)."""
 
     def __init__(self, endpoint: str | None = None, headers: Mapping[str, str] | None = None,
                  *, service: str | None = None, env: str | None = None,
@@ -58,8 +62,9 @@ class OTLPSink:
         self._exporter = exporter or self._new_exporter()
         self._pid = os.getpid()
         self._service = service
-        self._static = {key: value for key, value in (
+        static = {key: value for key, value in (
             ("service.version", version), ("deployment.environment.name", env)) if value}
+        self._base_resource = Resource.create(static)  # runs the resource detectors, once
         self._resources: dict[str, Resource] = {}
         self._scope = InstrumentationScope("llmobs", tracer_version())
 
@@ -107,8 +112,8 @@ class OTLPSink:
         if resource is None:
             if len(self._resources) >= _MAX_RESOURCES:
                 self._resources.clear()
-            resource = Resource.create({"service.name": self._service or ml_app,
-                                        "openinference.project.name": ml_app, **self._static})
+            resource = self._base_resource.merge(Resource({
+                "service.name": self._service or ml_app, "openinference.project.name": ml_app}))
             self._resources[ml_app] = resource
         return resource
 

@@ -46,11 +46,21 @@ class Checkpoints:
             self._checkpoint(conn)
         elif self._since_request >= CHECKPOINT_EVERY and not self._stopped:
             self._since_request = 0
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="llmobs-store-checkpoint")
-                self._thread.start()
+            if self._thread is None and not self._start_thread():
+                self._checkpoint(conn)
+                return
             self._wake.set()
+
+    def _start_thread(self) -> bool:
+        """False when no thread can be started: Python 3.12 refuses new threads once the
+        interpreter is shutting down, and the first checkpoint may come in the exit drain."""
+        thread = threading.Thread(target=self._run, daemon=True, name="llmobs-store-checkpoint")
+        try:
+            thread.start()
+        except RuntimeError:
+            return False
+        self._thread = thread
+        return True
 
     def stop(self, timeout: float) -> None:
         self._stopped = True

@@ -6,14 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 from opentelemetry import trace
@@ -23,6 +16,7 @@ from llmobs_core.export.memory import MemorySink
 from llmobs_core.export.otlp import OTLPSink
 from llmobs_core.tracer import state
 from tests.support.fake_otlp import FakeOTLPReceiver
+from tests.support.phoenix import phoenix_spans
 
 _ENV = ("DD_LLMOBS_AGENTLESS_ENABLED", "DD_TRACE_AGENT_URL", "DD_AGENT_HOST",
         "DD_TRACE_AGENT_PORT", "DD_LLMOBS_OVERRIDE_ORIGIN", "LLMOBS_EXPORTER",
@@ -169,73 +163,6 @@ def test_without_the_otlp_extra(monkeypatch, tmp_path, caplog) -> None:
 # -- a real OTLP backend: Arize Phoenix -----------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.load(response)
-
-
-@pytest.fixture(scope="module")
-def phoenix(tmp_path_factory):
-    """A Phoenix server on 127.0.0.1 (its `phoenix` command from LLMOBS_PHOENIX_BIN or PATH)."""
-    command = os.environ.get("LLMOBS_PHOENIX_BIN") or shutil.which("phoenix")
-    if not command:
-        # `make test` installs Phoenix; in CI its absence is a failure, elsewhere a skip.
-        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(
-            "Arize Phoenix is not installed (pip install arize-phoenix, then put its "
-            "`phoenix` command on PATH or in LLMOBS_PHOENIX_BIN)")
-    workdir = tmp_path_factory.mktemp("phoenix")
-    port = _free_port()
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.startswith(("OTEL_", "PHOENIX_"))}
-    environment.update(PHOENIX_WORKING_DIR=str(workdir), PHOENIX_HOST="127.0.0.1",
-                       PHOENIX_PORT=str(port), PHOENIX_GRPC_PORT=str(_free_port()),
-                       PHOENIX_TELEMETRY_ENABLED="false")
-    with open(workdir / "phoenix.log", "wb") as log:
-        process = subprocess.Popen([command, "serve"], env=environment, stdout=log,
-                                   stderr=subprocess.STDOUT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and process.poll() is None:
-                try:
-                    urllib.request.urlopen(url + "/healthz", timeout=2).close()
-                    break
-                except OSError:
-                    time.sleep(0.5)
-            else:
-                log_tail = (workdir / "phoenix.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"Phoenix did not start:\n{log_tail}")
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-
-
-def _phoenix_spans(url: str, project: str, count: int) -> list[dict]:
-    deadline = time.monotonic() + 30
-    spans: list[dict] = []
-    while time.monotonic() < deadline:
-        try:
-            spans = _get_json(f"{url}/v1/projects/{project}/spans?limit=1000")["data"]
-        except urllib.error.HTTPError as error:  # the project appears with its first span
-            if error.code != 404:
-                raise
-        if len(spans) >= count:
-            break
-        time.sleep(0.3)
-    return spans
-
-
 def test_phoenix_shows_the_spans_with_their_tree_intact(phoenix) -> None:
     """Spans sent by llmobs are queryable in Phoenix under the ml_app's project, with the same
     trace and span ids, the same parents, and Phoenix's span kinds."""
@@ -243,7 +170,7 @@ def test_phoenix_shows_the_spans_with_their_tree_intact(phoenix) -> None:
     LLMObs.enable(ml_app="phoenix-check", exporter=[memory, "otlp"], otlp_endpoint=phoenix)
     record_conversation()
     assert LLMObs.flush(30)
-    spans = _phoenix_spans(phoenix, "phoenix-check", len(memory.spans) + 1)
+    spans = phoenix_spans(phoenix, "phoenix-check", len(memory.spans) + 1)
     by_id = {span["context"]["span_id"]: span for span in spans}
     assert len(by_id) == len(memory.spans) + 1
     for event in memory.spans:
