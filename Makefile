@@ -65,6 +65,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/hot_path.py
 	$(BIN)/python bench/writer.py
 	$(BIN)/python bench/writer_memory.py
+	$(BIN)/python bench/export_cost.py
+	if command -v valgrind >/dev/null; then $(BIN)/python bench/export_cost.py --instructions; \
+	else echo "bench/export_cost.py --instructions skipped: valgrind is not installed"; fi
 	$(BIN)/python bench/local_store.py
 	$(BIN)/python bench/asgi_middleware.py
 	if command -v valgrind >/dev/null; then $(BIN)/python bench/asgi_instructions.py; \

@@ -4,7 +4,8 @@ traced, counted by valgrind's cachegrind: a figure that does not move with the m
 Throughput on a small shared machine drifts by several percent from one round to the next,
 more than most changes to the middleware or the store are worth, so asgi_middleware.py can
 only tell large effects apart. Instructions are repeatable to about half a percent. Each
-server (the same three: bare, traced into the local store, traced with a discarding sink) runs
+server (the same four: bare, the contextvar-only floor, traced into the local store, traced
+with a discarding sink), under each protocol (httptools + uvloop first, then h11), runs
 under cachegrind twice, for a few and for many more requests, over keep-alive connections from
 this process; the difference, divided by the extra requests, is the cost of one request with
 start-up, shutdown and import costs taken out (the traced server's flush of its spans at exit
@@ -15,7 +16,7 @@ bare / traced instructions predicts the throughput ratio well when the extra ins
 ordinary Python (measured on a 2-core VM: 0.80 predicted, 0.78-0.82 by throughput); it cannot
 see cache misses or lock waits. Needs valgrind (apt-get install valgrind); takes a few minutes.
 
-    python bench/asgi_instructions.py [--requests 2000]
+    python bench/asgi_instructions.py [--requests 2000] [--protocol httptools|h11|both]
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from asgi_middleware import REQUEST
+from asgi_middleware import PROTOCOLS, REQUEST
 
 BENCH = Path(__file__).resolve().parent
 CONNECTIONS = 8
@@ -55,15 +56,16 @@ async def _requests(port: int, count: int) -> None:
     await asyncio.gather(*(connection(count // CONNECTIONS) for _ in range(CONNECTIONS)))
 
 
-def instructions(server: str, count: int, env: dict[str, str], workdir: Path) -> int:
+def instructions(server: str, protocol: str, count: int, env: dict[str, str],
+                 workdir: Path) -> int:
     """Instructions the whole server process ran, serving `count` requests."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
-    out = workdir / f"{server}.{count}.cachegrind"
+    out = workdir / f"{server}.{protocol}.{count}.cachegrind"
     command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}",
                sys.executable, str(BENCH / "asgi_middleware.py"), "serve", "--fd",
-               str(sock.fileno()), "--server", server]
+               str(sock.fileno()), "--server", server, "--protocol", protocol]
     child = subprocess.Popen(command, env=env, pass_fds=[sock.fileno()],
                              stderr=subprocess.DEVNULL)
     port = sock.getsockname()[1]
@@ -86,27 +88,31 @@ def instructions(server: str, count: int, env: dict[str, str], workdir: Path) ->
     return int(total)
 
 
-def main(requests: int) -> None:
+def main(requests: int, protocols: list[str]) -> None:
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")
     workdir = Path(tempfile.mkdtemp(prefix="llmobs-instructions-"))
     env = {**os.environ, "PYTHONPATH": str(BENCH.parent), "PYTHONHASHSEED": "0",
            "LLMOBS_LOCAL_PATH": str(workdir / "traces.db")}
     many = FEW + requests
-    per_request = {}
-    for server in ("bare", "discard", "traced"):
-        per_request[server] = (instructions(server, many, env, workdir)
-                               - instructions(server, FEW, env, workdir)) / requests
-    bare = per_request["bare"]
-    for server, cost in per_request.items():
-        print(f"{server:8} {cost:9,.0f} instructions a request, {cost - bare:+8,.0f} on bare, "
-              f"bare / this: {bare / cost:.3f}")
-    print(f"the local store's share: {per_request['traced'] - per_request['discard']:,.0f} "
-          "instructions a span")
+    for protocol in protocols:
+        print(f"-- uvicorn, {protocol} + {PROTOCOLS[protocol]['loop']}")
+        per_request = {}
+        for server in ("bare", "floor", "discard", "traced"):
+            per_request[server] = (instructions(server, protocol, many, env, workdir)
+                                   - instructions(server, protocol, FEW, env, workdir)) / requests
+        bare = per_request["bare"]
+        for server, cost in per_request.items():
+            print(f"{server:8} {cost:9,.0f} instructions a request, {cost - bare:+8,.0f} on "
+                  f"bare, bare / this: {bare / cost:.3f}")
+        print(f"the local store's share: {per_request['traced'] - per_request['discard']:,.0f} "
+              "instructions a span")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000,
                         help="requests counted, beyond the few that every run serves")
-    main(parser.parse_args().requests)
+    parser.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="both")
+    args = parser.parse_args()
+    main(args.requests, list(PROTOCOLS) if args.protocol == "both" else [args.protocol])

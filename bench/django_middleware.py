@@ -4,13 +4,15 @@ Two uvicorn processes serve the same one-file Django project (an async view, so 
 server takes the middleware's async path), one of them with the middleware and llmobs enabled
 (exporting to a sink that discards, so the middleware and the span's life are what is measured).
 A load process hammers one server at a time, alternating between them round by round, and the
-medians are compared. Target: traced at least 0.8 of bare.
+medians are compared, under each protocol in turn: httptools + uvloop (production,
+uvicorn[standard]) first, then h11 + asyncio. Target: traced at least 0.85 of bare.
 
 The load generator is a bounded loop of keep-alive HTTP/1.1 connections on asyncio streams,
 not an httpx client: on a small machine an httpx request costs about as much CPU as the server's
 whole request, so an httpx load generator would bound both figures and hide the difference.
 
     python bench/django_middleware.py [--rounds 5] [--seconds 2] [--connections 32]
+                                      [--protocol httptools|h11|both]
 """
 
 from __future__ import annotations
@@ -64,14 +66,18 @@ def _configure(traced: bool) -> None:
         LLMObs.enable(ml_app="bench", service="bench", exporter=Discard())
 
 
-def serve(port: int, traced: bool) -> None:
+PROTOCOLS = {"httptools": {"http": "httptools", "loop": "uvloop"},
+             "h11": {"http": "h11", "loop": "asyncio"}}
+
+
+def serve(port: int, traced: bool, protocol: str) -> None:
     import uvicorn
     from django.core.handlers.asgi import ASGIHandler
 
     _configure(traced)
 
     uvicorn.run(ASGIHandler(), host="127.0.0.1", port=port, log_level="error",
-                access_log=False, lifespan="off", ws="none")
+                access_log=False, lifespan="off", ws="none", **PROTOCOLS[protocol])
 
 
 def in_process_cost() -> None:
@@ -146,9 +152,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _start_server(traced: bool) -> tuple[int, subprocess.Popen]:
+def _start_server(traced: bool, protocol: str) -> tuple[int, subprocess.Popen]:
     port = _free_port()
-    command = [sys.executable, __file__, "serve", "--port", str(port)]
+    command = [sys.executable, __file__, "serve", "--port", str(port), "--protocol", protocol]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen(command + (["--traced"] if traced else []), env=env)
     deadline = time.monotonic() + 20
@@ -170,8 +176,16 @@ def _round(port: int, seconds: float, connections: int) -> float:
     return float(done.stdout.strip())
 
 
-def main(rounds: int, seconds: float, connections: int) -> None:
-    servers = {"bare": _start_server(False), "traced": _start_server(True)}
+def main(rounds: int, seconds: float, connections: int, protocols: list[str]) -> None:
+    for protocol in protocols:
+        print(f"-- uvicorn, {protocol} + {PROTOCOLS[protocol]['loop']}")
+        run_protocol(rounds, seconds, connections, protocol)
+    subprocess.run([sys.executable, __file__, "cost"], check=True, timeout=120,
+                   env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def run_protocol(rounds: int, seconds: float, connections: int, protocol: str) -> None:
+    servers = {"bare": _start_server(False, protocol), "traced": _start_server(True, protocol)}
     rates: dict[str, list[float]] = {"bare": [], "traced": []}
     try:
         for port, _ in servers.values():
@@ -186,11 +200,9 @@ def main(rounds: int, seconds: float, connections: int) -> None:
         for _, child in servers.values():
             child.terminate()
             child.wait(10)
-    subprocess.run([sys.executable, __file__, "cost"], check=True, timeout=120,
-                   env={**os.environ, "PYTHONPATH": str(REPO)})
     bare, traced = statistics.median(rates["bare"]), statistics.median(rates["traced"])
-    print(f"median: bare {bare:.0f} req/s, traced {traced:.0f} req/s, ratio {traced / bare:.3f} "
-          "(target >= 0.8)")
+    print(f"{protocol} median: bare {bare:.0f} req/s, traced {traced:.0f} req/s, ratio "
+          f"{traced / bare:.3f} (target >= 0.85)")
 
 
 if __name__ == "__main__":
@@ -201,12 +213,14 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="both")
     args = parser.parse_args()
     if args.mode == "serve":
-        serve(args.port, args.traced)
+        serve(args.port, args.traced, args.protocol)
     elif args.mode == "load":
         load(args.port, args.seconds, args.connections)
     elif args.mode == "cost":
         in_process_cost()
     else:
-        main(args.rounds, args.seconds, args.connections)
+        main(args.rounds, args.seconds, args.connections,
+             list(PROTOCOLS) if args.protocol == "both" else [args.protocol])

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
-from .._log import log
 from .._values import safe_repr
 from ..config import Config
 from .base import Event, Sink, SpanEvents
@@ -47,19 +45,8 @@ def default_exporters(config: Config) -> list[str]:
     if config.agentless_enabled or config.agent_url or config.override_origin:
         names.append("datadog")
     if config.otlp_endpoint:
-        if _otlp_installed():
-            names.append("otlp")
-        else:  # an endpoint set for the application's own OpenTelemetry must not break enable()
-            log.warning("llmobs: an OTLP endpoint is set but OpenTelemetry's OTLP exporter is "
-                        "not installed (pip install 'llmobs[otlp]'); spans are not sent over OTLP")
+        names.append("otlp")
     return names or ["local"]
-
-
-def _otlp_installed() -> bool:
-    try:
-        return importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is not None
-    except ImportError:
-        return False
 
 
 def sinks_for(config: Any) -> list[Sink]:

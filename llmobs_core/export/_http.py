@@ -85,9 +85,11 @@ def _tls_context() -> ssl.SSLContext:
 class Origin:
     """A keep-alive connection to one scheme://host:port (or unix socket), reopened as needed.
     Everything it needs is made here, not at the first request: that may come during the exit
-    drain, when the interpreter is shutting down."""
+    drain, when the interpreter is shutting down. `tls` replaces the system's trusted
+    certificates (a custom CA, a client certificate)."""
 
-    def __init__(self, url: str, timeout: float, secret: Secret | None = None) -> None:
+    def __init__(self, url: str, timeout: float, secret: Secret | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https", "unix"):
             raise ValueError(f"{url!r} is not an http://, https:// or unix:// URL")
@@ -100,7 +102,7 @@ class Origin:
         self._connection: http.client.HTTPConnection | None = None
         self._closed = False
         self._pid = os.getpid()
-        self._tls = _tls_context() if parts.scheme == "https" else None
+        self._tls = tls or (_tls_context() if parts.scheme == "https" else None)
         self._secret = secret
 
     def __repr__(self) -> str:

@@ -35,7 +35,18 @@ _METRICS = {
 }
 
 
+try:
+    import orjson
+except ImportError:  # a core dependency; without it the standard library's json is used
+    orjson = None  # type: ignore[assignment]
+
+
 def _json(value: Any) -> str:
+    if orjson is not None:
+        try:
+            return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:  # what orjson refuses (a lone surrogate, a huge int) json may take
+            pass
     return json.dumps(value, ensure_ascii=False, default=repr)
 
 

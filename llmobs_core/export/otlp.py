@@ -1,72 +1,107 @@
-"""The OTLP sink: span events as OTLP/HTTP protobuf through OpenTelemetry's own exporter
-package (the "otlp" extra), with the same trace and span ids as the Datadog form. It builds
-ReadableSpan records itself: the global tracer provider is never touched."""
+"""The OTLP sink: span events as OTLP/HTTP protobuf, encoded straight from the events
+(_otlp_wire.py) and POSTed with the same retries as the Datadog sink, with the same trace and
+span ids as the Datadog form. No OpenTelemetry SDK object is made on this path, and the
+global tracer provider is never touched. `exporter=` hands spans to an OpenTelemetry
+SpanExporter of your own instead (_otlp_sdk.py)."""
 
 from __future__ import annotations
 
-import functools
-import os
+import gzip
+import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple
 
 from .._log import warn_limited
 from ..span import new_span_id
-from ._http import DeliveryError
+from . import _otlp_wire as wire
+from ._http import DeliveryError, Origin, RetryPolicy, post_with_retries
 from ._otlp_mapping import evaluation_attributes, span_attributes
+from ._otlp_settings import OTLPSettings, resource_attributes
+from ._secret import Secret
 from .base import Event, tracer_version
 
-try:
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import Event as SpanEvent
-    from opentelemetry.sdk.trace import ReadableSpan
-    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-    from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("the OTLP exporter needs OpenTelemetry's OTLP/HTTP exporter: "
-                      "pip install 'llmobs[otlp]'") from exc
+__all__ = ["OTLPSink", "SpanData"]
 
-__all__ = ["OTLPSink"]
-
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _CLIENT_KINDS = frozenset(("llm", "embedding"))
-_OK = Status(StatusCode.OK)
 _MAX_RESOURCES = 1_000
 
 
-def _context(trace_id: int, span_id: int) -> SpanContext:
-    return SpanContext(trace_id, span_id, is_remote=False, trace_flags=_SAMPLED)
+class SpanData(NamedTuple):
+    """What one OTLP span says, from a span event or an evaluation."""
+
+    ml_app: str
+    trace_id: int
+    span_id: int
+    parent_id: int | None
+    name: str
+    kind: str  # "internal" or "client"
+    start_ns: int
+    end_ns: int
+    attributes: dict[str, Any]
+    error: tuple[str, dict[str, Any]] | None  # status message, exception event attributes
+
+
+def span_data(event: Event) -> SpanData:
+    attributes = span_attributes(event)
+    parent_id = event.get("parent_id")
+    start = event["start_ns"]
+    end = start + event["duration"]
+    meta = event["meta"]
+    error = meta.get("error")
+    if error:
+        error = (f"{error.get('type')}: {error.get('message')}", {
+            "exception.type": error.get("type") or "",
+            "exception.message": error.get("message") or "",
+            "exception.stacktrace": error.get("stack") or ""})
+    return SpanData(attributes.get("llmobs.ml_app", "unnamed-ml-app"),
+                    int(event["trace_id"], 16), int(event["span_id"]),
+                    None if parent_id in (None, "undefined") else int(parent_id), event["name"],
+                    "client" if meta["span"]["kind"] in _CLIENT_KINDS else "internal",
+                    start, end, attributes, error or None)
+
+
+def evaluation_data(metric: Event) -> SpanData:
+    """An evaluation, as an EVALUATOR span under the span it judges."""
+    joined = metric["join_on"]["span"]
+    at = int(metric["timestamp_ms"]) * 1_000_000
+    return SpanData(metric.get("ml_app") or "unnamed-ml-app", int(joined["trace_id"], 16),
+                    new_span_id(), int(joined["span_id"]), f"evaluation:{metric['label']}",
+                    "internal", at, at, evaluation_attributes(metric), None)
 
 
 class OTLPSink:
-    """`endpoint` is the URL spans are POSTed to (…/v1/traces); None lets the exporter read
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT. `headers` are added to
-    OTEL_EXPORTER_OTLP_HEADERS; `timeout` None means OTEL_EXPORTER_OTLP_TIMEOUT or 10 s.
-    `exporter` swaps in any OpenTelemetry SpanExporter. After shutdown() the sink is done:
-    give each enable() a new one.
-
-    Everything the sink needs is made here, not when the first batch goes: that may be during
-    the exit drain, when the interpreter no longer runs new thread-pool work (OpenTelemetry's
-    resource detection does)."""
+    """`endpoint` is the URL spans are POSTed to (…/v1/traces); None reads
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. `headers`
+    are added to OTEL_EXPORTER_OTLP_HEADERS; `timeout` None means OTEL_EXPORTER_OTLP_TIMEOUT or
+    10 s. `exporter` hands spans to any OpenTelemetry SpanExporter instead. After shutdown()
+    the sink is done: give each enable() a new one."""
 
     def __init__(self, endpoint: str | None = None, headers: Mapping[str, str] | None = None,
                  *, service: str | None = None, env: str | None = None,
                  version: str | None = None, timeout: float | None = None,
-                 exporter: SpanExporter | None = None) -> None:
-        self._endpoint = endpoint
-        self._new_exporter = functools.partial(
-            OTLPSpanExporter, endpoint=endpoint, timeout=timeout,
-            headers=dict(headers) if headers else None)
-        self._own_exporter = exporter is None
-        self._exporter = exporter or self._new_exporter()
-        self._pid = os.getpid()
+                 exporter: Any = None) -> None:
+        # Everything is prepared here, not at first use: the first batch may be sent while
+        # the interpreter exits, when new threads or thread pools can no longer start.
+        self._settings = OTLPSettings.resolve(endpoint, headers, timeout)
+        token = next((value for key, value in self._settings.headers.items()
+                      if key.lower() == "authorization" and value), None)
+        self._origin = Origin(self._settings.endpoint, self._settings.timeout,
+                              Secret(token) if token else None, self._settings.tls)
+        self._retry = RetryPolicy()
+        self._stop = threading.Event()
         self._service = service
-        static = {key: value for key, value in (
-            ("service.version", version), ("deployment.environment.name", env)) if value}
-        self._base_resource = Resource.create(static)  # runs the resource detectors, once
-        self._resources: dict[str, Resource] = {}
-        self._scope = InstrumentationScope("llmobs", tracer_version())
+        self._static = {**resource_attributes(), "telemetry.sdk.language": "python",
+                        "telemetry.sdk.name": "llmobs",
+                        "telemetry.sdk.version": tracer_version()}
+        self._static.update({key: value for key, value in (
+            ("service.version", version), ("deployment.environment.name", env)) if value})
+        self._resources: dict[str, bytes] = {}
+        self._scope = wire.scope("llmobs", tracer_version())
+        self._sdk = None
+        if exporter is not None:
+            from ._otlp_sdk import SDKExport
+
+            self._sdk = SDKExport(exporter, self._resource_attributes)
 
     @classmethod
     def from_config(cls, config: Any) -> OTLPSink:
@@ -74,17 +109,17 @@ class OTLPSink:
                    env=config.env, version=config.version)
 
     def __repr__(self) -> str:
-        return f"<OTLPSink endpoint={self._endpoint or '(from OTEL_EXPORTER_OTLP_*)'}>"
+        return f"<OTLPSink endpoint={self._settings.endpoint}>"
 
     # -- the Sink contract (called from the writer thread) --------------------------------------
 
     def send_spans(self, events: Sequence[Event]) -> None:
-        self._export([self._span(event) for event in events], "span events")
+        self._export([span_data(event) for event in events], "span events")
 
     def send_evaluations(self, metrics: list[Event]) -> None:
         """Evaluations of a span go as EVALUATOR spans under it (OTLP has no evaluation
         signal); those joined on a tag have no span to hang from and are left out."""
-        spans = [self._evaluation(m) for m in metrics if "span" in m.get("join_on", {})]
+        spans = [evaluation_data(m) for m in metrics if "span" in m.get("join_on", {})]
         left_out = len(metrics) - len(spans)
         if left_out:
             warn_limited("otlp.tag_evaluations", "llmobs: %d evaluations joined on a tag were "
@@ -93,62 +128,45 @@ class OTLPSink:
             self._export(spans, "evaluations")
 
     def shutdown(self) -> None:
-        self._exporter.shutdown()
+        self._stop.set()
+        self._origin.close()
+        if self._sdk is not None:
+            self._sdk.shutdown()
 
-    # -- building OpenTelemetry records ---------------------------------------------------------
+    # -- sending -------------------------------------------------------------------------------
 
-    def _export(self, spans: list[ReadableSpan], what: str) -> None:
-        if self._own_exporter and self._pid != os.getpid():
-            # A forked child must not share the parent's pooled connections.
-            self._pid = os.getpid()
-            self._exporter = self._new_exporter()
-        if self._exporter.export(spans) is not SpanExportResult.SUCCESS:
-            raise DeliveryError(f"{len(spans)} {what} not accepted by the OTLP endpoint "
-                                f"{self._endpoint or '(from OTEL_EXPORTER_OTLP_*)'}")
+    def _export(self, spans: list[SpanData], what: str) -> None:
+        if not spans:
+            return
+        if self._sdk is not None:
+            self._sdk.export(spans, what)
+            return
+        by_resource: dict[bytes, list[bytes]] = {}
+        for data in spans:
+            encoded = wire.span(data.trace_id, data.span_id, data.parent_id, data.name,
+                                data.kind, data.start_ns, data.end_ns, data.attributes,
+                                data.error)
+            by_resource.setdefault(self._resource(data.ml_app), []).append(encoded)
+        body = wire.request(by_resource, self._scope)
+        if self._settings.gzip:
+            body = gzip.compress(body, compresslevel=6)
+        response, _ = post_with_retries(self._origin, "", body, self._settings.headers,
+                                        self._retry, self._stop)
+        if not response.ok:
+            raise DeliveryError(self._origin.masked(
+                f"{len(spans)} {what} refused by the OTLP endpoint {self._settings.endpoint}: "
+                f"HTTP {response.status} {response.reason}"))
 
-    def _resource(self, ml_app: str) -> Resource:
+    def _resource_attributes(self, ml_app: str) -> dict[str, Any]:
         """One resource per ml_app, so that Phoenix shows each ml_app as a project."""
+        return {**self._static, "service.name": self._service or ml_app,
+                "openinference.project.name": ml_app}
+
+    def _resource(self, ml_app: str) -> bytes:
         resource = self._resources.get(ml_app)
         if resource is None:
             if len(self._resources) >= _MAX_RESOURCES:
                 self._resources.clear()
-            resource = self._base_resource.merge(Resource({
-                "service.name": self._service or ml_app, "openinference.project.name": ml_app}))
-            self._resources[ml_app] = resource
+            resource = self._resources[ml_app] = wire.resource(
+                self._resource_attributes(ml_app))
         return resource
-
-    def _span(self, event: Event) -> ReadableSpan:
-        trace_id = int(event["trace_id"], 16)
-        parent_id = event.get("parent_id")
-        parent = None if parent_id in (None, "undefined") else _context(trace_id, int(parent_id))
-        attributes = span_attributes(event)
-        start = event["start_ns"]
-        end = start + event["duration"]
-        meta = event["meta"]
-        error = meta.get("error")
-        status, events = _OK, cast("tuple[Any, ...]", ())
-        if error:
-            status = Status(StatusCode.ERROR, f"{error.get('type')}: {error.get('message')}")
-            events = (SpanEvent("exception", {
-                "exception.type": error.get("type") or "", "exception.message":
-                error.get("message") or "", "exception.stacktrace": error.get("stack") or ""},
-                timestamp=end),)
-        return ReadableSpan(
-            name=event["name"], context=_context(trace_id, int(event["span_id"])), parent=parent,
-            resource=self._resource(attributes.get("llmobs.ml_app", "unnamed-ml-app")),
-            attributes=attributes, events=events, status=status, start_time=start, end_time=end,
-            kind=SpanKind.CLIENT if meta["span"]["kind"] in _CLIENT_KINDS else SpanKind.INTERNAL,
-            instrumentation_scope=self._scope)
-
-    def _evaluation(self, metric: Event) -> ReadableSpan:
-        joined = metric["join_on"]["span"]
-        trace_id = int(joined["trace_id"], 16)
-        at = int(metric["timestamp_ms"]) * 1_000_000
-        attributes = evaluation_attributes(metric)
-        return ReadableSpan(
-            name=f"evaluation:{metric['label']}",
-            context=_context(trace_id, new_span_id()),
-            parent=_context(trace_id, int(joined["span_id"])),
-            resource=self._resource(metric.get("ml_app") or "unnamed-ml-app"),
-            attributes=attributes, status=_OK, start_time=at, end_time=at,
-            kind=SpanKind.INTERNAL, instrumentation_scope=self._scope)

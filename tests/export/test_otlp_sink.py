@@ -119,6 +119,42 @@ def test_otel_environment_variables_choose_and_configure_the_sink(receiver, monk
     assert "t0k" not in repr(state.tracer.writer.sinks)
 
 
+def test_gzip_compression_and_resource_attributes_from_the_environment(receiver,
+                                                                       monkeypatch) -> None:
+    """OTEL_EXPORTER_OTLP_COMPRESSION=gzip compresses each request; OTEL_RESOURCE_ATTRIBUTES
+    joins the resource, under the sink's own service and project names."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "k8s.pod.name=web-1,service.name=ignored")
+    LLMObs.enable(ml_app="support-bot", exporter="otlp", otlp_endpoint=receiver.url,
+                  service="support")
+    with LLMObs.task("one"):
+        pass
+    assert LLMObs.flush() and receiver.wait_for_spans(1)
+    assert receiver.headers[0]["content-encoding"] == "gzip"
+    resource = receiver.spans[0]["resource"]
+    assert resource["k8s.pod.name"] == "web-1" and resource["service.name"] == "support"
+    assert resource["telemetry.sdk.name"] == "llmobs"
+
+
+def test_a_span_exporter_of_your_own_gets_sdk_span_records() -> None:
+    """OTLPSink(exporter=...) hands OpenTelemetry ReadableSpans, with the same ids, attributes
+    and error status, to any SpanExporter."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import StatusCode
+
+    exporter = InMemorySpanExporter()
+    LLMObs.enable(ml_app="support-bot", exporter=OTLPSink(exporter=exporter))
+    with pytest.raises(ValueError), LLMObs.workflow("answer") as root:
+        raise ValueError("no parcel")
+    assert LLMObs.flush()
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "answer" and span.context.span_id == root.span_id
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.events[0].attributes["exception.message"] == "no parcel"
+    assert span.attributes["openinference.span.kind"] == "CHAIN"
+    assert span.resource.attributes["openinference.project.name"] == "support-bot"
+
+
 def test_the_global_tracer_provider_is_never_touched(receiver) -> None:
     """Exporting over OTLP leaves OpenTelemetry's global tracer provider as it was."""
     before = trace.get_tracer_provider()
@@ -142,22 +178,21 @@ def test_an_unreachable_endpoint_counts_dropped_spans(caplog) -> None:
     assert LLMObs.stats()["dropped"]["sink_error"] == 1
 
 
-def test_without_the_otlp_extra(monkeypatch, tmp_path, caplog) -> None:
-    """Without OpenTelemetry's exporter an endpoint in the environment only earns a warning
-    (the application may use it for its own tracing); asking for "otlp" by name says what to
-    install."""
+def test_otlp_needs_no_opentelemetry_package(monkeypatch, receiver) -> None:
+    """Spans are encoded as OTLP by llmobs itself: with OpenTelemetry's SDK and exporter
+    packages unimportable, an endpoint in the environment still selects OTLP and delivers."""
     for module in ("opentelemetry.exporter.otlp.proto.http",
-                   "opentelemetry.exporter.otlp.proto.http.trace_exporter"):
+                   "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+                   "opentelemetry.sdk", "opentelemetry.sdk.trace"):
         monkeypatch.setitem(sys.modules, module, None)
     monkeypatch.delitem(sys.modules, "llmobs_core.export.otlp", raising=False)
-    monkeypatch.setenv("LLMOBS_LOCAL_PATH", str(tmp_path / "traces.db"))
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
     LLMObs.enable(ml_app="support-bot")
-    assert [type(sink).__name__ for sink in state.tracer.writer.sinks] == ["LocalStoreSink"]
-    assert "pip install 'llmobs[otlp]'" in caplog.text
-    LLMObs.disable()
-    with pytest.raises(ImportError, match=r"llmobs\[otlp\]"):
-        LLMObs.enable(ml_app="support-bot", exporter="otlp")
+    assert [type(sink).__name__ for sink in state.tracer.writer.sinks] == ["OTLPSink"]
+    with LLMObs.workflow("answer"):
+        pass
+    assert LLMObs.flush(10) and receiver.wait_for_spans(1)
+    assert [span["name"] for span in receiver.spans] == ["answer"]
 
 
 # -- a real OTLP backend: Arize Phoenix -----------------------------------------------------------

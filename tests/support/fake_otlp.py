@@ -8,6 +8,7 @@ closes; each line read on stdin is answered with the number of spans received so
 
 from __future__ import annotations
 
+import gzip
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -108,6 +109,8 @@ def _handler_for(receiver: FakeOTLPReceiver) -> type:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
             status = 404
             if self.path == "/v1/traces":
                 receiver.receive(body, {k.lower(): v for k, v in self.headers.items()})
