@@ -147,8 +147,12 @@ class Writer:
         counted as dropped ("shutdown") and logged in one line. Safe to call more than once."""
         if self._stopped:
             return
-        if self._thread is not None and self._pid == os.getpid():
-            self.flush(timeout)
+        if self._pid == os.getpid():
+            if self._thread is not None:
+                self.flush(timeout)
+            elif self._queue:  # no thread could be started: deliver from this one
+                with capture_faults("writer"):
+                    self._drain()
         with self._counts_lock:
             self._stopped = True
             left = self._in_flight + sum(1 for entry in self._queue if type(entry) is tuple)
@@ -177,7 +181,13 @@ class Writer:
     def _start(self) -> None:
         thread = threading.Thread(target=self._run, name="llmobs-writer", daemon=True)
         self._thread = thread
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError:
+            # No thread now: the interpreter is shutting down (Python 3.12+ refuses threads
+            # in atexit handlers) or the process is at its thread limit. What is queued waits
+            # for a later start, or for shutdown(), which then drains on its own thread.
+            self._thread = None
 
     def _run(self) -> None:
         while not self._stopped:

@@ -116,3 +116,35 @@ def test_the_console(tmp_path) -> None:
     assert f"span={ids['span_id']}" in line and "ml_app=exit-check" in line
     assert "evaluation kept=1.0" in stdout
 
+
+
+_NO_THREAD_AT_EXIT = """
+import atexit, threading
+from llmobs_core import LLMObs
+LLMObs.enable(ml_app="exit-check")
+start = threading.Thread.start
+
+def refused_at_exit(thread):  # what Python 3.12+ does for a thread started at shutdown
+    raise RuntimeError("can't create new thread at interpreter shutdown")
+
+def last_words():
+    threading.Thread.start = refused_at_exit
+    with LLMObs.task("from-atexit"):
+        pass
+
+atexit.register(last_words)  # runs before llmobs's own drain, which was registered first
+"""
+
+
+def test_a_span_finished_where_no_thread_can_start(tmp_path) -> None:
+    """A span that ends in an atexit handler, when the interpreter refuses new threads (as
+    Python 3.12 does at shutdown), is delivered by the exit drain on its own thread and
+    raises nothing into the host's handler."""
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("DD_", "OTEL_", "LLMOBS_"))}
+    environment["LLMOBS_LOCAL_PATH"] = str(tmp_path / "traces.db")
+    run = subprocess.run([sys.executable, "-c", _NO_THREAD_AT_EXIT], env=environment,
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stderr) == (0, "")
+    (span,) = list_spans(tmp_path / "traces.db")
+    assert span["name"] == "from-atexit"
