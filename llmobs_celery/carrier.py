@@ -12,7 +12,9 @@ from llmobs_core._adapter import (
     HEADERS,
     LLMObsSpan,
     RemoteContext,
+    extract_styles,
     inject,
+    inject_styles,
     remote_context,
 )
 
@@ -39,21 +41,25 @@ def context_headers(source: Any) -> Mapping[str, str]:
     context to give. Unlike llmobs_core.propagation.spans.inject_into, a publish never tags the
     source span ml-proxy:custom: a queue is not a proxy service. Read-only: callers copy."""
     key: tuple[Any, ...]
+    styles = inject_styles()
     if type(source) is LLMObsSpan:
         key = (source.trace_id, source.span_id, source.apm_trace_id, source.ml_app,
-               source.session_id, 1)
+               source.session_id, 1, source.sample_rate, source.sampled, styles)
     elif type(source) is RemoteContext and source.parent_id is not None:
         key = (source.trace_id, source.parent_id, source.apm_trace_id, source.ml_app,
-               source.session_id, source.sampling_priority or 1)
+               source.session_id, source.sampling_priority or 1, source.sample_rate,
+               source.sampled, styles)
     else:
         return {}
     carrier = _written.get(key)
     if carrier is None:
         carrier = {}
-        trace_id, span_id, apm_trace_id, ml_app, session_id, priority = key
+        (trace_id, span_id, apm_trace_id, ml_app, session_id, priority, sample_rate, sampled,
+         _) = key
         inject(carrier.__setitem__, trace_id=trace_id, span_id=span_id,
                apm_trace_id=apm_trace_id, ml_app=ml_app, session_id=session_id,
-               sampling_priority=priority)
+               sampling_priority=priority, sample_rate=sample_rate, sampled=sampled,
+               styles=styles)
         _leave_out_repeats(carrier, ml_app, session_id)
         if sum(len(value) for value in carrier.values()) > MAX_CONTEXT_CHARS:
             carrier.pop(BAGGAGE, None)
@@ -95,14 +101,15 @@ def request_context(request: Any) -> RemoteContext | None:
     values = tuple(map(headers.get, HEADERS)) if isinstance(headers, Mapping) else _ABSENT
     if values == _ABSENT:
         values = tuple(map(getattr(request, "__dict__", {}).get, HEADERS))
+    key = (extract_styles(), values)
     try:
-        return _read[values]
+        return _read[key]
     except KeyError:
         pass
     except TypeError:  # a foreign producer's unhashable header value
         return remote_context(dict(zip(HEADERS, values)).get)
     context = remote_context(dict(zip(HEADERS, values)).get)
-    _remember(_read, values, context)
+    _remember(_read, key, context)
     return context
 
 

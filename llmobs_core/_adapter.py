@@ -11,7 +11,9 @@
 - `reading_stream` / `stop_reading(token)`: the LLM stream the code is reading, which
   annotate() targets meanwhile (context.py).
 - `instrumented_proxy_urls()` and `integrations_from_env()`: the settings the LLM client
-  integrations read.
+  integrations read; `inject_styles()` / `extract_styles()`: the header formats to write and
+  read (DD_TRACE_PROPAGATION_STYLE_*), for adapters that call `inject` / `remote_context`
+  with a cache of their own.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from ._faults import capture_faults, faults, record_fault, safe_str
 from ._log import log, warn_limited
 from .annotations import shape_io_leniently
-from .config import INTEGRATIONS, integrations_from_env, ml_app_problem
+from .config import INTEGRATIONS, PROPAGATION_STYLES, integrations_from_env, ml_app_problem
 from .context import current_parent, reading_stream, restore, stop_reading
 from .propagation import HEADERS, RemoteContext, inject, inject_into
 from .propagation import context_from as remote_context
@@ -32,7 +34,8 @@ from .tracer import ACTIVE, Tracer, state
 __all__ = [
     "ACTIVE", "HEADERS", "INTEGRATIONS", "KINDS", "NOOP_SPAN", "LLMObsSpan", "NoopSpan",
     "RemoteContext", "Tracer", "activate", "active_parent", "active_tracer", "capture_faults",
-    "deactivate", "faults", "inject", "inject_into", "instrumented_proxy_urls",
+    "deactivate", "extract_styles", "faults", "inject", "inject_into", "inject_styles",
+    "instrumented_proxy_urls",
     "integrations_from_env", "log", "ml_app_problem", "parse_traceparent", "reading_stream",
     "record_fault", "remote_context", "restore", "safe_str", "shape_io_leniently", "start_span",
     "stop_reading", "warn_limited",
@@ -48,6 +51,16 @@ def instrumented_proxy_urls() -> tuple[str, ...]:
     """The configured LLM proxy base URLs (empty while llmobs is disabled)."""
     tracer = state.tracer
     return () if tracer is None else tracer.config.instrumented_proxy_urls
+
+
+def inject_styles() -> tuple[str, ...]:
+    tracer = state.tracer
+    return PROPAGATION_STYLES if tracer is None else tracer.config.propagation_inject
+
+
+def extract_styles() -> tuple[str, ...]:
+    tracer = state.tracer
+    return PROPAGATION_STYLES if tracer is None else tracer.config.propagation_extract
 
 
 def start_span(kind: str, name: str, parent: Any = ACTIVE, session_id: str | None = None,

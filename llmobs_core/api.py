@@ -76,6 +76,7 @@ class LLMObs:
         otlp_headers: dict[str, str] | None = None,
         integrations_enabled: bool = True,
         agent_service: str | None = None,
+        sample_rate: float | None = None,
     ) -> None:
         """Start recording. Explicit arguments beat the environment (DD_LLMOBS_ML_APP,
         DD_SERVICE, ...); `agent_service` is ddtrace 4.x's name for ml_app. Enabling again
@@ -95,6 +96,7 @@ class LLMObs:
             "instrumented_proxy_urls": instrumented_proxy_urls,
             "override_origin": override_origin, "agent_url": agent_url,
             "otlp_endpoint": otlp_endpoint, "otlp_headers": otlp_headers,
+            "sample_rate": sample_rate,
         })
         integrations = integrations_from_env() if integrations_enabled else ()
         writer = Writer(sinks_for(config), config.static_tags(), config.span_processor)

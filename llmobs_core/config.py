@@ -11,11 +11,16 @@ from typing import Any
 
 import platformdirs
 
+from ._log import log
 from ._values import as_name, safe_repr
+from .sampling import checked_rate
 
 DEFAULT_ML_APP = "unnamed-ml-app"
 _ML_APP_MAX = 193
 _ML_APP_CHARS = re.compile(r"[a-z0-9_\-:./]*")
+# DD_TRACE_PROPAGATION_STYLE's values that llmobs reads and writes, in ddtrace's default order.
+PROPAGATION_STYLES = ("datadog", "tracecontext", "baggage")
+_UNSUPPORTED_STYLES = frozenset(("b3", "b3multi", "b3 single header"))
 _TRUE = frozenset(("1", "true", "yes", "on"))
 _FALSE = frozenset(("0", "false", "no", "off"))
 
@@ -77,6 +82,9 @@ class Config:
     agent_url: str | None = None
     otlp_endpoint: str | None = None
     otlp_headers: Mapping[str, str] | None = field(default=None, repr=False)
+    sample_rate: float = 1.0
+    propagation_inject: tuple[str, ...] = PROPAGATION_STYLES
+    propagation_extract: tuple[str, ...] = PROPAGATION_STYLES
 
     @property
     def default_ml_app(self) -> str:
@@ -138,7 +146,45 @@ def resolve(explicit: Mapping[str, Any], environ: Mapping[str, str] | None = Non
         otlp_endpoint=_otlp_endpoint(_text_setting("otlp_endpoint", explicit.get(
             "otlp_endpoint")), env),
         otlp_headers=_headers_setting(explicit.get("otlp_headers")),
+        sample_rate=_sample_rate(explicit.get("sample_rate"), env.get("DD_LLMOBS_SAMPLE_RATE")),
+        propagation_inject=propagation_styles(env, "INJECT"),
+        propagation_extract=propagation_styles(env, "EXTRACT"),
     )
+
+
+def _sample_rate(explicit: Any, variable: str | None) -> float:
+    if explicit is not None:
+        return checked_rate(explicit, "sample_rate")
+    if variable is None or not variable.strip():
+        return 1.0
+    return checked_rate(variable, "DD_LLMOBS_SAMPLE_RATE")
+
+
+def propagation_styles(env: Mapping[str, str], direction: str) -> tuple[str, ...]:
+    """DD_TRACE_PROPAGATION_STYLE_<direction> (INJECT or EXTRACT), else
+    DD_TRACE_PROPAGATION_STYLE, else datadog,tracecontext,baggage: comma-separated styles in
+    any letter case, in order of precedence. "none" alone means none; b3 and b3multi, which
+    llmobs does not speak, and unknown names are skipped with a warning."""
+    variable = f"DD_TRACE_PROPAGATION_STYLE_{direction}"
+    value = env.get(variable, "").strip()
+    if not value:
+        variable = "DD_TRACE_PROPAGATION_STYLE"
+        value = env.get(variable, "").strip()
+    if not value:  # unset or empty: the default
+        return PROPAGATION_STYLES
+    styles: list[str] = []
+    for style in value.split(","):
+        style = style.strip().lower()
+        if not style or style == "none" or style in styles:
+            continue
+        if style in PROPAGATION_STYLES:
+            styles.append(style)
+        elif style in _UNSUPPORTED_STYLES:
+            log.warning("llmobs: %s style %r is not supported by llmobs; ignored", variable, style)
+        else:
+            log.warning("llmobs: unknown %s style %r ignored (known: %s, none)", variable, style,
+                        ", ".join(PROPAGATION_STYLES))
+    return tuple(styles)
 
 
 def _text_setting(name: str, value: Any) -> str | None:

@@ -27,7 +27,7 @@ SpanRecord = tuple
 RECORD_FIELDS = (
     "kind", "name", "trace_id", "span_id", "parent_id", "apm_trace_id", "ml_app", "session_id",
     "model_name", "model_provider", "start_ns", "duration_ns", "error", "input", "output",
-    "metadata", "metrics", "tags", "tool_definitions",
+    "metadata", "metrics", "tags", "tool_definitions", "sample_rate",
 )
 _read_record = attrgetter(*RECORD_FIELDS)
 
@@ -57,7 +57,7 @@ class LLMObsSpan:
         "kind", "name", "trace_id", "span_id", "parent_id", "apm_trace_id", "ml_app",
         "session_id", "model_name", "model_provider", "start_ns", "duration_ns", "_start_perf",
         "error", "input", "output", "metadata", "metrics", "tags", "tool_definitions", "_token",
-        "_on_finish",
+        "_on_finish", "sample_rate", "sampled",
     )
 
     def __init__(
@@ -75,13 +75,23 @@ class LLMObsSpan:
         self.name = name
         self.span_id = new_span_id()
         self.start_ns = start_ns = time_ns()
+        # A child shares its parent's sampling decision; the tracer decides for the others.
         if parent is None:
             self.trace_id = self.apm_trace_id = new_trace_id(start_ns)
             self.parent_id = None
+            self.sample_rate = 1.0
+            self.sampled = True
         else:
             self.trace_id = parent.trace_id
             self.apm_trace_id = parent.apm_trace_id
-            self.parent_id = parent.span_id if type(parent) is LLMObsSpan else parent.parent_id
+            if type(parent) is LLMObsSpan:
+                self.parent_id = parent.span_id
+                self.sample_rate = parent.sample_rate
+                self.sampled = parent.sampled
+            else:
+                self.parent_id = parent.parent_id
+                self.sample_rate = 1.0
+                self.sampled = True
         self.ml_app = ml_app
         self.session_id = session_id
         self.model_name = model_name

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import atexit
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._log import warn_limited
 from ._signals import install_sigterm_drain, uninstall_sigterm_drain
@@ -13,7 +13,11 @@ from ._values import as_name, safe_repr
 from .config import Config, ml_app_problem
 from .context import current_parent
 from .export.writer import Writer
+from .sampling import keeps
 from .span import LLMObsSpan
+
+if TYPE_CHECKING:
+    from .propagation.headers import RemoteContext
 
 ACTIVE: Any = object()  # start_span's default parent: the one active in the current context
 
@@ -24,6 +28,8 @@ class Tracer:
         self.writer = writer
         self.default_ml_app = config.default_ml_app
         self.enqueue = writer.enqueue
+        self.sample_rate = config.sample_rate
+        self.sampled_out = writer.sampled_out
 
     def start_span(
         self,
@@ -57,8 +63,26 @@ class Tracer:
             session_id = session_id or parent.session_id
         if ml_app is not None:
             ml_app = _checked_ml_app(ml_app, inherited_app)
-        return LLMObsSpan(kind, name, parent, ml_app or inherited_app, session_id,
+        span = LLMObsSpan(kind, name, parent, ml_app or inherited_app, session_id,
                           self.enqueue, model_name, model_provider)
+        if type(parent) is not LLMObsSpan and (parent is not None or self.sample_rate != 1.0):
+            self._decide(span, parent)
+        if not span.sampled:
+            span._on_finish = self.sampled_out.span
+        return span
+
+    def _decide(self, span: LLMObsSpan, remote: RemoteContext | None) -> None:
+        """The sampling decision of a trace's first span here: the one that came with the
+        headers, else the local rate applied to the APM trace id."""
+        if remote is not None and remote.sampled is not None:
+            span.sampled = remote.sampled
+            span.sample_rate = (self.sample_rate if remote.sample_rate is None
+                                else remote.sample_rate)
+        else:
+            span.sample_rate = self.sample_rate
+            span.sampled = keeps(span.apm_trace_id, self.sample_rate)
+        if not span.sampled:
+            self.sampled_out.trace(span.trace_id)
 
     def shutdown(self) -> None:
         self.writer.shutdown(self.config.shutdown_timeout)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..sampling import format_rate
 from ..span import MODEL_KINDS, LLMObsSpan, SpanRecord
 
 _MAX_TEXT = 1_000_000
@@ -124,7 +125,7 @@ class EventBuilder:
         """The span event of a finished span's record (or of a span); see RECORD_FIELDS."""
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
          model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
-         metrics, span_tags, tool_definitions) = (
+         metrics, span_tags, tool_definitions, sample_rate) = (
             span.record() if isinstance(span, LLMObsSpan) else span)
         meta: dict[str, Any] = {"span": {"kind": kind}}
         if kind == "llm":
@@ -173,7 +174,9 @@ class EventBuilder:
             "meta": meta,
             "metrics": metrics or {},
             "tags": tags,
-            "_dd": {"span_id": span_id_text, "trace_id": trace_hex, "apm_trace_id": apm_trace_hex},
+            "_dd": {"span_id": span_id_text, "trace_id": trace_hex, "apm_trace_id": apm_trace_hex,
+                    "sample_rate": "1" if sample_rate == 1.0 else format_rate(sample_rate),
+                    "sampling_decision": "1"},  # sampled-out spans never get here
         }
         if session_id:
             event["session_id"] = session_id

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._faults import capture_faults
 from .._log import log
+from ..sampling import SampledOut
 from ..span import SpanRecord
 from .base import Event, Sink
 from .delivery import Delivery, Tally
@@ -23,7 +24,7 @@ from .events import EventBuilder
 from .sizes import evaluation_size, record_size
 
 DROP_REASONS = ("queue_full", "queue_bytes", "span_processor", "unencodable", "sink_error",
-                "shutdown")
+                "shutdown", "sampled_out")
 MAX_QUEUE = 64_000
 MAX_QUEUE_BYTES = 32 << 20
 BATCH_BYTES = 4 << 20
@@ -68,6 +69,7 @@ class Writer:
         self._max_batch = max_batch
         self._batch_bytes = batch_bytes
         self._interval = interval
+        self.sampled_out = SampledOut()  # counted on the caller's side, without the lock
         self._reset_state()
         self._stopped = False
         _live_writers.add(self)
@@ -88,6 +90,7 @@ class Writer:
         self._last_warning = 0.0
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
+        self.sampled_out.reset()
 
     def after_fork_in_child(self) -> None:
         # The parent keeps and sends what it had buffered; the child starts empty.
@@ -138,7 +141,9 @@ class Writer:
             sent, taken, in_flight = self._sent, self._taken, self._in_flight
             sinks = {name: dict(counts) for name, counts in self._delivery.sink_counts.items()}
             queued = sum(1 for entry in list(self._queue) if type(entry) is tuple)
-        refused = dropped["queue_full"] + dropped["queue_bytes"]
+            sampled_out_spans = self.sampled_out.span_count()
+        dropped["sampled_out"] += sampled_out_spans
+        refused = dropped["queue_full"] + dropped["queue_bytes"] + sampled_out_spans
         return {"enqueued": taken + queued + refused, "sent": sent,
                 "pending": queued + in_flight, "dropped": dropped, "sinks": sinks}
 
@@ -246,13 +251,18 @@ class Writer:
 
     def _deliver(self, records: list[SpanRecord], evaluations: list[Event]) -> None:
         tally = Tally()
+        taken = len(records) + len(evaluations)
         try:
             if records:
                 self._delivery.spans(records, tally)
             if evaluations:
-                self._delivery.evaluations(evaluations, tally)
+                if self.sampled_out.traces:
+                    kept = [e for e in evaluations if not self.sampled_out.joins_dropped_trace(e)]
+                    tally.drop("sampled_out", len(evaluations) - len(kept))
+                    evaluations = kept
+                if evaluations:
+                    self._delivery.evaluations(evaluations, tally)
         finally:
-            taken = len(records) + len(evaluations)
             with self._counts_lock:
                 if not self._abandoned:
                     self._sent += tally.sent
@@ -280,9 +290,9 @@ class Writer:
         now = time.monotonic()
         if now - self._last_warning < _WARN_EVERY_S:
             return
-        with self._counts_lock:
-            total = sum(self._dropped.values())
-            dropped = dict(self._dropped)
+        with self._counts_lock:  # sampling drops on purpose: no warning for it
+            dropped = {k: v for k, v in self._dropped.items() if k != "sampled_out"}
+            total = sum(dropped.values())
         if total > self._last_warned_drops:
             self._last_warning = now
             self._last_warned_drops = total

@@ -4,10 +4,11 @@ raises. The formats, their size budgets and which header wins (docs/wire-formats
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..config import ml_app_problem
+from ..config import PROPAGATION_STYLES, ml_app_problem
+from ..sampling import format_rate, parse_decision, parse_rate
 from . import datadog, w3c
 from .common import (
     MAX_64,
@@ -39,6 +40,8 @@ class RemoteContext:
     sampling_priority: int | None
     ml_app: str | None
     session_id: str | None
+    sample_rate: float | None = None  # _dd.p.llmobs_sr, as the caller sent it
+    sampled: bool | None = None  # _dd.p.llmobs_sd: the caller's decision, which wins here
 
 
 def inject(
@@ -50,8 +53,12 @@ def inject(
     ml_app: str | None,
     session_id: str | None,
     sampling_priority: int = 1,
+    sample_rate: float | None = None,
+    sampled: bool | None = None,
+    styles: Collection[str] = PROPAGATION_STYLES,
 ) -> None:
-    """Write the context of the span `span_id` through `setter(name, value)`."""
+    """Write the context of the span `span_id` through `setter(name, value)`, in the header
+    formats `styles` names (DD_TRACE_PROPAGATION_STYLE_INJECT's values)."""
     _check_int("trace_id", trace_id, 1, MAX_128)
     _check_int("span_id", span_id, 1, MAX_64)
     _check_int("apm_trace_id", apm_trace_id, 1, MAX_128)
@@ -62,14 +69,20 @@ def inject(
     required = {"llmobs_parent_id": str(span_id), "llmobs_trace_id": str(trace_id)}
     if apm_trace_id >> 64:
         required = {"tid": f"{apm_trace_id >> 64:016x}", **required}
+    if sample_rate is not None:
+        required["llmobs_sr"] = format_rate(sample_rate)
+    if sampled is not None:
+        required["llmobs_sd"] = "1" if sampled else "0"
     optional = [(k, v) for k, v in (("llmobs_ml_app", ml_app), ("llmobs_sid", session_id)) if v]
     in_baggage = [(k, v) for k, v in (("ml_app", ml_app), ("session.id", session_id)) if v]
     args = (apm_trace_id, span_id, sampling_priority, required, optional)
-    headers = {
-        **datadog.encode(*args),
-        **w3c.encode_trace_context(*args),
-        **w3c.encode_baggage(in_baggage),
-    }
+    headers: dict[str, str] = {}
+    if "datadog" in styles:
+        headers.update(datadog.encode(*args))
+    if "tracecontext" in styles:
+        headers.update(w3c.encode_trace_context(*args))
+    if "baggage" in styles:
+        headers.update(w3c.encode_baggage(in_baggage))
     for name, value in headers.items():
         setter(name, value)
 
@@ -83,6 +96,9 @@ def inject_dict(
     ml_app: str | None,
     session_id: str | None,
     sampling_priority: int = 1,
+    sample_rate: float | None = None,
+    sampled: bool | None = None,
+    styles: Collection[str] = PROPAGATION_STYLES,
 ) -> dict:
     """Inject into a dict, first removing any propagation header of another letter case."""
     for key in [k for k in headers if isinstance(k, str) and k.lower() in HEADERS]:
@@ -90,20 +106,24 @@ def inject_dict(
     inject(
         headers.__setitem__, trace_id=trace_id, span_id=span_id, apm_trace_id=apm_trace_id,
         ml_app=ml_app, session_id=session_id, sampling_priority=sampling_priority,
+        sample_rate=sample_rate, sampled=sampled, styles=styles,
     )
     return headers
 
 
-def extract(getter: Callable[[str], object]) -> RemoteContext | None:
-    """Read the remote parent through `getter(lowercase name)`, which returns None when absent."""
+def extract(getter: Callable[[str], object],
+            styles: Sequence[str] = PROPAGATION_STYLES) -> RemoteContext | None:
+    """Read the remote parent through `getter(lowercase name)`, which returns None when absent,
+    from the header formats `styles` names (DD_TRACE_PROPAGATION_STYLE_EXTRACT's values)."""
     try:
-        return _extract(_reader(getter))
+        return _extract(_reader(getter), styles)
     except Exception:
         log.debug("llmobs propagation: unreadable trace headers ignored", exc_info=True)
         return None
 
 
-def extract_dict(headers: Mapping) -> RemoteContext | None:
+def extract_dict(headers: Mapping,
+                 styles: Sequence[str] = PROPAGATION_STYLES) -> RemoteContext | None:
     """Extract from a mapping with keys in any letter case and values str or bytes."""
     try:
         found: dict[str, object] = {}
@@ -115,25 +135,35 @@ def extract_dict(headers: Mapping) -> RemoteContext | None:
     except Exception:
         log.debug("llmobs propagation: unreadable header mapping ignored", exc_info=True)
         return None
-    return extract(found.get)
+    return extract(found.get, styles)
 
 
-_LLMOBS_KEYS = frozenset(("llmobs_trace_id", "llmobs_parent_id", "llmobs_ml_app", "llmobs_sid"))
+_LLMOBS_KEYS = frozenset(("llmobs_trace_id", "llmobs_parent_id", "llmobs_ml_app", "llmobs_sid",
+                          "llmobs_sr", "llmobs_sd"))
 
 
-def _extract(get: Callable[[str], str | None]) -> RemoteContext | None:
-    dd = datadog.decode(get)
-    # tracestate's dd member only adds llmobs keys x-datadog-tags lacks: skip it when it has all.
-    tc = w3c.decode_trace_context(get, with_state=dd is None or not dd.tags.keys() >= _LLMOBS_KEYS)
+def _extract(get: Callable[[str], str | None], styles: Sequence[str]) -> RemoteContext | None:
+    dd = datadog.decode(get) if "datadog" in styles else None
+    tc = None
+    if "tracecontext" in styles:
+        # tracestate's dd member only adds llmobs keys x-datadog-tags lacks: skip it when it
+        # has all.
+        tc = w3c.decode_trace_context(
+            get, with_state=dd is None or not dd.tags.keys() >= _LLMOBS_KEYS)
     if dd and tc and dd.trace_id != tc.trace_id:
-        log.debug("llmobs propagation: Datadog and W3C trace ids differ; W3C ignored")
-        tc = None
+        log.debug("llmobs propagation: Datadog and W3C trace ids differ; the later style "
+                  "ignored")
+        if styles.index("datadog") < styles.index("tracecontext"):
+            tc = None
+        else:
+            dd = None
     primary = dd or tc
     if primary is None:
         return None
     tags = {**tc.tags, **dd.tags} if dd and tc else primary.tags
     has_app_and_session = tags.get("llmobs_ml_app") and tags.get("llmobs_sid")
-    baggage = {} if has_app_and_session else w3c.decode_baggage(get(w3c.BAGGAGE))
+    baggage = ({} if has_app_and_session or "baggage" not in styles
+               else w3c.decode_baggage(get(w3c.BAGGAGE)))
     return RemoteContext(
         trace_id=_llmobs_trace_id(tags.get("llmobs_trace_id")) or primary.trace_id,
         parent_id=parse_decimal(tags.get("llmobs_parent_id"), MAX_64),
@@ -142,6 +172,8 @@ def _extract(get: Callable[[str], str | None]) -> RemoteContext | None:
         sampling_priority=primary.sampling_priority,
         ml_app=_ml_app(tags.get("llmobs_ml_app"), baggage.get("ml_app")),
         session_id=tags.get("llmobs_sid") or baggage.get("session.id") or None,
+        sample_rate=parse_rate(tags.get("llmobs_sr")),
+        sampled=parse_decision(tags.get("llmobs_sd")),
     )
 
 

@@ -30,10 +30,14 @@ def inject_into(setter: Callable[[str, str], None], span: Any = None,
     if source is None:
         return False
     with capture_faults("propagation.inject"):  # a setter of the caller's, or a bug of ours
+        styles = tracer.config.propagation_inject
+        if not styles:  # DD_TRACE_PROPAGATION_STYLE_INJECT=none
+            return False
         if type(source) is LLMObsSpan:
             inject(setter, trace_id=source.trace_id, span_id=source.span_id,
                    apm_trace_id=source.apm_trace_id, ml_app=source.ml_app,
-                   session_id=source.session_id)
+                   session_id=source.session_id, sample_rate=source.sample_rate,
+                   sampled=source.sampled, styles=styles)
             if source.kind == "task" and _is_proxy(tracer.config.instrumented_proxy_urls, url):
                 tags = source.tags
                 if tags is None:
@@ -44,7 +48,8 @@ def inject_into(setter: Callable[[str, str], None], span: Any = None,
             inject(setter, trace_id=source.trace_id, span_id=source.parent_id,
                    apm_trace_id=source.apm_trace_id, ml_app=source.ml_app,
                    session_id=source.session_id,
-                   sampling_priority=source.sampling_priority or 1)
+                   sampling_priority=source.sampling_priority or 1,
+                   sample_rate=source.sample_rate, sampled=source.sampled, styles=styles)
         else:
             return False
         return True
@@ -101,11 +106,16 @@ def inject_headers(headers: MutableMapping[str, Any], span: Any = None) -> Mutab
 
 
 def activate_headers(headers: Mapping[str, Any] | None) -> Activation:
-    if state.tracer is None or not issubclass(type(headers), Mapping):
+    tracer = state.tracer
+    if tracer is None or not issubclass(type(headers), Mapping):
         return Activation(None)
-    return Activation(extract_dict(headers))  # type: ignore[arg-type]
+    return Activation(extract_dict(headers, tracer.config.propagation_extract))  # type: ignore[arg-type]
 
 
 def context_from(getter: Callable[[str], object]) -> RemoteContext | None:
-    """For adapters: the remote context in a carrier, or None. Never raises."""
-    return extract(getter)
+    """For adapters: the remote context in a carrier, in the configured extract styles, or
+    None. Never raises."""
+    tracer = state.tracer
+    if tracer is None:
+        return extract(getter)
+    return extract(getter, tracer.config.propagation_extract)

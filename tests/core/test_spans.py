@@ -32,7 +32,8 @@ def test_each_kind_is_exported_with_its_kind_name_and_wire_shape(kind: str) -> N
     assert isinstance(event["start_ns"], int) and isinstance(event["duration"], int)
     assert event["duration"] > 0
     assert event["_dd"] == {"span_id": event["span_id"], "trace_id": event["trace_id"],
-                            "apm_trace_id": event["trace_id"]}
+                            "apm_trace_id": event["trace_id"], "sample_rate": "1",
+                            "sampling_decision": "1"}
     tags = _tags(event)
     assert tags["ml_app"] == "shop" and tags["service"] == "api" and tags["env"] == "prod"
     assert tags["version"] == "1.2" and tags["language"] == "python" and tags["error"] == "0"

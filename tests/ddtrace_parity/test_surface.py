@@ -29,7 +29,7 @@ PLATFORM_KEYWORDS = {("enable", "app_key"), ("enable", "project_name"),
                      ("annotation_context", "cost_tags"), ("annotation_context", "agent")}
 MISSING = {  # issue 17 items not built yet on this branch
     "annotation_context", "get_spans", "register_processor", "submit_feedback",
-    ("annotate", "prompt"), ("annotate", "tool_definitions"), ("enable", "sample_rate"),
+    ("annotate", "prompt"), ("annotate", "tool_definitions"),
     ("agent", "version"),
 }
 DECORATOR_MISSING = {("agent", "version"), ("retrieval", "version"), ("task", "version"),
