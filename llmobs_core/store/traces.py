@@ -19,6 +19,13 @@ _YIELD_EVERY = 200  # spans, about a millisecond of work inside a busy server
 _INT64_MAX = (1 << 63) - 1
 _INT64_MIN = -(1 << 63)
 
+# Reserved tag keys for facts read off each span (docs/local-store.md, "Facts").
+FACT_KEYS = ("@kind", "@model", "@status")
+FACTS_MARK = "@facts:1"
+ERROR_FACT = "@status:error"
+_KIND_FACTS = {kind: f"@kind:{kind}" for kind in (
+    "llm", "embedding", "retrieval", "tool", "task", "workflow", "agent")}
+
 # What a group keeps of a span: (start_ns as indexed, whether that start is the span's own,
 # the span's tags with its session as a tag, the encoded event).
 SpanFacts = tuple[int, bool, tuple[Any, ...], bytes]
@@ -90,7 +97,25 @@ def _tags_of(event: Event) -> tuple[Any, ...]:
     session_id = event.get("session_id")
     if session_id:
         tags += (f"session_id:{session_id}",)
-    return tags
+    return tags + _facts_of(event)
+
+
+def _facts_of(event: Event) -> tuple[str, ...]:
+    """The span's kind, model and error status as reserved tags (FACT_KEYS), so the viewer's
+    filters on them use the tag index; FACTS_MARK says a span's facts are in its tags."""
+    facts: tuple[str, ...] = (FACTS_MARK,)
+    meta = event.get("meta")
+    if type(meta) is dict:
+        span = meta.get("span")
+        kind = span.get("kind") if type(span) is dict else None
+        if type(kind) is str:
+            facts += (_KIND_FACTS.get(kind) or f"@kind:{kind}",)
+        model = meta.get("model_name")
+        if model:
+            facts += (f"@model:{model}",)
+    if event.get("status") == "error":
+        facts += (ERROR_FACT,)
+    return facts
 
 
 class OneSpan:
