@@ -1,0 +1,94 @@
+"""The viewer's filters as SQL on the store's traces: tags, session, service and ml_app through
+the tag index; kind, model and status through the facts the sink puts in each trace's tag set;
+time on the index by start; free text through the viewer's text index. Each clause keeps every
+trace that may match; the decoded spans decide (pages.py), so a trace stored before facts
+existed, or not in the text index yet, is kept here and checked there."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from . import text_index
+from .reading import StorePath, trace_filters, wanted_tags
+
+
+@dataclass(frozen=True)
+class Filters:
+    ml_app: str | None = None
+    service: str | None = None
+    session: str | None = None
+    tags: tuple[str, ...] = ()
+    status: str | None = None  # "ok" or "error"
+    kind: str | None = None
+    model: str | None = None
+    text: str | None = None  # free text over inputs and outputs, case-insensitive substring
+    since_ns: int | None = None
+    until_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    where: list[str]
+    params: list[Any]
+    text_indexed: bool  # the text filter used the text index (else every row is read)
+    unindexed_traces: int = 0  # trace rows the text index does not hold yet
+
+
+_SETS_WITH = ("SELECT s.id FROM tag_sets s, json_each(s.tag_ids) j WHERE j.value IN"
+              " (SELECT id FROM tags WHERE key = ? AND value = ?)")
+_UNMARKED = ("SELECT s.id FROM tag_sets s WHERE NOT EXISTS (SELECT 1 FROM json_each(s.tag_ids) j"
+             " WHERE j.value IN (SELECT id FROM tags WHERE key = '@facts'))")
+
+
+def select_traces(conn: sqlite3.Connection, path: StorePath, filters: Filters) -> Selection:
+    """WHERE clauses on `traces` keeping those that may pass `filters` as a trace does (kind,
+    model and text on any of its spans, status its own); attaches the text index to `conn`
+    when the text filter can use it."""
+    where, params = _common(filters)
+    if filters.status == "ok":
+        where.append(f"tag_set_id NOT IN ({_SETS_WITH})")
+        params += ["@status", "error"]
+    for clause, value in (("start_ns >= ?", filters.since_ns), ("start_ns < ?", filters.until_ns)):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    return _with_text(conn, path, filters.text, where, params)
+
+
+def select_spans(conn: sqlite3.Connection, path: StorePath, filters: Filters) -> Selection:
+    """WHERE clauses on `traces` keeping those that may hold a span passing `filters`: a
+    trace that began before `since_ns`, or holds errors, may still hold such a span."""
+    where, params = _common(filters)
+    if filters.until_ns is not None:
+        where.append("start_ns < ?")
+        params.append(filters.until_ns)
+    return _with_text(conn, path, filters.text, where, params)
+
+
+def _common(filters: Filters) -> tuple[list[str], list[Any]]:
+    where, params = trace_filters(
+        wanted_tags(filters.ml_app, filters.session, filters.service, filters.tags))
+    for key, value in (("@kind", filters.kind), ("@model", filters.model)):
+        if value:
+            where.append(f"tag_set_id IN ({_SETS_WITH} UNION {_UNMARKED})")
+            params += [key, value]
+    if filters.status == "error":  # a trace without facts: the SDK tags each span error:0/1
+        where.append(f"tag_set_id IN ({_SETS_WITH} UNION SELECT * FROM ({_UNMARKED}"
+                     f" INTERSECT {_SETS_WITH}))")
+        params += ["@status", "error", "error", "1"]
+    return where, params
+
+
+def _with_text(conn: sqlite3.Connection, path: StorePath, text: str | None, where: list[str],
+               params: list[Any]) -> Selection:
+    if not text or not text_index.searchable(text):
+        return Selection(where, params, text_indexed=False)
+    found = text_index.attach(conn, path)
+    if found is None:
+        return Selection(where, params, text_indexed=False)
+    clause, values = text_index.trace_clause(text, found)
+    (unindexed,) = conn.execute("SELECT count(*) FROM traces WHERE id < ? OR id > ?",
+                                (found.trace_lo, found.trace_hi)).fetchone()
+    return Selection([*where, clause], [*params, *values], True, unindexed)
