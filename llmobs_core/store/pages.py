@@ -11,6 +11,7 @@ that a rare match never makes a page slow: the page then says how far it read (`
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,9 @@ from .text_index import MIN_LENGTH
 from .walk import SpanCursor, newest, start_at, stored_rows
 
 KINDS = ("llm", "embedding", "retrieval", "tool", "task", "workflow", "agent")
-SCAN_BUDGET = 2_000  # rows read that do not match, before a page stops and offers "older"
+# Rows read that do not match, and the time spent, before a page stops and offers "older".
+SCAN_BUDGET = 2_000
+SCAN_SECONDS = 0.1
 
 
 @dataclass
@@ -61,6 +64,7 @@ def find_traces(path: StorePath, filters: Filters, before: str | None = None,
                f" {where_clause(where)} ORDER BY start_ns DESC, id DESC")
         rows: list[dict[str, Any]] = []
         last, scanned, rejected = None, 0, 0
+        deadline = time.monotonic() + SCAN_SECONDS
         for rowid, trace_id, start_ns, bound, events in conn.execute(sql, params):
             last, scanned = f"{start_ns}.{rowid}", scanned + 1
             spans = stored_spans(conn, rowid, bound, events)
@@ -70,7 +74,7 @@ def find_traces(path: StorePath, filters: Filters, before: str | None = None,
                     break
             else:
                 rejected += 1
-                if rejected >= SCAN_BUDGET:
+                if rejected >= SCAN_BUDGET or time.monotonic() > deadline:
                     return Page(_with_evaluations(conn, rows), last, True, scanned=scanned,
                                 note=_note(filters, chosen, scanned, True))
         return Page(_with_evaluations(conn, rows), last if len(rows) == limit else None,
@@ -119,10 +123,10 @@ def find_spans(path: StorePath, filters: Filters, before: str | None = None,
         chosen = select_spans(conn, path, filters)
         cursor = start_at(conn, SpanCursor.parse(before) if before else None, filters.until_ns,
                           chosen.where, chosen.params)
-        rows = stored_rows(conn, chosen.where, chosen.params, cursor)
+        rows = stored_rows(conn, chosen, cursor)
         try:
             walked = newest(rows, keep, cursor, filters.since_ns, filters.until_ns, limit,
-                            SCAN_BUDGET)
+                            SCAN_BUDGET, time.monotonic() + SCAN_SECONDS)
         finally:
             rows.close()
     found = []
@@ -199,7 +203,7 @@ def _note(filters: Filters, chosen: Selection, scanned: int, budget_hit: bool,
     parts = []
     if filters.text and len(filters.text) < MIN_LENGTH:
         parts.append(f"a text of fewer than {MIN_LENGTH} characters is not in the text index")
-    elif filters.text and not chosen.text_indexed:
+    elif filters.text and chosen.text is None:
         parts.append("the text index is not built yet")
     elif filters.text and chosen.unindexed_traces:
         parts.append(f"{chosen.unindexed_traces:,} traces are not in the text index yet")

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import text_index
 from .reading import StorePath, trace_filters, wanted_tags
+from .rows import TextMatch
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,20 @@ class Filters:
 
 @dataclass(frozen=True)
 class Selection:
-    where: list[str]
-    params: list[Any]
-    text_indexed: bool  # the text filter used the text index (else every row is read)
+    set_where: list[str]  # clauses on tag_set_id alone
+    set_params: list[Any]
+    row_where: list[str]  # clauses on a trace row's start and id
+    row_params: list[Any]
+    text: TextMatch | None = None  # the text filter through the text index
     unindexed_traces: int = 0  # trace rows the text index does not hold yet
+
+    @property
+    def where(self) -> list[str]:
+        return [*self.set_where, *self.row_where]
+
+    @property
+    def params(self) -> list[Any]:
+        return [*self.set_params, *self.row_params]
 
 
 _SETS_WITH = ("SELECT s.id FROM tag_sets s, json_each(s.tag_ids) j WHERE j.value IN"
@@ -43,31 +54,36 @@ _UNMARKED = ("SELECT s.id FROM tag_sets s WHERE NOT EXISTS (SELECT 1 FROM json_e
 
 
 def select_traces(conn: sqlite3.Connection, path: StorePath, filters: Filters) -> Selection:
-    """WHERE clauses on `traces` keeping those that may pass `filters` as a trace does (kind,
-    model and text on any of its spans, status its own); attaches the text index to `conn`
-    when the text filter can use it."""
-    where, params = _common(filters)
+    """Clauses on `traces` keeping those that may pass `filters` as a trace does (kind, model
+    and text on any of its spans, status its own); attaches the text index to `conn` when the
+    text filter can use it."""
+    where, params = _on_tag_sets(filters)
     if filters.status == "ok":
         where.append(f"tag_set_id NOT IN ({_SETS_WITH})")
         params += ["@status", "error"]
+    row_where, row_params = [], []
     for clause, value in (("start_ns >= ?", filters.since_ns), ("start_ns < ?", filters.until_ns)):
         if value is not None:
-            where.append(clause)
-            params.append(value)
-    return _with_text(conn, path, filters.text, where, params)
+            row_where.append(clause)
+            row_params.append(value)
+    text, unindexed = _text(conn, path, filters.text)
+    if text is not None:
+        clause, values = text_index.trace_clause(text.query, text.coverage)
+        row_where.append(clause)
+        row_params += values
+    return Selection(where, params, row_where, row_params, text, unindexed)
 
 
 def select_spans(conn: sqlite3.Connection, path: StorePath, filters: Filters) -> Selection:
-    """WHERE clauses on `traces` keeping those that may hold a span passing `filters`: a
-    trace that began before `since_ns`, or holds errors, may still hold such a span."""
-    where, params = _common(filters)
-    if filters.until_ns is not None:
-        where.append("start_ns < ?")
-        params.append(filters.until_ns)
-    return _with_text(conn, path, filters.text, where, params)
+    """Clauses on `traces` keeping those that may hold a span passing `filters` (a trace
+    that holds errors, or began before `since_ns`, may hold such a span), and the text
+    filter through the text index."""
+    where, params = _on_tag_sets(filters)
+    text, unindexed = _text(conn, path, filters.text)
+    return Selection(where, params, [], [], text, unindexed)
 
 
-def _common(filters: Filters) -> tuple[list[str], list[Any]]:
+def _on_tag_sets(filters: Filters) -> tuple[list[str], list[Any]]:
     where, params = trace_filters(
         wanted_tags(filters.ml_app, filters.session, filters.service, filters.tags))
     for key, value in (("@kind", filters.kind), ("@model", filters.model)):
@@ -81,14 +97,13 @@ def _common(filters: Filters) -> tuple[list[str], list[Any]]:
     return where, params
 
 
-def _with_text(conn: sqlite3.Connection, path: StorePath, text: str | None, where: list[str],
-               params: list[Any]) -> Selection:
+def _text(conn: sqlite3.Connection, path: StorePath,
+          text: str | None) -> tuple[TextMatch | None, int]:
     if not text or not text_index.searchable(text):
-        return Selection(where, params, text_indexed=False)
+        return None, 0
     found = text_index.attach(conn, path)
     if found is None:
-        return Selection(where, params, text_indexed=False)
-    clause, values = text_index.trace_clause(text, found)
+        return None, 0
     (unindexed,) = conn.execute("SELECT count(*) FROM traces WHERE id < ? OR id > ?",
                                 (found.trace_lo, found.trace_hi)).fetchone()
-    return Selection([*where, clause], [*params, *values], True, unindexed)
+    return TextMatch(text_index.match_query(text), found), unindexed

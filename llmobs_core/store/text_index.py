@@ -120,13 +120,12 @@ def attach(conn: sqlite3.Connection, path: StorePath) -> Coverage | None:
         return None
 
 
-def trace_clause(text: str, found: Coverage) -> tuple[str, list[Any]]:
+def trace_clause(query: str, found: Coverage) -> tuple[str, list[Any]]:
     """A WHERE clause on the store's traces, after attach(): the traces whose indexed text
-    holds every trigram of `text`, and those whose rows are not indexed yet."""
-    query = match_query(text)
-    clause = ("+id IN (SELECT rowid FROM text_index.body WHERE body MATCH ? AND rowid > 0"
-              " UNION SELECT c.trace_rowid FROM text_index.chunk_traces c WHERE c.chunk_id IN"
-              " (SELECT -rowid FROM text_index.body WHERE body MATCH ? AND rowid < 0))"
+    matches `query` (match_query()), and those whose rows are not indexed yet."""
+    clause = ("+id IN (SELECT rowid FROM text_index.body WHERE body MATCH ? AND rowid > 0)"
+              " OR +id IN (SELECT c.trace_rowid FROM text_index.chunk_traces c WHERE c.chunk_id"
+              " IN (SELECT -rowid FROM text_index.body WHERE body MATCH ? AND rowid < 0))"
               " OR +id < ? OR +id > ?"
               " OR +id IN (SELECT trace_rowid FROM chunks WHERE id < ? OR id > ?)")
     return clause, [query, query, found.trace_lo, found.trace_hi, found.chunk_lo,

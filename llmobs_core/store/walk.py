@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import heapq
 import sqlite3
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from .codec import decode
 from .reading import span_start, where_clause
+from .rows import Row, allowed_sets, rows_below
+from .selection import Selection
 
 Key = tuple[int, int, int, int, int]  # (start, bound, 1 for a trace row or 0, rowid, position)
-Row = tuple[int, int, int, Any]  # (bound, 1 for a trace row or 0 for a chunk, rowid, events)
 _LOWEST = -(1 << 63)
 _TABLE = {1: "traces", 0: "chunks"}
 _MAX_RUN = 100_000  # rows a cursor's run may name: a hand-made one must not cost more
@@ -106,39 +108,26 @@ def start_at(conn: sqlite3.Connection, cursor: SpanCursor | None, until_ns: int 
     return SpanCursor(key, (below_trace, below_chunk), tuple(pending))
 
 
-def stored_rows(conn: sqlite3.Connection, where: list[str], params: list[Any],
+def stored_rows(conn: sqlite3.Connection, chosen: Selection,
                 cursor: SpanCursor | None) -> Generator[Row, None, None]:
-    """The rows a walk reads: the cursor's pending rows, then the rows below its ids, newest
-    bound first (bounds grow with the ids). With `where`, the index by start finds the
-    traces and their chunks, whose events are read as needed."""
+    """The rows a walk reads: the cursor's pending rows, then the rows below its ids that
+    `chosen` keeps, newest bound first (bounds grow with the ids), read as needed."""
     below_trace, below_chunk = cursor.below if cursor and cursor.below else (1 << 62, 1 << 62)
     pending = cursor.pending if cursor else ()
     # Read rows have bounds at or past those of the rows not read yet: they come first.
     yield from sorted(_fetched(conn, pending), key=lambda row: row[0], reverse=True)
-    if not where:
-        yield from heapq.merge(
-            conn.execute("SELECT start_bound_ns, 1, id, events FROM traces WHERE id < ?"
-                         " ORDER BY id DESC", (below_trace,)),
-            conn.execute("SELECT start_bound_ns, 0, id, events FROM chunks WHERE id < ?"
-                         " ORDER BY id DESC", (below_chunk,)),
-            key=lambda row: row[0], reverse=True)
-        return
-    matching = f"SELECT id FROM traces {where_clause(where)}"
-    trace_ids = sorted((rowid for (rowid,) in conn.execute(matching, params)
-                        if rowid < below_trace), reverse=True)
-    chunk_ids = [rowid for (rowid,) in conn.execute(
-        f"SELECT id FROM chunks WHERE trace_rowid IN ({matching}) AND id < ? ORDER BY id DESC",
-        [*params, below_chunk])]
-    yield from heapq.merge(_fetched(conn, [(1, rowid) for rowid in trace_ids]),
-                           _fetched(conn, [(0, rowid) for rowid in chunk_ids]),
+    sets = allowed_sets(conn, chosen.set_where, chosen.set_params)
+    yield from heapq.merge(rows_below(conn, 1, below_trace, sets, chosen.text),
+                           rows_below(conn, 0, below_chunk, sets, chosen.text),
                            key=lambda row: row[0], reverse=True)
 
 
 def newest(rows: Iterator[Row], keep: Callable[[dict[str, Any]], bool],
            cursor: SpanCursor | None, since_ns: int | None, until_ns: int | None, limit: int,
-           budget: int) -> Walked:
+           budget: int, deadline: float) -> Walked:
     """The `limit` newest spans of `rows` that `keep` keeps, older than the cursor, within
-    the time bounds; stops after `budget` rows that had none."""
+    the time bounds; stops after `budget` rows that had none, or at `deadline` (monotonic
+    clock) once a row had none."""
     kept: list[tuple[Key, dict[str, Any]]] = []  # a heap, oldest on top
     oldest_left: dict[tuple[int, int], Key] = {}  # per row read, its oldest span kept or not
     lowest = {1: 1 << 62, 0: 1 << 62}
@@ -149,8 +138,9 @@ def newest(rows: Iterator[Row], keep: Callable[[dict[str, Any]], bool],
     scanned = fruitless = 0
     budget_hit, exhausted, last_bound = False, True, None
     for bound, is_trace, rowid, events in rows:
-        if (len(kept) == limit and bound < kept[0][0][0]) or (
-                since_ns is not None and bound < since_ns):
+        if since_ns is not None and bound < since_ns:  # no span left that is recent enough
+            break
+        if len(kept) == limit and bound < kept[0][0][0]:
             exhausted = False
             break
         scanned += 1
@@ -173,7 +163,7 @@ def newest(rows: Iterator[Row], keep: Callable[[dict[str, Any]], bool],
             lowest[is_trace] = min(lowest[is_trace], rowid)
         last_bound = bound
         fruitless += not found
-        if fruitless >= budget:
+        if fruitless >= budget or (not found and time.monotonic() > deadline):
             budget_hit, exhausted = True, False
             break
     if budget_hit and last_bound is not None:  # rows not read may hold spans up to last_bound
