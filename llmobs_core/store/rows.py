@@ -21,19 +21,22 @@ WINDOW = 1_000  # ids read by id, checking each row's tag set, before using the 
 WINDOWS = 2
 _BATCH = 500  # ids taken from the text index at a time
 
-# table: (select of bound, events and the trace's tag set id by row id, the FTS sign)
+# table: (select of a row's id, bound and its trace's tag set id, the sign of its ids in the
+# text index); the events are read only for the rows kept
 _SELECT = {
-    1: ("SELECT id, start_bound_ns, events, tag_set_id FROM traces", 1),
-    0: ("SELECT c.id, c.start_bound_ns, c.events, t.tag_set_id FROM chunks c"
+    1: ("SELECT id, start_bound_ns, tag_set_id FROM traces", 1),
+    0: ("SELECT c.id, c.start_bound_ns, t.tag_set_id FROM chunks c"
         " JOIN traces t ON t.id = c.trace_rowid", -1),
 }
 _ID = {1: "id", 0: "c.id"}
+_TABLE = {1: "traces", 0: "chunks"}
 
 
 @dataclass(frozen=True)
 class TextMatch:
     query: str  # text_index.match_query()
     coverage: Coverage
+    dense: bool  # in most recent traces: reading them costs less than asking the index
 
 
 def rows_below(conn: sqlite3.Connection, is_trace: int, below: int, sets: frozenset[int] | None,
@@ -52,14 +55,14 @@ def rows_below(conn: sqlite3.Connection, is_trace: int, below: int, sets: frozen
         rows = conn.execute(f"{select} WHERE {column} < ? AND {column} >= ?"
                             f" ORDER BY {column} DESC", (below, below - WINDOW))
         found = False
-        for rowid, bound, events, set_id in rows:
+        for rowid, bound, set_id in rows:
             found = True
             if sets is None or set_id in sets:
-                yield bound, is_trace, rowid, events
+                yield bound, is_trace, rowid, _events(conn, is_trace, rowid)
         below, windows = below - WINDOW, windows + 1
         if not found:  # a gap left by pruning, or the end
-            (highest,) = conn.execute(f"SELECT max(id) FROM {('chunks', 'traces')[is_trace]}"
-                                      " WHERE id < ?", (below,)).fetchone()
+            (highest,) = conn.execute(f"SELECT max(id) FROM {_TABLE[is_trace]} WHERE id < ?",
+                                      (below,)).fetchone()
             if highest is None:
                 return
             below = highest + 1
@@ -67,8 +70,8 @@ def rows_below(conn: sqlite3.Connection, is_trace: int, below: int, sets: frozen
     in_sets = "tag_set_id IN (SELECT value FROM json_each(?))"
     listed = json.dumps(sorted(sets))
     if is_trace:
-        found_ids = conn.execute(f"SELECT id FROM traces WHERE {in_sets} AND id < ?",
-                                 (listed, below))
+        found_ids = conn.execute("SELECT id FROM traces INDEXED BY traces_by_start"
+                                 f" WHERE {in_sets} AND id < ?", (listed, below))
     else:
         found_ids = conn.execute("SELECT id FROM chunks WHERE id < ? AND trace_rowid IN"
                                  f" (SELECT id FROM traces WHERE {in_sets})", (below, listed))
@@ -108,11 +111,13 @@ def _indexed(conn: sqlite3.Connection, is_trace: int, below: int,
 
 def _not_indexed(conn: sqlite3.Connection, is_trace: int, below: int,
                  coverage: Coverage) -> Iterator[int]:
+    """Ids below `below` that the index does not hold, highest first: two ranges of ids."""
     table, low, high = (("traces", coverage.trace_lo, coverage.trace_hi) if is_trace
                         else ("chunks", coverage.chunk_lo, coverage.chunk_hi))
-    for (rowid,) in conn.execute(f"SELECT id FROM {table} WHERE id < ? AND (id > ? OR id < ?)"
-                                 " ORDER BY id DESC", (below, high, low)):
-        yield rowid
+    for start, end in ((high + 1, below), (-(1 << 62), min(low, below))):
+        for (rowid,) in conn.execute(f"SELECT id FROM {table} WHERE id >= ? AND id < ?"
+                                     " ORDER BY id DESC", (start, end)):
+            yield rowid
 
 
 def _fetched(conn: sqlite3.Connection, is_trace: int, ids: Any,
@@ -120,5 +125,11 @@ def _fetched(conn: sqlite3.Connection, is_trace: int, ids: Any,
     select, _ = _SELECT[is_trace]
     for rowid in ids:
         row = conn.execute(f"{select} WHERE {_ID[is_trace]} = ?", (rowid,)).fetchone()
-        if row is not None and (sets is None or row[3] in sets):
-            yield row[1], is_trace, rowid, row[2]
+        if row is not None and (sets is None or row[2] in sets):
+            yield row[1], is_trace, rowid, _events(conn, is_trace, rowid)
+
+
+def _events(conn: sqlite3.Connection, is_trace: int, rowid: int) -> Any:
+    row = conn.execute(f"SELECT events FROM {_TABLE[is_trace]} WHERE id = ?",
+                       (rowid,)).fetchone()
+    return row[0] if row is not None else "[]"

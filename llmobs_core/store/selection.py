@@ -47,6 +47,7 @@ class Selection:
         return [*self.set_params, *self.row_params]
 
 
+_RECENT, _DENSE = 1_000, 0.2  # a text in 20% of the newest 1,000 traces is read, not looked up
 _SETS_WITH = ("SELECT s.id FROM tag_sets s, json_each(s.tag_ids) j WHERE j.value IN"
               " (SELECT id FROM tags WHERE key = ? AND value = ?)")
 _UNMARKED = ("SELECT s.id FROM tag_sets s WHERE NOT EXISTS (SELECT 1 FROM json_each(s.tag_ids) j"
@@ -67,7 +68,7 @@ def select_traces(conn: sqlite3.Connection, path: StorePath, filters: Filters) -
             row_where.append(clause)
             row_params.append(value)
     text, unindexed = _text(conn, path, filters.text)
-    if text is not None:
+    if text is not None and not text.dense:
         clause, values = text_index.trace_clause(text.query, text.coverage)
         row_where.append(clause)
         row_params += values
@@ -106,4 +107,8 @@ def _text(conn: sqlite3.Connection, path: StorePath,
         return None, 0
     (unindexed,) = conn.execute("SELECT count(*) FROM traces WHERE id < ? OR id > ?",
                                 (found.trace_lo, found.trace_hi)).fetchone()
-    return TextMatch(text_index.match_query(text), found), unindexed
+    query = text_index.match_query(text)
+    (in_recent,) = conn.execute(
+        "SELECT count(*) FROM text_index.body WHERE body MATCH ? AND rowid > ?",
+        (query, found.trace_hi - _RECENT)).fetchone()
+    return TextMatch(query, found, in_recent >= _RECENT * _DENSE), unindexed

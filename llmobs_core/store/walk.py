@@ -117,8 +117,9 @@ def stored_rows(conn: sqlite3.Connection, chosen: Selection,
     # Read rows have bounds at or past those of the rows not read yet: they come first.
     yield from sorted(_fetched(conn, pending), key=lambda row: row[0], reverse=True)
     sets = allowed_sets(conn, chosen.set_where, chosen.set_params)
-    yield from heapq.merge(rows_below(conn, 1, below_trace, sets, chosen.text),
-                           rows_below(conn, 0, below_chunk, sets, chosen.text),
+    text = chosen.text if chosen.text is not None and not chosen.text.dense else None
+    yield from heapq.merge(rows_below(conn, 1, below_trace, sets, text),
+                           rows_below(conn, 0, below_chunk, sets, text),
                            key=lambda row: row[0], reverse=True)
 
 
