@@ -43,15 +43,18 @@ def _fail_on_library_faults(request: pytest.FixtureRequest):
 
 @pytest.fixture(autouse=True, scope="session")
 def _user_data_folder(tmp_path_factory: pytest.TempPathFactory):
-    """The default store (in the user's data folder) is a folder of the test run's own, for
-    this process and the ones it starts."""
-    saved = os.environ.get("XDG_DATA_HOME")
+    """The default store (in the user's data folder) and the viewer's text index (in the
+    cache folder) are in folders of the test run's own, for this process and the ones it
+    starts."""
+    saved = {name: os.environ.get(name) for name in ("XDG_DATA_HOME", "XDG_CACHE_HOME")}
     os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("user-data"))
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("user-cache"))
     yield
-    if saved is None:
-        os.environ.pop("XDG_DATA_HOME", None)
-    else:
-        os.environ["XDG_DATA_HOME"] = saved
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@ and outputs, a trace's root and the spans that carry its input and output."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,13 +38,23 @@ def trace_tokens(spans: Iterable[dict[str, Any]]) -> int:
 
 
 def io_text(span: dict[str, Any]) -> str:
-    """A span's input and output as one searchable string."""
+    """A span's input and output as one searchable string: every value in them (message
+    contents and roles, document texts, tool calls, plain values), one to a line; keys and
+    JSON quoting are not part of it."""
     meta = meta_of(span)
-    try:
-        return json.dumps([meta.get("input"), meta.get("output")], ensure_ascii=False,
-                          default=str)
-    except (RecursionError, ValueError):
-        return ""
+    found: list[str] = []
+    stack = [meta.get("output"), meta.get("input")]
+    while stack:
+        value = stack.pop()
+        if type(value) is str:
+            found.append(value)
+        elif isinstance(value, dict):
+            stack.extend(reversed(list(value.values())))
+        elif isinstance(value, list):
+            stack.extend(reversed(value))
+        elif value is not None:
+            found.append(str(value))
+    return "\n".join(found)
 
 
 def evaluation_value(metric: dict[str, Any]) -> Any:

@@ -1,50 +1,39 @@
 """Pages of traces and spans for the viewer: filters that combine, cursors for older pages, and
 the traces stored since a cursor (live mode).
 
-Filters an index answers (ml_app, service, session, tags, time, status=error) run in SQL; kind,
-model and free text are checked on the decoded spans, with a scan budget so that a rare match
-never makes a page slow: the page then says how far it read (`exhausted_budget`).
+Every filter first narrows the traces in SQL (selection.py: the tag index, the facts in each
+trace's tag set, the index by start, the viewer's text index); the decoded spans then decide.
+Traces that SQL cannot narrow (stored before facts existed, not in the text index yet, a text
+of fewer than 3 characters) are read and checked, up to a budget of rows that do not match, so
+that a rare match never makes a page slow: the page then says how far it read (`note`).
 """
 
 from __future__ import annotations
 
-import heapq
-import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from .codec import decode, integer, kind_of, trace_summary
+from .codec import decode, kind_of, trace_summary
 from .facts import Spans, io_span, io_text, model_of, root_of, tokens_of, trace_tokens
 from .reading import (
     StorePath,
     reading,
     span_has,
     span_summary,
-    stored_of_traces,
     stored_spans,
-    trace_filters,
     wanted_tags,
     where_clause,
 )
+from .selection import Filters, Selection, select_spans, select_traces
+from .text_index import MIN_LENGTH
+from .walk import SpanCursor, newest, start_at, stored_rows
 
 KINDS = ("llm", "embedding", "retrieval", "tool", "task", "workflow", "agent")
-SCAN_BUDGET = 20_000  # stored rows a page may decode before it stops and offers "older"
-
-
-@dataclass(frozen=True)
-class Filters:
-    ml_app: str | None = None
-    service: str | None = None
-    session: str | None = None
-    tags: tuple[str, ...] = ()
-    status: str | None = None  # "ok" or "error"
-    kind: str | None = None
-    model: str | None = None
-    text: str | None = None  # free text over inputs and outputs, case-insensitive
-    since_ns: int | None = None
-    until_ns: int | None = None
+# Rows read that do not match, and the time spent, before a page stops and offers "older".
+SCAN_BUDGET = 2_000
+SCAN_SECONDS = 0.1
 
 
 @dataclass
@@ -53,6 +42,8 @@ class Page:
     next_cursor: str | None = None  # pass as `before` for the next (older) page
     exhausted_budget: bool = False  # stopped after SCAN_BUDGET rows, not at the end
     last_rowid: int = 0  # traces_after(): the cursor of the next poll
+    scanned: int = 0  # stored rows decoded
+    note: str | None = None  # how far a page that could not use an index read
 
 
 def find_traces(path: StorePath, filters: Filters, before: str | None = None,
@@ -60,43 +51,47 @@ def find_traces(path: StorePath, filters: Filters, before: str | None = None,
     """Trace summaries, newest first, with tokens and evaluations; in this mode a trace passes
     kind, model and text when one of its spans matches, and status is the trace's. `before`
     is a cursor from an earlier page."""
-    where, params = _sql_filters(filters)
-    if before:
-        start, rowid = _cursor(before, 2)
-        where.append("start_ns < ? OR (start_ns = ? AND id < ?)")
-        params += [start, start, rowid]
-    sql = ("SELECT id, trace_id, start_ns, start_bound_ns, events FROM traces"
-           f" {where_clause(where)} ORDER BY start_ns DESC, id DESC")
     with reading(path) as conn:
         if conn is None:
             return Page([])
+        chosen = select_traces(conn, path, filters)
+        where, params = list(chosen.where), list(chosen.params)
+        if before:
+            start, rowid = _cursor(before, 2)
+            where.append("start_ns < ? OR (start_ns = ? AND id < ?)")
+            params += [start, start, rowid]
+        sql = ("SELECT id, trace_id, start_ns, start_bound_ns, events FROM traces"
+               f" {where_clause(where)} ORDER BY start_ns DESC, id DESC")
         rows: list[dict[str, Any]] = []
-        last = None
-        for scanned, (rowid, trace_id, start_ns, bound, events) in enumerate(
-                conn.execute(sql, params), 1):
-            last = f"{start_ns}.{rowid}"
+        last, scanned, rejected = None, 0, 0
+        deadline = time.monotonic() + SCAN_SECONDS
+        for rowid, trace_id, start_ns, bound, events in conn.execute(sql, params):
+            last, scanned = f"{start_ns}.{rowid}", scanned + 1
             spans = stored_spans(conn, rowid, bound, events)
             if _trace_passes(filters, spans):
                 rows.append(trace_row(rowid, trace_id, start_ns, spans))
                 if len(rows) == limit:
                     break
-            if scanned >= SCAN_BUDGET:
-                return Page(_with_evaluations(conn, rows), last, exhausted_budget=True)
-        return Page(_with_evaluations(conn, rows), last if len(rows) == limit else None)
+            else:
+                rejected += 1
+                if rejected >= SCAN_BUDGET or time.monotonic() > deadline:
+                    return Page(_with_evaluations(conn, rows), last, True, scanned=scanned,
+                                note=_note(filters, chosen, scanned, True))
+        return Page(_with_evaluations(conn, rows), last if len(rows) == limit else None,
+                    scanned=scanned, note=_note(filters, chosen, scanned, False))
 
 
 def traces_after(path: StorePath, filters: Filters, after_rowid: int, limit: int = 50) -> Page:
     """Traces stored after the row `after_rowid`, oldest first (live mode)."""
-    where, params = _sql_filters(filters)
-    where.append("id > ?")
-    params.append(after_rowid)
-    sql = ("SELECT id, trace_id, start_ns, start_bound_ns, events FROM traces"
-           f" {where_clause(where)} ORDER BY id LIMIT ?")
     with reading(path) as conn:
         if conn is None:
             return Page([], last_rowid=after_rowid)
+        chosen = select_traces(conn, path, filters)
+        sql = ("SELECT id, trace_id, start_ns, start_bound_ns, events FROM traces"
+               f" {where_clause([*chosen.where, 'id > ?'])} ORDER BY id LIMIT ?")
         rows, last = [], after_rowid
-        for rowid, trace_id, start_ns, bound, events in conn.execute(sql, [*params, limit]):
+        for rowid, trace_id, start_ns, bound, events in conn.execute(
+                sql, [*chosen.params, after_rowid, limit]):
             last = rowid
             spans = stored_spans(conn, rowid, bound, events)
             if _trace_passes(filters, spans):
@@ -114,9 +109,9 @@ def last_rowid(path: StorePath) -> int:
 
 def find_spans(path: StorePath, filters: Filters, before: str | None = None,
                limit: int = 50) -> Page:
-    """Spans matching every filter, newest first, as list_spans() gives them, with tokens."""
+    """Spans matching every filter, newest first, as list_spans() gives them, with tokens.
+    `before` is a cursor from an earlier page: the next page reads only its own rows."""
     wanted = wanted_tags(filters.ml_app, filters.session, filters.service, filters.tags)
-    cursor = _cursor(before, 5) if before else None
 
     def keep(span: dict[str, Any]) -> bool:
         return (all(span_has(span, key, value) for key, value in wanted)
@@ -125,26 +120,23 @@ def find_spans(path: StorePath, filters: Filters, before: str | None = None,
     with reading(path) as conn:
         if conn is None:
             return Page([])
-        stored: Iterator[Any]
-        if wanted:
-            stored = stored_of_traces(conn, *trace_filters(wanted))
-        else:
-            stored = heapq.merge(
-                conn.execute("SELECT start_bound_ns, 1, id, events FROM traces ORDER BY id DESC"),
-                conn.execute("SELECT start_bound_ns, 0, id, events FROM chunks ORDER BY id DESC"),
-                key=lambda row: row[0], reverse=True)
-        kept, budget_hit = _newest(stored, keep, filters, cursor, limit)
-        close = getattr(stored, "close", None)
-        if close is not None:
-            close()
-    rows = []
-    for key, span in kept:
-        row = span_summary(span, key[0])
+        chosen = select_spans(conn, path, filters)
+        cursor = start_at(conn, SpanCursor.parse(before) if before else None, filters.until_ns,
+                          chosen.where, chosen.params)
+        rows = stored_rows(conn, chosen, cursor)
+        try:
+            walked = newest(rows, keep, cursor, filters.since_ns, filters.until_ns, limit,
+                            SCAN_BUDGET, time.monotonic() + SCAN_SECONDS)
+        finally:
+            rows.close()
+    found = []
+    for (start, *_), span in walked.kept:
+        row = span_summary(span, start)
         row["tokens"] = tokens_of(span)
-        rows.append(row)
-    more = kept and (len(kept) == limit or budget_hit)
-    return Page(rows, ".".join(map(str, kept[-1][0])) if more else None,
-                exhausted_budget=budget_hit)
+        found.append(row)
+    following = walked.next_cursor.text() if walked.next_cursor else None
+    return Page(found, following, walked.budget_hit, scanned=walked.scanned,
+                note=_note(filters, chosen, walked.scanned, walked.budget_hit, "rows"))
 
 
 def trace_row(rowid: int, trace_id: str, start_ns: int, spans: Spans) -> dict[str, Any]:
@@ -172,7 +164,7 @@ def _span_passes(filters: Filters, span: dict[str, Any]) -> bool:
         return False
     if filters.model and model_of(span) != filters.model:
         return False
-    return not filters.text or filters.text.casefold() in io_text(span).casefold()
+    return not filters.text or filters.text.lower() in io_text(span).lower()
 
 
 def _trace_passes(filters: Filters, spans: Spans) -> bool:
@@ -184,24 +176,6 @@ def _trace_passes(filters: Filters, spans: Spans) -> bool:
         if one != Filters() and not any(_span_passes(one, span) for span in events):
             return False
     return True
-
-
-def _sql_filters(filters: Filters) -> tuple[list[str], list[Any]]:
-    wanted = wanted_tags(filters.ml_app, filters.session, filters.service, filters.tags)
-    if filters.status == "error":  # the SDK tags every span error:0 or error:1
-        wanted.append(("error", "1"))
-    where, params = trace_filters(wanted)
-    for clause, value in (("start_ns >= ?", filters.since_ns), ("start_ns < ?", filters.until_ns)):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    if filters.text:  # a cheap pre-filter on the stored JSON; the spans' own text decides
-        needle = json.dumps(filters.text.lower(), ensure_ascii=False)[1:-1]
-        where.append("instr(lower(CAST(events AS TEXT)), ?) OR EXISTS (SELECT 1 FROM chunks c"
-                     " WHERE c.trace_rowid = traces.id AND instr(lower(CAST(c.events AS TEXT)),"
-                     " ?))")
-        params += [needle, needle]
-    return where, params
 
 
 def _with_evaluations(conn: sqlite3.Connection,
@@ -222,25 +196,19 @@ def _with_evaluations(conn: sqlite3.Connection,
     return rows
 
 
-def _newest(stored: Iterable[tuple[int, int, int, bytes]], keep: Callable[[Any], bool],
-            filters: Filters, cursor: tuple[int, ...] | None,
-            limit: int) -> tuple[list[tuple[tuple[int, ...], dict[str, Any]]], bool]:
-    """queries.list_spans's walk, with a cursor, an upper time bound, a predicate and a
-    budget of stored rows."""
-    kept: list[tuple[tuple[int, ...], dict[str, Any]]] = []
-    since, until = filters.since_ns, filters.until_ns
-    for scanned, (bound, is_trace, rowid, events) in enumerate(stored, 1):
-        if (len(kept) == limit and bound < kept[0][0][0]) or (since is not None and bound < since):
-            break
-        for position, span in enumerate(decode(events)):
-            key = (integer(span.get("start_ns")) or bound, bound, is_trace, rowid, position)
-            if ((cursor is not None and key >= cursor) or (since is not None and key[0] < since)
-                    or (until is not None and key[0] >= until) or not keep(span)):
-                continue
-            if len(kept) < limit:
-                heapq.heappush(kept, (key, span))
-            elif key > kept[0][0]:
-                heapq.heapreplace(kept, (key, span))
-        if scanned >= SCAN_BUDGET:
-            return sorted(kept, key=lambda item: item[0], reverse=True), True
-    return sorted(kept, key=lambda item: item[0], reverse=True), False
+def _note(filters: Filters, chosen: Selection, scanned: int, budget_hit: bool,
+          what: str = "traces") -> str | None:
+    """What the page says when it could not narrow the text filter by the index, or stopped
+    at the budget."""
+    parts = []
+    if filters.text and len(filters.text) < MIN_LENGTH:
+        parts.append(f"a text of fewer than {MIN_LENGTH} characters is not in the text index")
+    elif filters.text and chosen.text is None:
+        parts.append("the text index is not built yet")
+    elif filters.text and chosen.unindexed_traces:
+        parts.append(f"{chosen.unindexed_traces:,} traces are not in the text index yet")
+    if budget_hit:
+        parts.append(f"searched {scanned:,} stored {what}; older ones may match too")
+    elif parts:
+        parts.append(f"searched {scanned:,} stored {what}")
+    return "; ".join(parts) or None

@@ -14,8 +14,10 @@ from ..config import resolve_store_path
 from .codec import integer, trace_summary
 from .facts import Spans, io_span, model_of, trace_tokens
 from .reading import StorePath, reading, stored_spans, trace_filters, wanted_tags, where_clause
+from .traces import FACT_KEYS, FACTS_MARK
 
 FACET_KEYS = ("ml_app", "service", "session_id", "env")
+RESERVED_KEYS = (*FACT_KEYS, FACTS_MARK.partition(":")[0])
 _SESSION_TRACES = 1_000  # traces of one session decoded for its summary
 
 
@@ -30,45 +32,86 @@ def list_sessions(path: StorePath, ml_app: str | None = None, before_ns: int | N
     """Sessions, most recently active first: traces, tokens, first input, last output, time
     span. The tag index finds each session's traces; only the sessions shown are decoded."""
     where, params = trace_filters(wanted_tags(ml_app, None, None, ()))
-    having, having_params = ("HAVING max(t.start_ns) < ?", [before_ns]) if before_ns else ("", [])
-    sql = ("WITH sess AS (SELECT s.id AS set_id, g.value AS session FROM tag_sets s,"
-           " json_each(s.tag_ids) j JOIN tags g ON g.id = j.value WHERE g.key = 'session_id')"
-           " SELECT sess.session, count(*), min(t.start_ns), max(t.start_ns),"
-           " json_group_array(t.id) FROM traces t JOIN sess ON sess.set_id = t.tag_set_id"
-           f" {where_clause(where)} GROUP BY sess.session {having}"
-           " ORDER BY max(t.start_ns) DESC LIMIT ?")
     with reading(path) as conn:
         if conn is None:
             return Sessions([])
-        found = conn.execute(sql, [*params, *having_params, limit]).fetchall()
-        rows = [_session_row(conn, *row) for row in found]
-    return Sessions(rows, found[-1][3] if len(found) == limit else None)
+        # Summed in Python: SQLite joins each session's tag to every trace otherwise.
+        session_of_set: dict[int, str] = {}
+        sessions = dict(conn.execute("SELECT id, value FROM tags WHERE key = 'session_id'"))
+        for set_id, tag_ids in conn.execute("SELECT id, tag_ids FROM tag_sets"):
+            for tag_id in json.loads(tag_ids):
+                if tag_id in sessions:
+                    session_of_set[set_id] = sessions[tag_id]
+        spans: dict[str, list[Any]] = {}  # session: [traces, first start, last start, sets]
+        for set_id, count, first, last in conn.execute(
+                "SELECT tag_set_id, count(*), min(start_ns), max(start_ns) FROM traces"
+                f" {where_clause(where)} GROUP BY tag_set_id", params):
+            session = session_of_set.get(set_id)
+            if session is None:
+                continue
+            seen = spans.setdefault(session, [0, first, last, []])
+            seen[0] += count
+            seen[1], seen[2] = min(seen[1], first), max(seen[2], last)
+            seen[3].append(set_id)
+        shown = sorted(((seen[2], session) for session, seen in spans.items()
+                        if before_ns is None or seen[2] < before_ns), reverse=True)[:limit]
+        rows = []
+        for last, session in shown:
+            count, first, _, set_ids = spans[session]
+            in_sets = "tag_set_id IN (SELECT value FROM json_each(?))"
+            rowids = [rowid for (rowid,) in conn.execute(
+                f"SELECT id FROM traces {where_clause([*where, in_sets])}",
+                [*params, json.dumps(set_ids)])]
+            rows.append(_session_row(conn, session, count, first, last, rowids))
+    return Sessions(rows, shown[-1][0] if len(shown) == limit else None)
 
 
 def facets(path: StorePath, recent_traces: int = 500) -> dict[str, list[tuple[str, int]]]:
-    """Values with trace counts, most traces first: ml_app, service, session_id and env from
-    the tag index; model (model_name) from the `recent_traces` newest traces."""
-    sql = ("WITH per_set AS (SELECT tag_set_id, count(*) AS n FROM traces GROUP BY tag_set_id)"
-           " SELECT g.key, g.value, sum(p.n) FROM per_set p JOIN tag_sets s ON s.id ="
-           " p.tag_set_id, json_each(s.tag_ids) j JOIN tags g ON g.id = j.value"
-           f" WHERE g.key IN ({','.join('?' * len(FACET_KEYS))})"
-           " GROUP BY g.key, g.value ORDER BY g.key, sum(p.n) DESC, g.value")
+    """Values with trace counts, most traces first: ml_app, service, session_id, env and model
+    (model_name) from the tag index; models also from the `recent_traces` newest traces
+    stored without facts (docs/local-store.md, "Facts")."""
     found: dict[str, list[tuple[str, int]]] = {key: [] for key in (*FACET_KEYS, "model")}
     with reading(path) as conn:
         if conn is None:
             return found
-        for key, value, count in conn.execute(sql, FACET_KEYS):
-            found[key].append((value, count))
-        models: dict[str, int] = {}
-        for rowid, bound, events in conn.execute(
-                "SELECT id, start_bound_ns, events FROM traces ORDER BY id DESC LIMIT ?",
-                (recent_traces,)):
-            names = {model_of(span) for _, span in stored_spans(conn, rowid, bound, events)}
-            for name in names:
-                if name is not None:
-                    models[name] = models.get(name, 0) + 1
-    found["model"] = sorted(models.items(), key=lambda item: (-item[1], item[0]))
+        # Summed in Python: SQLite's plan for the join of sets and tags is quadratic.
+        per_set = dict(conn.execute("SELECT tag_set_id, count(*) FROM traces"
+                                    " GROUP BY tag_set_id"))
+        keys = {"@model": "model", **{key: key for key in FACET_KEYS}}
+        named = {tag_id: (keys[key], value) for tag_id, key, value in conn.execute(
+            f"SELECT id, key, value FROM tags WHERE key IN ({','.join('?' * len(keys))})",
+            list(keys))}
+        counts: dict[tuple[str, str], int] = {}
+        unmarked = []
+        (mark,) = conn.execute("SELECT coalesce(max(id), -1) FROM tags WHERE key = '@facts'"
+                               ).fetchone()
+        for set_id, tag_ids in conn.execute("SELECT id, tag_ids FROM tag_sets"):
+            count = per_set.get(set_id)
+            if not count:
+                continue
+            members = json.loads(tag_ids)
+            if mark not in members:
+                unmarked.append(set_id)
+            for tag_id in members:
+                if tag_id in named:
+                    counts[named[tag_id]] = counts.get(named[tag_id], 0) + count
+        if unmarked:
+            _count_models(conn, unmarked, recent_traces, counts)
+    for (key, value), count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        found[key].append((value, count))
     return found
+
+
+def _count_models(conn: sqlite3.Connection, set_ids: list[int], recent_traces: int,
+                  counts: dict[tuple[str, str], int]) -> None:
+    """Models of the newest traces stored without facts, read off their spans."""
+    marks = ",".join("?" * len(set_ids))
+    for rowid, bound, events in conn.execute(
+            f"SELECT id, start_bound_ns, events FROM traces WHERE tag_set_id IN ({marks})"
+            " ORDER BY id DESC LIMIT ?", [*set_ids, recent_traces]):
+        names = {model_of(span) for _, span in stored_spans(conn, rowid, bound, events)}
+        for name in names - {None}:
+            counts["model", name] = counts.get(("model", name), 0) + 1  # type: ignore
 
 
 def nearest(value: str, candidates: list[str], count: int = 3) -> list[str]:
@@ -80,11 +123,12 @@ def nearest(value: str, candidates: list[str], count: int = 3) -> list[str]:
 
 
 def tag_keys(path: StorePath) -> list[str]:
-    """Every stored tag key."""
+    """Every stored tag key, less those the store keeps its facts under."""
     with reading(path) as conn:
         if conn is None:
             return []
-        return [key for (key,) in conn.execute("SELECT DISTINCT key FROM tags ORDER BY key")]
+        return [key for (key,) in conn.execute("SELECT DISTINCT key FROM tags ORDER BY key")
+                if key not in RESERVED_KEYS]
 
 
 def tag_values(path: StorePath, key: str, limit: int = 1000) -> list[str]:
@@ -111,9 +155,9 @@ def store_info(path: StorePath) -> dict[str, Any]:
 
 
 def _session_row(conn: sqlite3.Connection, session: str, count: int, first_ns: int,
-                 last_ns: int, rowids_json: str) -> dict[str, Any]:
+                 last_ns: int, rowids: list[int]) -> dict[str, Any]:
     traces: list[Spans] = []
-    for rowid in sorted(json.loads(rowids_json))[:_SESSION_TRACES]:
+    for rowid in sorted(rowids)[:_SESSION_TRACES]:
         bound, events = conn.execute("SELECT start_bound_ns, events FROM traces WHERE id = ?",
                                      (rowid,)).fetchone()
         traces.append(stored_spans(conn, rowid, bound, events))

@@ -13,6 +13,8 @@ import sqlite3
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from .traces import FACTS_MARK
+
 _CACHE_LIMIT = 10_000
 
 
@@ -67,7 +69,11 @@ class TagSets:
         (joined,) = conn.execute("SELECT tag_ids FROM tag_sets WHERE id = ?",
                                  (set_id,)).fetchone() or ("[]",)
         stored = set(json.loads(joined))
-        return self._set_of_ids(conn, stored | self._ids_of(conn, tags))
+        added = self._ids_of(conn, tags)
+        mark = self._ids_of(conn, (FACTS_MARK,))
+        if not mark & stored:  # a trace stored without facts: its first spans have none
+            added -= mark
+        return self._set_of_ids(conn, stored | added)
 
     def _ids_of(self, conn: sqlite3.Connection, tags: Iterable[str]) -> set[int]:
         cache = self._tag_ids

@@ -19,9 +19,16 @@ _YIELD_EVERY = 200  # spans, about a millisecond of work inside a busy server
 _INT64_MAX = (1 << 63) - 1
 _INT64_MIN = -(1 << 63)
 
+# Reserved tag keys for facts read off each span (docs/local-store.md, "Facts").
+FACT_KEYS = ("@kind", "@model", "@status")
+FACTS_MARK = "@facts:1"
+ERROR_FACT = "@status:error"
+_FACTS: dict[tuple[Any, Any, bool], tuple[str, ...]] = {}
+_FACTS_LIMIT = 1_000
+
 # What a group keeps of a span: (start_ns as indexed, whether that start is the span's own,
-# the span's tags with its session as a tag, the encoded event).
-SpanFacts = tuple[int, bool, tuple[Any, ...], bytes]
+# the span's tags with its session as a tag, the encoded event, its facts as tags).
+SpanFacts = tuple[int, bool, tuple[Any, ...], bytes, tuple[str, ...]]
 
 
 class TraceGroup:
@@ -43,8 +50,8 @@ class TraceGroup:
         spans = self.spans
         min_start, max_start, exact_starts = _INT64_MAX, _INT64_MIN, True
         tags: set[Any] = set()
-        last_tags = None
-        for start, exact, span_tags, _ in spans.values():
+        last_tags = last_facts = None
+        for start, exact, span_tags, _, facts in spans.values():
             if start < min_start:
                 min_start = start
             if start > max_start:
@@ -53,6 +60,9 @@ class TraceGroup:
             if span_tags != last_tags:  # the spans of a trace mostly carry the same tags
                 last_tags = span_tags
                 tags |= _tag_set(span_tags)
+            if facts is not last_facts:  # facts tuples are shared (_facts_of)
+                last_facts = facts
+                tags.update(facts)
         self.min_start_ns, self.max_start_ns, self.exact_starts = min_start, max_start, exact_starts
         self.tags = frozenset(tags)
         self.events = _array([facts[3] for facts in spans.values()])
@@ -72,7 +82,7 @@ def _tag_set(tags: tuple[Any, ...]) -> frozenset[Any]:
 
 
 def span_facts(event: Event, now_ns: int) -> SpanFacts:
-    return (*_indexed_start(event, now_ns), _tags_of(event), encode(event))
+    return (*_indexed_start(event, now_ns), _tags_of(event), encode(event), _facts_of(event))
 
 
 def _indexed_start(event: Event, now_ns: int) -> tuple[int, bool]:
@@ -93,6 +103,38 @@ def _tags_of(event: Event) -> tuple[Any, ...]:
     return tags
 
 
+def _facts_of(event: Event) -> tuple[str, ...]:
+    """The span's kind, model and error status as reserved tags (FACT_KEYS), so the viewer's
+    filters on them use the tag index; FACTS_MARK says a span's facts are in its tags. The
+    tuples are shared: a batch's spans have few kinds and models."""
+    meta = event.get("meta")
+    kind = model = None
+    if type(meta) is dict:
+        span = meta.get("span")
+        if type(span) is dict:
+            kind = span.get("kind")
+        model = meta.get("model_name")
+    key = (kind, model, event.get("status") == "error")
+    try:
+        return _FACTS[key]
+    except KeyError:
+        if len(_FACTS) >= _FACTS_LIMIT:
+            _FACTS.clear()
+        found = _FACTS[key] = _facts(*key)
+        return found
+    except TypeError:  # a kind or model that is not hashable
+        return _facts(*key)
+
+
+def _facts(kind: Any, model: Any, error: bool) -> tuple[str, ...]:
+    facts: tuple[str, ...] = (FACTS_MARK,)
+    if type(kind) is str:
+        facts += (f"@kind:{kind}",)
+    if model:
+        facts += (f"@model:{model}",)
+    return facts + (ERROR_FACT,) if error else facts
+
+
 class OneSpan:
     """A trace with one span in the batch, the common case (a web request's trace), kept
     lean: no dict of spans, its tags as the span's own tuple, encoded as a one-span array."""
@@ -106,11 +148,12 @@ class OneSpan:
         self.span_id = span_id
         self.min_start_ns, self.exact_starts = _indexed_start(event, now_ns)
         self.max_start_ns = self.min_start_ns
-        self.tags = _tags_of(event)
+        self.tags = _tags_of(event) + _facts_of(event)
         self.events = (b"[" + encode(event) + b"]").decode()
 
     def as_group(self) -> TraceGroup:
-        facts = (self.min_start_ns, self.exact_starts, self.tags, self.events[1:-1].encode())
+        facts = (self.min_start_ns, self.exact_starts, self.tags, self.events[1:-1].encode(),
+                 ())
         group = TraceGroup(self.trace_id, {self.span_id: facts})
         group.summarise()
         return group

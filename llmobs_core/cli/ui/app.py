@@ -4,8 +4,10 @@ toggles; /api/* gives the same data as JSON."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from ...store import pages, queries, summaries
 from . import present
 from .guard import ViewerGuard
+from .indexer import TextIndexer
 from .params import RANGES, parse
 from .templating import STATIC, render
 
@@ -111,7 +114,17 @@ def create_app(path: queries.StorePath = None, allowed_hosts: frozenset[str] | N
         Route("/api/trace/{trace_id}", api_trace),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return ViewerGuard(Starlette(routes=routes), allowed_hosts)
+    indexer = TextIndexer(path)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        indexer.start()
+        try:
+            yield
+        finally:
+            indexer.stop()
+
+    return ViewerGuard(Starlette(routes=routes, lifespan=lifespan), allowed_hosts)
 
 
 def _exists(path: queries.StorePath) -> bool:
