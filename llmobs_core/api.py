@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-import math
-import os
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import propagation
-from ._faults import faults
-from ._log import log, warn_limited
+from . import flushing, lifecycle, propagation
+from ._log import warn_limited
 from ._values import safe_repr
+from .annotation_context import AnnotationContext
 from .annotations import apply_annotations
-from .config import integrations_from_env, parse_bool, resolve
 from .context import current_parent, reading_stream
 from .evaluations import evaluation_from_call
 from .evaluations import submit_evaluation as evaluation_signature
-from .export import sinks_for
-from .export.writer import DROP_REASONS, Writer
+from .feedback import build_feedback
+from .feedback import submit_feedback as feedback_signature
+from .prompts import apply_prompt, apply_tool_definitions
 from .span import KINDS, NOOP_SPAN, LLMObsSpan, NoopSpan
-from .tracer import EnabledFlag, Tracer, install, state, uninstall
+from .tracer import EnabledFlag, state
 
 F = TypeVar("F", bound=Callable[..., Any])
 AnySpan = LLMObsSpan | NoopSpan
@@ -34,18 +30,6 @@ def _start(kind: str, name: Any, session_id: Any, ml_app: Any,
     if tracer is None:
         return NOOP_SPAN
     return tracer.start_span(kind, name, session_id, ml_app, model_name, model_provider)
-
-
-def _seconds(timeout: Any) -> float | None:
-    if timeout is None:  # wait as long as it takes
-        return None
-    kind = type(timeout)
-    if issubclass(kind, bool) or not issubclass(kind, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, not {kind.__name__}")
-    seconds = float(timeout)
-    if math.isnan(seconds):
-        raise ValueError("timeout must be a number of seconds, not nan")
-    return max(0.0, min(seconds, threading.TIMEOUT_MAX))
 
 
 def _app(ml_app: Any, agent_service: Any) -> Any:
@@ -80,14 +64,12 @@ class LLMObs:
     ) -> None:
         """Start recording. Explicit arguments beat the environment (DD_LLMOBS_ML_APP,
         DD_SERVICE, ...); `agent_service` is ddtrace 4.x's name for ml_app. Enabling again
-        replaces the configuration; a wrong setting raises.
+        keeps the first configuration (as ddtrace does; logged at INFO): disable() first
+        to change it. A wrong setting raises.
         Where spans go: docs/exporters.md. With `integrations_enabled`, the installed LLM
         clients (openai, anthropic) are traced, less those the environment turns off
         (docs/launcher.md)."""
-        if parse_bool(os.environ.get("DD_LLMOBS_ENABLED"), "DD_LLMOBS_ENABLED") is False:
-            log.info("llmobs: DD_LLMOBS_ENABLED is false; enable() does nothing")
-            return
-        config = resolve({
+        lifecycle.start({
             "ml_app": _app(ml_app, agent_service), "service": service, "env": env,
             "version": version,
             "agentless_enabled": agentless_enabled, "site": site, "api_key": api_key,
@@ -97,28 +79,13 @@ class LLMObs:
             "override_origin": override_origin, "agent_url": agent_url,
             "otlp_endpoint": otlp_endpoint, "otlp_headers": otlp_headers,
             "sample_rate": sample_rate,
-        })
-        integrations = integrations_from_env() if integrations_enabled else ()
-        writer = Writer(sinks_for(config), config.static_tags(), config.span_processor)
-        previous = state.tracer
-        install(Tracer(config, writer))
-        if previous is not None:
-            previous.shutdown()
-        # -- LLM client integrations (llmobs_core/integrations/) --
-        from .integrations import _registry
-
-        _registry.apply(integrations)
+        }, integrations_enabled)
 
     @staticmethod
     def disable() -> None:
         """Stop recording: drain what was recorded (within the shutdown timeout), close sinks,
         put the LLM clients' original methods back."""
-        from .integrations import _registry
-
-        _registry.unpatch_all()
-        tracer = uninstall()
-        if tracer is not None:
-            tracer.shutdown()
+        lifecycle.stop()
 
     enabled = EnabledFlag()
     """True while llmobs records: `if LLMObs.enabled:` as in ddtrace; `LLMObs.enabled()`
@@ -147,8 +114,14 @@ class LLMObs:
 
     @staticmethod
     def agent(name: str | None = None, session_id: str | None = None,
-              ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
-        return _start("agent", name, session_id, _app(ml_app, agent_service))
+              ml_app: str | None = None, agent_service: str | None = None,
+              version: str | None = None) -> AnySpan:
+        """An agent span; `version` is sent as its agent_version tag."""
+        span = _start("agent", name, session_id, _app(ml_app, agent_service))
+        if version is not None and type(span) is LLMObsSpan:
+            span.tags = {**(span.tags or {}), "agent_version": safe_repr(version)
+                         if type(version) is not str else version}
+        return span
 
     @staticmethod
     def tool(name: str | None = None, session_id: str | None = None,
@@ -219,9 +192,11 @@ class LLMObs:
 
     @staticmethod
     def annotate(span: LLMObsSpan | None = None, input_data: Any = None, output_data: Any = None,
-                 metadata: Any = None, metrics: Any = None, tags: Any = None) -> None:
+                 metadata: Any = None, metrics: Any = None, tags: Any = None,
+                 prompt: Any = None, tool_definitions: Any = None) -> None:
         """Add data to a span (the active one when `span` is None). Never raises: data that
-        cannot be used is dropped, field by field, with a warning."""
+        cannot be used is dropped, field by field, with a warning. `prompt` and
+        `tool_definitions` are kept on llm spans (docs/migrating-from-ddtrace.md)."""
         if state.tracer is None:
             return
         if span is None:
@@ -239,7 +214,32 @@ class LLMObs:
                          span.name)
             return
         apply_annotations(span, input_data, output_data, metadata, metrics, tags)
+        if prompt is not None:
+            apply_prompt(span, prompt)
+        if tool_definitions is not None:
+            apply_tool_definitions(span, tool_definitions)
 
+    @staticmethod
+    def annotation_context(tags: dict[str, Any] | None = None, prompt: dict[str, Any] | None = None,
+                           name: str | None = None) -> AnnotationContext:
+        """A context manager (sync or async): every span opened inside it gets these tags
+        (merged), this prompt (llm spans) and this name. Nested contexts apply outermost
+        first; spans open before it was entered are left alone."""
+        return AnnotationContext(tags, prompt, name)
+
+    @staticmethod
+    def register_processor(processor: Callable[[Any], Any] | None = None) -> None:
+        """Set (or, with None, remove) the span processor of the running configuration: it
+        gets each span on the writer thread, with ddtrace's `.input`, `.output`, `.metadata`
+        and `get_tag()` and as the event dict; return None to drop the span."""
+        tracer = state.tracer
+        if tracer is None:
+            warn_limited("register_processor", "llmobs: register_processor() before enable() "
+                         "has no effect; pass span_processor= to enable() or call it after")
+            return
+        if processor is not None and not callable(processor):
+            raise TypeError(f"processor must be callable, not {type(processor).__name__}")
+        tracer.writer.set_processor(processor)
     @staticmethod
     def export_span(span: LLMObsSpan | None = None) -> dict[str, str] | None:
         """The span's ids, to join an evaluation to it later: {"span_id", "trace_id"}."""
@@ -260,56 +260,59 @@ class LLMObs:
         if tracer is not None:
             tracer.enqueue(evaluation_from_call(args, kwargs, tracer.default_ml_app))
 
+    @staticmethod
+    def submit_feedback(*args: Any, **kwargs: Any) -> None:
+        """End-user feedback on one target: a span (`span`, as export_span() returns it, or
+        `span_id`), a `trace_id`, a `session_id` or a `feedback_join_key`; ddtrace's
+        arguments (see feedback.submit_feedback). Wrong arguments raise ValueError or
+        TypeError."""
+        tracer = state.tracer
+        if tracer is not None:
+            arguments = feedback_signature(*args, **kwargs)
+            tracer.enqueue(build_feedback(tracer.default_ml_app, arguments))
+
+    @staticmethod
+    def get_spans(trace_id: str | None = None, span_id: str | None = None,
+                  query: str | None = None, span_kind: str | None = None,
+                  span_name: str | None = None, ml_app: str | None = None,
+                  tags: dict[str, str] | None = None, from_date: Any = "now-7d",
+                  to_date: Any = "now", sort: str = "timestamp",
+                  include_attachments: bool = True, limit: int = 10,
+                  agent_service: str | None = None) -> list[dict[str, Any]]:
+        """Recorded spans matching every filter, from the local store (the enabled local
+        sink's file, else the default one). `query` (Datadog's search syntax) and
+        `include_attachments` have no local meaning."""
+        from .span_query import get_spans
+
+        tracer = state.tracer
+        store = None if tracer is None else tracer.local_store_path()
+        default_app = None if tracer is None else tracer.default_ml_app
+        return get_spans(store, default_app, trace_id, span_id, query, span_kind, span_name,
+                         _app(ml_app, agent_service), tags, from_date, to_date, sort, limit)
+
     # -- delivery ------------------------------------------------------------------------------
 
     @staticmethod
     def flush(timeout: float | None = 5.0) -> bool:
         """Block until everything recorded so far is delivered; False if `timeout` ran out.
         A timeout that is not a number of seconds raises TypeError."""
-        tracer = state.tracer
-        return True if tracer is None else tracer.writer.flush(_seconds(timeout))
+        return flushing.flush(timeout)
 
     @staticmethod
     async def aflush(timeout: float | None = 5.0) -> bool:
         """flush() for async code: waits without blocking the event loop."""
-        timeout = _seconds(timeout)
-        tracer = state.tracer
-        marker = None if tracer is None else tracer.writer.flush_marker()
-        if marker is None:
-            return True
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
-
-        def resolve() -> None:
-            if not done.done():
-                done.set_result(True)
-
-        def wake() -> None:
-            loop.call_soon_threadsafe(resolve)
-
-        marker.callbacks.append(wake)
-        if marker.done.is_set():
-            return True
-        try:
-            return await asyncio.wait_for(done, timeout)
-        except asyncio.TimeoutError:
-            return False
+        return await flushing.aflush(timeout)
 
     @staticmethod
     def stats() -> dict[str, Any]:
         """Counts: enqueued, sent (taken by at least one sink), pending, dropped by reason
         (enqueued = sent + dropped + pending), each sink's own sent and dropped, and llmobs's
         own faults by place (each one logged at ERROR; the host's code was not affected)."""
-        tracer = state.tracer
-        if tracer is None:
-            counts = {"enqueued": 0, "sent": 0, "pending": 0,
-                      "dropped": dict.fromkeys(DROP_REASONS, 0), "sinks": {}}
-        else:
-            counts = tracer.writer.stats()
-        counts["faults"] = dict(faults)
-        return counts
+        return flushing.stats()
 
 
 # LLMObs.submit_evaluation reads its arguments itself (two orders); show ddtrace's signature.
 LLMObs.__dict__["submit_evaluation"].__func__.__signature__ = inspect.signature(
     evaluation_signature).replace(return_annotation=None)
+LLMObs.__dict__["submit_feedback"].__func__.__signature__ = inspect.signature(
+    feedback_signature).replace(return_annotation=None)

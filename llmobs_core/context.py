@@ -21,6 +21,11 @@ reading_stream: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.Con
     "llmobs_reading_stream", default=None
 )
 
+# The annotation contexts entered in this context, outermost first (annotation_context.py).
+annotation_contexts: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
+    "llmobs_annotation_contexts", default=()
+)
+
 T = TypeVar("T")
 
 

@@ -9,6 +9,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ._log import warn_limited
 from ._values import safe_repr
 from .annotations import shape_io_leniently
 from .context import current_parent
@@ -17,13 +18,16 @@ from .tracer import state
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SKIPPED_FIRST = ("self", "cls")
-_SPAN_OPTIONS = ("session_id", "ml_app", "agent_service", "model_name", "model_provider")
+_SPAN_OPTIONS = ("session_id", "ml_app", "agent_service", "model_name", "model_provider",
+                 "version")
+_MESSAGE_KINDS = ("llm", "embedding")
+DECORATOR_TAG = {"decorator": "1"}  # ddtrace's mark on spans opened by a decorator
 
 
 class _Capture:
     """What a decorated function records: its arguments by parameter name, its return value."""
 
-    __slots__ = ("positional", "varargs", "skip_first", "inputs", "outputs")
+    __slots__ = ("positional", "varargs", "varkw", "skip_first", "inputs", "outputs")
 
     def __init__(self, fn: Callable[..., Any], inputs: bool, outputs: bool) -> None:
         parameters = list(inspect.signature(fn).parameters.values())
@@ -32,6 +36,8 @@ class _Capture:
         self.positional = [p.name for p in parameters if p.kind in kinds]
         self.varargs = next((p.name for p in parameters
                              if p.kind is inspect.Parameter.VAR_POSITIONAL), None)
+        self.varkw = next((p.name for p in parameters
+                           if p.kind is inspect.Parameter.VAR_KEYWORD), None)
         self.inputs, self.outputs = inputs, outputs
 
     def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +46,14 @@ class _Capture:
             named[self.varargs] = args[len(self.positional):]
         if self.skip_first and self.positional:
             named.pop(self.positional[0], None)
-        named.update(kwargs)
+        if kwargs:
+            if self.varkw is None:
+                named.update(kwargs)
+            else:  # as inspect's bind: keywords of no parameter under the **name
+                extra = {k: v for k, v in kwargs.items() if k not in self.positional}
+                named.update((k, v) for k, v in kwargs.items() if k in self.positional)
+                if extra:
+                    named[self.varkw] = extra
         return named
 
 
@@ -55,6 +68,9 @@ def span_decorator(kind: str, name: str | None = None, *, capture_input: bool = 
 
     if options.get("agent_service") is not None:  # ddtrace 4.x's name for ml_app wins
         options["ml_app"] = options["agent_service"]
+    if options.get("version") is not None and kind != "agent":
+        warn_limited("decorator.version", "llmobs: version= is only used by @agent; ignored "
+                     "on @%s", kind)
 
     def decorate(fn: F) -> F:
         capture = _Capture(fn, capture_input, capture_output)
@@ -80,11 +96,16 @@ def _open(kind: str, name: str, options: dict[str, Any], capture: _Capture,
         return None
     span = tracer.start_span(kind, name, options.get("session_id"), options.get("ml_app"),
                              options.get("model_name"), options.get("model_provider"))
+    span.tags = {**span.tags, **DECORATOR_TAG} if span.tags else DECORATOR_TAG.copy()
+    if kind == "agent" and options.get("version") is not None:
+        span.tags["agent_version"] = str(options["version"])
     if capture.inputs:
         try:
             named = capture.arguments(args, kwargs)
-            value = next(iter(named.values())) if len(named) == 1 else named
-            span.input = shape_io_leniently(kind, 0, value)
+            if len(named) == 1 and kind in _MESSAGE_KINDS:  # the messages or documents
+                span.input = shape_io_leniently(kind, 0, next(iter(named.values())))
+            elif named:  # as ddtrace: the arguments by name, always
+                span.input = shape_io_leniently(kind, 0, named)
         except Exception:  # a broken signature must never stop the user's call
             pass
     return span

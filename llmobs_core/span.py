@@ -17,6 +17,7 @@ from .context import current_parent, restore
 
 KINDS = ("agent", "embedding", "llm", "retrieval", "task", "tool", "workflow")
 MODEL_KINDS = frozenset(("llm", "embedding"))
+_INHERITING = frozenset(("llm", "tool"))
 _MAX_STACK_CHARS = 8000
 
 
@@ -27,7 +28,7 @@ SpanRecord = tuple
 RECORD_FIELDS = (
     "kind", "name", "trace_id", "span_id", "parent_id", "apm_trace_id", "ml_app", "session_id",
     "model_name", "model_provider", "start_ns", "duration_ns", "error", "input", "output",
-    "metadata", "metrics", "tags", "tool_definitions", "sample_rate",
+    "metadata", "metrics", "tags", "tool_definitions", "sample_rate", "extras",
 )
 _read_record = attrgetter(*RECORD_FIELDS)
 
@@ -56,8 +57,8 @@ class LLMObsSpan:
     __slots__ = (
         "kind", "name", "trace_id", "span_id", "parent_id", "apm_trace_id", "ml_app",
         "session_id", "model_name", "model_provider", "start_ns", "duration_ns", "_start_perf",
-        "error", "input", "output", "metadata", "metrics", "tags", "tool_definitions", "_token",
-        "_on_finish", "sample_rate", "sampled",
+        "error", "input", "output", "metadata", "metrics", "tags", "tool_definitions", "extras",
+        "_parent", "_token", "_on_finish", "sample_rate", "sampled",
     )
 
     def __init__(
@@ -92,6 +93,9 @@ class LLMObsSpan:
                 self.parent_id = parent.parent_id
                 self.sample_rate = 1.0
                 self.sampled = True
+        # An llm span inherits its parent's prompt, a tool span its version from the llm
+        # span that defined it: both read at finish, when the parent's annotations are known.
+        self._parent = parent if kind in _INHERITING and type(parent) is LLMObsSpan else None
         self.ml_app = ml_app
         self.session_id = session_id
         self.model_name = model_name
@@ -102,7 +106,8 @@ class LLMObsSpan:
         self.metadata: dict[str, Any] | None = None
         self.metrics: dict[str, float] | None = None
         self.tags: dict[str, str] | None = None
-        self.tool_definitions: list[dict[str, Any]] | None = None  # set by LLM integrations
+        self.tool_definitions: list[dict[str, Any]] | None = None
+        self.extras: dict[str, Any] | None = None  # "prompt", "tool": rare, so kept apart
         self._token: Token[Any] | None = None
         self._on_finish = on_finish
         self.duration_ns: int | None = None
@@ -127,6 +132,8 @@ class LLMObsSpan:
                 self.set_exception(exc)
             if self.duration_ns is None:
                 self.duration_ns = perf_counter_ns() - self._start_perf
+                if self._parent is not None:
+                    self._inherit()
                 self._on_finish(self.record())
         finally:
             token = self._token
@@ -150,7 +157,24 @@ class LLMObsSpan:
         """End the span and hand it to the exporter. Calling it again does nothing."""
         if self.duration_ns is None:
             self.duration_ns = perf_counter_ns() - self._start_perf
+            if self._parent is not None:
+                self._inherit()
             self._on_finish(self.record())
+
+    def _inherit(self) -> None:
+        parent, self._parent = self._parent, None
+        if parent is None:
+            return
+        extras = self.extras or {}
+        if self.kind == "llm":
+            prompt = (parent.extras or {}).get("prompt")
+            if prompt is not None and "prompt" not in extras:
+                self.extras = {**extras, "prompt": prompt}
+        elif parent.kind == "llm" and "tool" not in extras:
+            version = next((d.get("version") for d in parent.tool_definitions or ()
+                            if type(d) is dict and d.get("name") == self.name), None)
+            if version:
+                self.extras = {**extras, "tool": {"version": str(version)}}
 
     def record(self) -> SpanRecord:
         """The finished span's fields, in RECORD_FIELDS order, for the writer. A tuple of plain
@@ -166,13 +190,15 @@ class LLMObsSpan:
 
 
 def _qualified_name(cls: type) -> str:
+    """ddtrace's error type, module-qualified (builtins.ValueError), with the class's
+    qualified name (Outer.Error, where ddtrace writes Error)."""
     try:
         module, qualname = cls.__module__, cls.__qualname__
         if type(module) is not str or type(qualname) is not str:  # rewritten by a metaclass
             return clean_text(type.__repr__(cls))
     except Exception:
         return "<unreadable exception type>"
-    return qualname if module == "builtins" else clean_text(f"{module}.{qualname}")
+    return clean_text(f"{module}.{qualname}")
 
 
 def _message(exc: BaseException) -> str:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 from ._log import warn_limited
 from ._signals import install_sigterm_drain, uninstall_sigterm_drain
 from ._values import as_name, safe_repr
+from .annotation_context import apply_contexts
 from .config import Config, ml_app_problem
-from .context import current_parent
+from .context import annotation_contexts, current_parent
 from .export.writer import Writer
 from .sampling import keeps
 from .span import LLMObsSpan
@@ -69,6 +70,9 @@ class Tracer:
             self._decide(span, parent)
         if not span.sampled:
             span._on_finish = self.sampled_out.span
+        contexts = annotation_contexts.get()
+        if contexts:
+            apply_contexts(span, contexts)
         return span
 
     def _decide(self, span: LLMObsSpan, remote: RemoteContext | None) -> None:
@@ -83,6 +87,11 @@ class Tracer:
             span.sampled = keeps(span.apm_trace_id, self.sample_rate)
         if not span.sampled:
             self.sampled_out.trace(span.trace_id)
+
+    def local_store_path(self) -> Any:
+        """The file of the first local-store sink, or None."""
+        return next((getattr(sink, "path", None) for sink in self.writer.sinks
+                     if type(sink).__name__ == "LocalStoreSink"), None)
 
     def shutdown(self) -> None:
         self.writer.shutdown(self.config.shutdown_timeout)

@@ -178,7 +178,13 @@ def metric_value(metric: dict[str, Any]) -> str:
 
 
 def join_target(metric: dict[str, Any]) -> tuple[Text, Text]:
-    """(trace id, span id) for a metric joined to a span; ("tag key:value", "") for a tag."""
+    """(trace id, span id) for a metric joined to a span; ("tag key:value", "") for a tag;
+    feedback's own target for feedback ("session_id:..." for a session)."""
+    if metric.get("event_kind") == "feedback":
+        for key in ("session_id", "feedback_join_key"):
+            if key in metric:
+                return literal(f"{key}:{metric[key]}"), Text()
+        return literal(metric.get("trace_id", "")), literal(metric.get("span_id", ""))
     join_on = _mapping(metric.get("join_on"))
     if span := _mapping(join_on.get("span")):
         return literal(span.get("trace_id")), literal(span.get("span_id"))

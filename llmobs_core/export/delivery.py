@@ -14,6 +14,7 @@ from typing import Any
 
 from .._faults import safe_str
 from .._log import warn_limited
+from ..processors import ProcessorSpan
 from .base import Event, PartialDelivery, Sink, SpanEvents
 
 Undelivered = dict[int, str]  # index in the batch -> why it was not delivered
@@ -57,6 +58,9 @@ class Delivery:
         self.names = sink_names(self.sinks)
         self.sink_counts = {name: {"sent": 0, "dropped": 0} for name in self.names}
         self._build = build
+        self.set_processor(processor)
+
+    def set_processor(self, processor: Callable[[Event], Event | None] | None) -> None:
         self._processor = processor
         # Events are built as one sink reads them (SpanEvents), unless a span processor must
         # see them first or several sinks would each build them again.
@@ -199,7 +203,9 @@ class Delivery:
 def _processed(processor: Callable[[Event], Event | None], event: Event,
                tally: Tally) -> Event | None:
     try:
-        processed = processor(event)
+        processed = processor(ProcessorSpan(event))
+        if type(processed) is ProcessorSpan:
+            processed = processed.to_event()
     except Exception as exc:
         warn_limited("writer.processor", "llmobs: span_processor raised (%s: %s); the span was "
                      "dropped", type(exc).__name__, safe_str(exc))

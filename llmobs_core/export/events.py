@@ -125,7 +125,7 @@ class EventBuilder:
         """The span event of a finished span's record (or of a span); see RECORD_FIELDS."""
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
          model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
-         metrics, span_tags, tool_definitions, sample_rate) = (
+         metrics, span_tags, tool_definitions, sample_rate, extras) = (
             span.record() if isinstance(span, LLMObsSpan) else span)
         meta: dict[str, Any] = {"span": {"kind": kind}}
         if kind == "llm":
@@ -141,8 +141,13 @@ class EventBuilder:
         if metadata:
             metadata = _plain(metadata)
             meta["metadata"] = metadata if type(metadata) is dict else {"value": metadata}
-        if tool_definitions:
+        if tool_definitions and kind == "llm":
             meta["tool_definitions"] = _plain(tool_definitions)
+        if extras:
+            if kind == "llm" and "prompt" in extras:
+                meta.setdefault("input", {})["prompt"] = extras["prompt"]
+            if kind == "tool" and "tool" in extras:
+                meta["tool"] = extras["tool"]
         if kind in MODEL_KINDS:
             meta["model_name"] = model_name or "custom"
             meta["model_provider"] = (model_provider or "custom").lower()

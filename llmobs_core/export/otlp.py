@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from .._log import warn_limited
-from ..span import new_span_id
+from ..span import new_span_id, new_trace_id
 from . import _otlp_wire as wire
 from ._http import DeliveryError, Origin, RetryPolicy, post_with_retries
 from ._otlp_mapping import evaluation_attributes, span_attributes
@@ -69,6 +69,22 @@ def evaluation_data(metric: Event) -> SpanData:
                     "internal", at, at, evaluation_attributes(metric), None)
 
 
+def feedback_data(metric: Event) -> SpanData:
+    """Feedback, as an EVALUATOR span: in the trace it targets, else in a trace of its own;
+    its target (span_id, session_id, feedback_join_key) and submitter as attributes."""
+    at = int(metric["timestamp_ms"]) * 1_000_000
+    trace_id = int(metric["trace_id"], 16) if "trace_id" in metric else new_trace_id(at)
+    attributes = evaluation_attributes(metric)
+    attributes["llmobs.evaluation.event_kind"] = "feedback"
+    for key in ("span_id", "session_id", "feedback_join_key"):
+        if key in metric:
+            attributes[f"llmobs.feedback.{key}"] = metric[key]
+    for key, value in metric["submitter"].items():
+        attributes[f"llmobs.feedback.submitter.{key}"] = value
+    return SpanData(metric.get("ml_app") or "unnamed-ml-app", trace_id, new_span_id(), None,
+                    f"feedback:{metric['label']}", "internal", at, at, attributes, None)
+
+
 class OTLPSink:
     """`endpoint` is the URL spans are POSTed to (…/v1/traces); None reads
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. `headers`
@@ -120,7 +136,9 @@ class OTLPSink:
         """Evaluations of a span go as EVALUATOR spans under it (OTLP has no evaluation
         signal); those joined on a tag have no span to hang from and are left out."""
         spans = [evaluation_data(m) for m in metrics if "span" in m.get("join_on", {})]
-        left_out = len(metrics) - len(spans)
+        feedback = [feedback_data(m) for m in metrics if m.get("event_kind") == "feedback"]
+        left_out = len(metrics) - len(spans) - len(feedback)
+        spans += feedback
         if left_out:
             warn_limited("otlp.tag_evaluations", "llmobs: %d evaluations joined on a tag were "
                          "not sent over OTLP: only evaluations of a span are", left_out)

@@ -114,6 +114,10 @@ class Writer:
         elif len(queue) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
 
+    def set_processor(self, processor: Callable[[Event], Event | None] | None) -> None:
+        """Replace the span processor; batches taken after this use the new one."""
+        self._delivery.set_processor(processor)
+
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until everything enqueued before this call is handled (delivered or dropped
         and counted); False if `timeout` passed first."""

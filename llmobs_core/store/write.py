@@ -241,6 +241,10 @@ def _evaluation_row(metric: Event) -> tuple[Any, ...]:
     join_on = metric.get("join_on") or {}
     span = join_on.get("span") or {}
     tag = join_on.get("tag") or {}
+    if metric.get("event_kind") == "feedback":  # one target at the top level
+        span = {key: metric[key] for key in ("trace_id", "span_id") if key in metric}
+        tag = next(({"key": key, "value": metric[key]} for key in ("session_id",
+                    "feedback_join_key") if key in metric), {})
     data = encode(metric)
     # A retried batch re-sends the same dicts, which encode to the same text.
     digest = int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)

@@ -14,7 +14,8 @@ from llmobs_core.testing import capture
 
 
 def test_bare_and_called_forms_capture_arguments_by_name_and_the_return_value() -> None:
-    """@workflow records its name, its bound arguments as input and its result as output."""
+    """@workflow records its name, its bound arguments by name as input (ddtrace's shape:
+    *args as a list, **kwargs under their own name) and its result as output."""
 
     @workflow
     def plan(question, depth=2, *extra, **options):
@@ -29,7 +30,7 @@ def test_bare_and_called_forms_capture_arguments_by_name_and_the_return_value() 
         add(1, b=2)
     planned = captured.by_name("plan")
     assert json.loads(planned["meta"]["input"]["value"]) == {
-        "question": "why?", "depth": 3, "extra": ["x"], "verbose": True}
+        "question": "why?", "depth": 3, "extra": ["x"], "options": {"verbose": True}}
     assert json.loads(planned["meta"]["output"]["value"]) == {"steps": 3}
     added = captured.by_name("calculator")
     assert added["meta"]["span"]["kind"] == "tool"
@@ -38,7 +39,8 @@ def test_bare_and_called_forms_capture_arguments_by_name_and_the_return_value() 
 
 
 def test_methods_do_not_capture_self_or_cls() -> None:
-    """self and cls are left out of the captured input."""
+    """self and cls are left out of the captured input; one argument is still a dict by
+    name, as in ddtrace."""
 
     class Agent:
         @agent
@@ -53,8 +55,8 @@ def test_methods_do_not_capture_self_or_cls() -> None:
     with capture() as captured:
         Agent().act("win")
         Agent.build(4)
-    assert captured.by_name("act")["meta"]["input"]["value"] == "win"
-    assert captured.by_name("build")["meta"]["input"]["value"] == "4"
+    assert captured.by_name("act")["meta"]["input"]["value"] == '{"goal": "win"}'
+    assert captured.by_name("build")["meta"]["input"]["value"] == '{"size": 4}'
 
 
 def test_opt_outs_and_annotations_win_over_capture() -> None:
@@ -105,7 +107,7 @@ def test_llm_embedding_and_retrieval_captures_take_their_kinds_shapes() -> None:
     assert embedded["input"] == {"documents": [{"text": "hello"}, {"text": "world"}]}
     assert embedded["output"] == {"value": "[[0.1, 0.2]]"}
     searched = captured.by_name("search")["meta"]
-    assert searched["input"] == {"value": "q"}
+    assert searched["input"] == {"value": "{\"query\": \"q\"}"}
     assert searched["output"] == {"documents": [{"text": "doc one", "id": "1", "score": 0.9}]}
 
 
@@ -213,7 +215,7 @@ def test_generator_send_throw_and_error_are_passed_through() -> None:
         with pytest.raises(RuntimeError, match="bad input"):
             gen.throw(ValueError("x"))
     (event,) = captured.spans
-    assert event["status"] == "error" and event["meta"]["error"]["type"] == "RuntimeError"
+    assert event["status"] == "error" and event["meta"]["error"]["type"] == "builtins.RuntimeError"
 
 
 def test_abandoned_and_closed_generators_end_their_spans() -> None:
@@ -275,7 +277,7 @@ def test_async_generator_exception_marks_error() -> None:
 
     with capture() as captured:
         asyncio.run(main())
-    assert captured.spans[0]["meta"]["error"]["type"] == "LookupError"
+    assert captured.spans[0]["meta"]["error"]["type"] == "builtins.LookupError"
 
 
 def test_decorators_run_the_function_unchanged_when_disabled() -> None:

@@ -114,7 +114,7 @@ def test_exception_marks_the_span_as_error_and_propagates_unchanged() -> None:
     (event,) = captured.spans
     assert event["status"] == "error"
     error = event["meta"]["error"]
-    assert error["type"] == "KeyError" and error["message"] == "'missing'"
+    assert error["type"] == "builtins.KeyError" and error["message"] == "'missing'"
     assert "raise boom" in error["stack"]
     tags = _tags(event)
     assert tags["error"] == "1" and tags["error_type"] == "KeyError"
