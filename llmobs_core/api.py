@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import flushing, lifecycle, propagation
+from . import flushing, lifecycle, processors, propagation
 from ._log import warn_limited
 from ._values import safe_repr
 from .annotation_context import AnnotationContext
@@ -232,14 +232,7 @@ class LLMObs:
         """Set (or, with None, remove) the span processor of the running configuration: it
         gets each span on the writer thread, with ddtrace's `.input`, `.output`, `.metadata`
         and `get_tag()` and as the event dict; return None to drop the span."""
-        tracer = state.tracer
-        if tracer is None:
-            warn_limited("register_processor", "llmobs: register_processor() before enable() "
-                         "has no effect; pass span_processor= to enable() or call it after")
-            return
-        if processor is not None and not callable(processor):
-            raise TypeError(f"processor must be callable, not {type(processor).__name__}")
-        tracer.writer.set_processor(processor)
+        processors.register(processor)
     @staticmethod
     def export_span(span: LLMObsSpan | None = None) -> dict[str, str] | None:
         """The span's ids, to join an evaluation to it later: {"span_id", "trace_id"}."""

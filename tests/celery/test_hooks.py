@@ -128,7 +128,7 @@ def test_eager_retry_gives_one_span_per_attempt(eager_app: Celery) -> None:
     assert [tag(s, "celery.state") for s in attempts] == ["RETRY", "RETRY", "SUCCESS"]
     assert {s["parent_id"] for s in attempts} == {str(request.span_id)}
     assert [s["status"] for s in attempts] == ["error", "error", "ok"]
-    assert attempts[0]["meta"]["error"]["type"] == "ConnectionError"
+    assert attempts[0]["meta"]["error"]["type"] == "builtins.ConnectionError"
     assert len({task_id(s) for s in attempts}) == 1
 
 
@@ -146,7 +146,7 @@ def test_eager_failure_records_the_error(eager_app: Celery, propagates: bool) ->
             assert task(eager_app, "fail").delay("boom").state == "FAILURE"
         span = captured.by_name(PREFIX + "fail")
     assert span["status"] == "error"
-    assert span["meta"]["error"]["type"] == "ValueError"
+    assert span["meta"]["error"]["type"] == "builtins.ValueError"
     assert span["meta"]["error"]["message"] == "boom"
     assert 'raise ValueError(message)' in span["meta"]["error"]["stack"]
     assert tag(span, "celery.state") == "FAILURE"

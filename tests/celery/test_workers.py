@@ -198,7 +198,7 @@ def test_each_call_style_gives_a_child_of_the_publishing_span(run: Run) -> None:
 def test_a_failing_task_records_the_error(run: Run) -> None:
     """A task that raises gives an error span with the type, message and stack."""
     (span,) = run.task_spans("failure")
-    assert span["status"] == "error" and tag(span, "error_type") == "ValueError"
+    assert span["status"] == "error" and tag(span, "error_type") == "builtins.ValueError"
     assert span["meta"]["error"]["message"] == "boom"
     assert "raise ValueError(message)" in span["meta"]["error"]["stack"]
     assert tag(span, "celery.state") == "FAILURE"
@@ -211,7 +211,7 @@ def test_a_retried_task_gives_one_span_per_attempt_under_the_same_parent(run: Ru
     assert [tag(s, "celery.attempt") for s in spans] == ["1", "2", "3"]
     assert {s["parent_id"] for s in spans} == {run.scenarios["retry"].span_id}
     assert [tag(s, "celery.state") for s in spans] == ["RETRY", "RETRY", "SUCCESS"]
-    assert spans[0]["meta"]["error"]["type"] == "ConnectionError"
+    assert spans[0]["meta"]["error"]["type"] == "builtins.ConnectionError"
     assert {s["session_id"] for s in spans} == {"s-retry"}
 
 

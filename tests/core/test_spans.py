@@ -117,7 +117,7 @@ def test_exception_marks_the_span_as_error_and_propagates_unchanged() -> None:
     assert error["type"] == "builtins.KeyError" and error["message"] == "'missing'"
     assert "raise boom" in error["stack"]
     tags = _tags(event)
-    assert tags["error"] == "1" and tags["error_type"] == "KeyError"
+    assert tags["error"] == "1" and tags["error_type"] == "builtins.KeyError"
 
 
 def test_disabled_calls_are_no_ops_that_still_run_user_code() -> None:

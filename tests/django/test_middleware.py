@@ -261,7 +261,7 @@ async def test_a_view_exception_marks_the_span_and_propagates_unchanged(spans, p
             Client().get(path)
     event = request_span(spans, f"GET {path}")
     assert event["status"] == "error"
-    assert event["meta"]["error"]["type"] == "ValueError"
+    assert event["meta"]["error"]["type"] == "builtins.ValueError"
     assert "view failed" in event["meta"]["error"]["message"]
     assert "raise ValueError" in event["meta"]["error"]["stack"]
 
@@ -332,7 +332,7 @@ async def test_an_exception_mid_stream_marks_the_span(spans):
         async for _chunk in response.streaming_content:
             pass
     event = request_span(spans, "GET /stream/broken/")
-    assert event["meta"]["error"]["type"] == "RuntimeError"
+    assert event["meta"]["error"]["type"] == "builtins.RuntimeError"
 
 
 # -- excluded paths -------------------------------------------------------------------------------

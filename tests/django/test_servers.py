@@ -77,7 +77,7 @@ def test_sync_and_async_views_and_errors_over_uvicorn(server, spans):
             "/items/1/", "/async/items/2/", "/errors/async/", "/errors/missing/", "/health/")]
     assert statuses == [200, 200, 500, 404, 200]
     by_name = {event["name"]: event for event in spans.spans}
-    assert by_name["GET /errors/async/"]["meta"]["error"]["type"] == "ValueError"
+    assert by_name["GET /errors/async/"]["meta"]["error"]["type"] == "builtins.ValueError"
     assert by_name["GET /errors/missing/"]["status"] == "ok"
     assert not [name for name in by_name if "health" in name]
     assert by_name["GET /items/<int:pk>/"]["status"] == "ok"

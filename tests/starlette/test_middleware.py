@@ -237,7 +237,7 @@ def test_an_app_exception_marks_the_span_and_the_client_gets_a_500(server: str) 
         assert httpx.get(f"{server}/boom").status_code == 500
         event = wait_for_span(captured, "GET /boom")
     assert event["status"] == "error"
-    assert event["meta"]["error"]["type"] == "RuntimeError"
+    assert event["meta"]["error"]["type"] == "builtins.RuntimeError"
     assert event["meta"]["error"]["message"] == "the endpoint failed"
     assert tags_of(event)["http.status_code"] == "500"
 

@@ -20,8 +20,10 @@ _ENVELOPE_KEYS = {"_dd.stage", "_dd.tracer_version", "event_type", "spans"}
 _IO_KEYS = {"llm": ("messages", "messages"), "embedding": ("documents", "value"),
             "retrieval": ("value", "documents")}
 _METRIC_KEYS = {"join_on", "label", "metric_type", "ml_app", "timestamp_ms", "tags",
-                "assessment", "reasoning", "eval_scope", "metadata"}
-_VALUE_TYPES = {"categorical": str, "score": Real, "boolean": bool, "json": dict}
+                "assessment", "reasoning", "eval_scope", "metadata", "event_kind"}
+_FEEDBACK_TARGETS = {"span_id", "trace_id", "session_id", "feedback_join_key"}
+_FEEDBACK_KEYS = (_METRIC_KEYS - {"join_on", "eval_scope", "metadata"}) | {"submitter"}
+_VALUE_TYPES = {"categorical": str, "score": Real, "boolean": bool, "json": dict, "text": str}
 
 
 def _is_int(value: Any) -> bool:
@@ -118,7 +120,15 @@ def _check_meta(span: dict[str, Any], truncated: bool, bad: Any) -> None:
     for side, key in zip(("input", "output"), _IO_KEYS.get(kind, ("value", "value"))):
         if side in meta:
             expected = "value" if truncated else key
-            _check_io(meta[side], expected, lambda m, s=side: bad(f"meta.{s}: {m}"))
+            io = meta[side]
+            if side == "input" and kind == "llm" and isinstance(io, dict) and "prompt" in io:
+                if not isinstance(io["prompt"], dict) or not isinstance(
+                        io["prompt"].get("id"), str):
+                    bad("meta.input.prompt must be an object with a string id")
+                io = {k: v for k, v in io.items() if k != "prompt"}
+                if not io:
+                    continue
+            _check_io(io, expected, lambda m, s=side: bad(f"meta.{s}: {m}"))
     if kind in ("llm", "embedding"):
         provider = meta.get("model_provider")
         if not isinstance(meta.get("model_name"), str) or not isinstance(provider, str):
@@ -201,6 +211,17 @@ def _check_metric(metric: Any, bad: Any) -> None:
         bad(f"metric_type must be one of {sorted(_VALUE_TYPES)}")
         return
     value_key = f"{metric_type}_value"
+    if metric.get("event_kind") == "feedback":  # one target at the top level, no join_on
+        targets = metric.keys() & _FEEDBACK_TARGETS
+        if len(targets) != 1 or not isinstance(metric.get("submitter"), dict):
+            bad("feedback needs one of span_id, trace_id, session_id, feedback_join_key and "
+                "a submitter")
+        unknown = metric.keys() - _FEEDBACK_KEYS - targets - {value_key}
+        if unknown or value_key not in metric:
+            bad(f"needs {value_key}; unknown keys {sorted(unknown)}")
+        return
+    if metric_type == "text":
+        bad("metric_type text is for feedback only")
     unknown = metric.keys() - _METRIC_KEYS - {value_key}
     if unknown or value_key not in metric:
         bad(f"needs {value_key}; unknown keys {sorted(unknown)}")
