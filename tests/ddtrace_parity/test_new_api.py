@@ -184,3 +184,30 @@ def test_decorators_take_version_and_mark_their_spans() -> None:
     assert _tags(spans["run"])["agent_version"] == "2.0"
     assert _tags(spans["run"])["decorator"] == "1" and _tags(spans["step"])["decorator"] == "1"
     assert "agent_version" not in _tags(spans["step"])
+
+
+def test_feedback_over_otlp_is_an_evaluator_span_in_its_trace() -> None:
+    """Over OTLP, feedback on a trace is an EVALUATOR span in that trace and feedback on a
+    session one of its own, each with its target and submitter as attributes."""
+    from llmobs_core.export.otlp import OTLPSink
+    from tests.support.fake_otlp import FakeOTLPReceiver
+
+    with FakeOTLPReceiver() as receiver:
+        LLMObs.enable(ml_app="shop", exporter=OTLPSink(receiver.url + "/v1/traces"),
+                      integrations_enabled=False)
+        try:
+            LLMObs.submit_feedback("comment", "text", "great", {"id": "u1"},
+                                   trace_id="6a000000000000001234567890abcdef")
+            LLMObs.submit_feedback("rating", "score", 4, {"id": "u1", "type": "end_user"},
+                                   session_id="s1")
+            assert LLMObs.flush(10)
+        finally:
+            LLMObs.disable()
+        spans = {span["name"]: span for span in receiver.spans}
+    comment, rating = spans["feedback:comment"], spans["feedback:rating"]
+    assert comment["trace_id"] == 0x6a000000000000001234567890abcdef
+    assert comment["attributes"]["openinference.span.kind"] == "EVALUATOR"
+    assert comment["attributes"]["gen_ai.evaluation.score.label"] == "great"
+    assert rating["attributes"]["llmobs.feedback.session_id"] == "s1"
+    assert rating["attributes"]["llmobs.feedback.submitter.type"] == "end_user"
+    assert rating["attributes"]["gen_ai.evaluation.score.value"] == 4.0
