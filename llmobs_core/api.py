@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import flushing, lifecycle, processors, propagation
+from . import flushing, lifecycle, propagation
 from ._log import warn_limited
 from ._values import safe_repr
 from .annotation_context import AnnotationContext
@@ -232,7 +232,8 @@ class LLMObs:
         """Set (or, with None, remove) the span processor of the running configuration: it
         gets each span on the writer thread, with ddtrace's `.input`, `.output`, `.metadata`
         and `get_tag()` and as the event dict; return None to drop the span."""
-        processors.register(processor)
+        lifecycle.register_processor(processor)
+
     @staticmethod
     def export_span(span: LLMObsSpan | None = None) -> dict[str, str] | None:
         """The span's ids, to join an evaluation to it later: {"span_id", "trace_id"}."""

@@ -4,9 +4,10 @@ gathered."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
-from ._log import log
+from ._log import log, warn_limited
 from .config import integrations_from_env, parse_bool, resolve
 from .export import sinks_for
 from .export.writer import Writer
@@ -40,3 +41,15 @@ def stop() -> None:
     tracer = uninstall()
     if tracer is not None:
         tracer.shutdown()
+
+
+def register_processor(processor: Callable[[Any], Any] | None) -> None:
+    """LLMObs.register_processor(): replace the running configuration's processor."""
+    tracer = state.tracer
+    if tracer is None:
+        warn_limited("register_processor", "llmobs: register_processor() before enable() "
+                     "has no effect; pass span_processor= to enable() or call it after")
+        return
+    if processor is not None and not callable(processor):
+        raise TypeError(f"processor must be callable, not {type(processor).__name__}")
+    tracer.writer.set_processor(processor)

@@ -9,27 +9,12 @@ through either face, is what is sent. Runs on the writer thread."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 from ._log import warn_limited
 from .export.events import as_text
 
 Message = dict[str, Any]
-
-
-def register(processor: Callable[[Any], Any] | None) -> None:
-    """LLMObs.register_processor(): replace the running configuration's processor."""
-    from .tracer import state
-
-    tracer = state.tracer
-    if tracer is None:
-        warn_limited("register_processor", "llmobs: register_processor() before enable() "
-                     "has no effect; pass span_processor= to enable() or call it after")
-        return
-    if processor is not None and not callable(processor):
-        raise TypeError(f"processor must be callable, not {type(processor).__name__}")
-    tracer.writer.set_processor(processor)
 
 
 class ProcessorSpan(dict[str, Any]):
