@@ -26,8 +26,6 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     ("*", "tags.span.kind"): "ddtrace quirk: a registered processor leaks its span.kind tag "
                              "onto every event (behaviour.md 9); llmobs shows it to the "
                              "processor's get_tag() only",
-    ("*", "tags.git.commit.sha"): "ddtrace reads the git metadata of the working directory; "
-                                  "llmobs sends only DD_TAGS and its own tags",
     ("*", "tags.source"): "ddtrace marks every span source:integration; not added yet",
     ("*", "tags.agent_service"): "ddtrace 4.x repeats ml_app as agent_service on every span; "
                                  "not added yet (ml_app carries the same value)",
@@ -61,6 +59,9 @@ def _env(url: str) -> dict[str, str]:
         "DD_ENV": "parity-env", "DD_VERSION": "1.2.3",
         "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
         "DD_REMOTE_CONFIGURATION_ENABLED": "false", "DD_TRACE_STARTUP_LOGS": "false",
+        # ddtrace tags spans with the git remote of its working directory when it has one (a
+        # clone does, a worktree may not): the comparison must not depend on the checkout.
+        "DD_TRACE_GIT_METADATA_ENABLED": "false",
         "_DD_LLMOBS_WRITER_INTERVAL": "0.2", "PYTHONPATH": str(ROOT),
         "PYTHONDONTWRITEBYTECODE": "1",
     })
