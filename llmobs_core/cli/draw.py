@@ -157,8 +157,11 @@ def _io_preview(data: Any) -> str:
         last = _mapping(data["messages"][-1])
         calls = ", ".join(f"{_mapping(call).get('name')}({_json(_mapping(call).get('arguments'))})"
                           for call in _sequence(last.get("tool_calls")))
+        results = " ".join(str(_mapping(result).get("result") or "")
+                           for result in _sequence(last.get("tool_results")))
         role = last.get("role")
-        return short(f"{role}: " * bool(role) + f"{last.get('content') or ''} {calls}")
+        text = " ".join(part for part in (str(last.get("content") or ""), calls, results) if part)
+        return short(f"{role}: " * bool(role) + text)
     if isinstance(data, dict) and isinstance(data.get("documents"), list) and data["documents"]:
         documents = data["documents"]
         return short(f"{len(documents)} documents: {_mapping(documents[0]).get('text', '')}")

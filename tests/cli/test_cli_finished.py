@@ -77,6 +77,20 @@ def test_show_draws_model_metrics_metadata_and_tags_of_llm_spans(tmp_path: Path)
     assert "in: plain question" in output
 
 
+def test_show_previews_a_tool_result_message(tmp_path: Path) -> None:
+    """An llm span whose last input message is a tool result shows the result, not an empty
+    role."""
+    now = time.time_ns()
+    trace_id = trace_id_at(now)
+    chat = span_event(trace_id, name="chat", kind="llm", ml_app="shop", service="api",
+                      start_ns=now)
+    chat["meta"]["input"] = {"messages": [
+        {"role": "tool", "content": "", "tool_results": [{"result": "17.0", "tool_id": "t1"}]}]}
+    path = tmp_path / "traces.db"
+    LocalStoreSink(path).send_spans([chat])
+    assert "in: tool: 17.0" in run(path, "show", trace_id).stdout
+
+
 def test_show_says_when_a_parent_span_is_not_in_the_store(tmp_path: Path) -> None:
     """A span whose parent was stored elsewhere is drawn as a root, and the tree says why."""
     now = time.time_ns()
