@@ -113,13 +113,19 @@ def _build(*, span_context: Any, span_with_tag_value: Any, label: Any, metric_ty
     if metadata is not None:
         _mapping("metadata", metadata, "string keys")
         metric["metadata"] = json_copy(metadata, 0, set())
+    add_judgement(metric, assessment, reasoning)
+    return metric
+
+
+def add_judgement(metric: dict[str, Any], assessment: Any, reasoning: Any) -> None:
+    """The optional assessment ("pass" / "fail") and reasoning of an evaluation or feedback,
+    checked; ValueError or TypeError otherwise."""
     if assessment is not None:
         if type(assessment) is not str or assessment not in ASSESSMENTS:
             raise ValueError(f"assessment {safe_repr(assessment)} must be 'pass' or 'fail'")
         metric["assessment"] = assessment
     if reasoning is not None:
         metric["reasoning"] = _text("reasoning", reasoning)
-    return metric
 
 
 def _scope(eval_scope: Any) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._values import clean_text, safe_repr
-from .evaluations import ASSESSMENTS, _ml_app, _tags, _text, _timestamp, _value
+from ._values import clean_text
+from .evaluations import _ml_app, _tags, _text, _timestamp, _value, add_judgement
 
 FEEDBACK_TYPES = ("boolean", "categorical", "json", "score", "text")
 TARGETS = ("span_id", "trace_id", "session_id", "feedback_join_key")
@@ -59,13 +59,7 @@ def build_feedback(default_ml_app: str, arguments: dict[str, Any]) -> dict[str, 
         "submitter": _submitter(arguments["submitter"]),
         target: target_value,
     }
-    assessment, reasoning = arguments["assessment"], arguments["reasoning"]
-    if assessment is not None:
-        if type(assessment) is not str or assessment not in ASSESSMENTS:
-            raise ValueError(f"assessment {safe_repr(assessment)} must be 'pass' or 'fail'")
-        metric["assessment"] = assessment
-    if reasoning is not None:
-        metric["reasoning"] = _text("reasoning", reasoning)
+    add_judgement(metric, arguments["assessment"], arguments["reasoning"])
     return metric
 
 
