@@ -4,8 +4,10 @@ swallowed fault is a bug, not a pass."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import sys
 
 import pytest
 
@@ -64,6 +66,23 @@ def _disabled_between_tests():
     tracer, state.tracer = state.tracer, None
     if tracer is not None:
         tracer.shutdown()
+
+
+@pytest.fixture
+def redis_leftovers_closed():
+    """Close every Redis connection a test left open, then collect, so the test that leaked
+    one is the one that fails. Celery keeps a Redis result backend per thread (`app.backend`
+    is thread-local) and `app.close()` closes none of them (celery/celery#4465): a backend
+    used from another thread, or a pub/sub connection, is otherwise closed by the garbage
+    collector in whatever later test happens to run it, as a ResourceWarning."""
+    yield
+    redis = sys.modules.get("redis")
+    if redis is None:
+        return
+    for thing in gc.get_objects():
+        if isinstance(thing, redis.ConnectionPool):
+            thing.disconnect()
+    gc.collect()
 
 
 def pytest_configure(config: pytest.Config) -> None:

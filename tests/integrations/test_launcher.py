@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LAUNCHER = str(BIN / "llmobs-run")
 REDIS = ("127.0.0.1", 6379)
+pytestmark = pytest.mark.usefixtures("redis_leftovers_closed")  # the Celery test
 
 
 def _env(fake_models, store: Path, **extra: str) -> dict[str, str]:

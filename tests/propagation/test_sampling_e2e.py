@@ -29,6 +29,7 @@ from tests.apps.celery_app.harness import (
 from tests.apps.celery_app.tasks import PREFIX
 from tests.support.asgi_server import serve_in_subprocess
 
+pytestmark = pytest.mark.usefixtures("redis_leftovers_closed")
 REMOTE_RATE = "0.5"
 TRACES = {0.0: 12, 1.0: 12, 0.5: 60}
 REQUEST, TASK = "POST /dispatch", PREFIX + "pid"
