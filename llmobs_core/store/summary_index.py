@@ -11,6 +11,8 @@ its cost: docs/local-store.md, "Sessions and dropdown values".
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import re
 import sqlite3
 import time
@@ -27,6 +29,7 @@ from .text_index import index_path, same_store
 INDEX_VERSION = 1
 FOLDER = "summary-index"
 FACET_KEYS = ("ml_app", "service", "session_id", "env")
+_KEPT = (*FACET_KEYS, "@model", "@facts")  # tag keys read off a trace's tag set
 _TRACES_PER_STEP = 200
 _SURROGATE = re.compile("[\ud800-\udfff]")  # SQLite text cannot hold them
 TRACE_COLUMNS = "id, trace_id, start_ns, span_count, tag_set_id, start_bound_ns, events"
@@ -39,6 +42,7 @@ class Progress:
     chunk_hi: int = 0
     spans: int = 0  # spans of the traces in it, less the store's count at its last check
     spans_offset: int = 0
+    more: bool = False  # refresh() stopped at its time limit with rows left to read
 
 
 def refresh(path: StorePath, seconds: float, wait: float = 0.0) -> Progress:
@@ -58,7 +62,7 @@ def refresh(path: StorePath, seconds: float, wait: float = 0.0) -> Progress:
             _prepare(index)
             if not same_store(index, store):
                 _clear(index)
-            while _step(index, store) and time.monotonic() < deadline:
+            while (more := _step(index, store)) and time.monotonic() < deadline:
                 index.execute("COMMIT")
                 index.execute("BEGIN IMMEDIATE")
             index.execute("COMMIT")
@@ -66,7 +70,7 @@ def refresh(path: StorePath, seconds: float, wait: float = 0.0) -> Progress:
             if index.in_transaction:
                 index.execute("ROLLBACK")
             raise
-        return progress(index)
+        return dataclasses.replace(progress(index), more=more)
 
 
 def progress(index: sqlite3.Connection, schema: str = "main") -> Progress:
@@ -104,19 +108,31 @@ class SetPairs:
     def __init__(self, store: sqlite3.Connection) -> None:
         self._store = store
         self._found: dict[int, tuple[frozenset[tuple[str, str]], bool]] = {}
+        self._tags: dict[int, tuple[str, str] | None] = {}  # id: (key, value) of those kept
 
     def of(self, set_id: int) -> tuple[frozenset[tuple[str, str]], bool]:
         found = self._found.get(set_id)
         if found is None:
-            keys = (*FACET_KEYS, "@model", "@facts")
-            rows = self._store.execute(
-                "SELECT g.key, g.value FROM tag_sets s, json_each(s.tag_ids) j"
-                f" JOIN tags g ON g.id = j.value WHERE s.id = ? AND g.key IN"
-                f" ({','.join('?' * len(keys))})", (set_id, *keys)).fetchall()
+            row = self._store.execute("SELECT tag_ids FROM tag_sets WHERE id = ?",
+                                      (set_id,)).fetchone()
+            tag_ids = [tag_id for tag_id in json.loads(row[0]) if type(tag_id) is int] \
+                if row is not None else []
+            self._read_tags([tag_id for tag_id in tag_ids if tag_id not in self._tags])
+            kept = [pair for tag_id in tag_ids if (pair := self._tags[tag_id]) is not None]
             pairs = frozenset(("model" if key == "@model" else key, value)
-                              for key, value in rows if key != "@facts")
-            found = self._found[set_id] = (pairs, any(key == "@facts" for key, _ in rows))
+                              for key, value in kept if key != "@facts")
+            found = self._found[set_id] = (pairs, any(key == "@facts" for key, _ in kept))
         return found
+
+    def _read_tags(self, tag_ids: list[int]) -> None:
+        for tag_id in tag_ids:
+            self._tags[tag_id] = None
+        for start in range(0, len(tag_ids), 500):
+            some = tag_ids[start:start + 500]
+            for tag_id, key, value in self._store.execute(
+                    f"SELECT id, key, value FROM tags WHERE id IN ({','.join('?' * len(some))})"
+                    f" AND key IN ({','.join('?' * len(_KEPT))})", [*some, *_KEPT]):
+                self._tags[tag_id] = (key, value)
 
 
 def trace_facts(store: sqlite3.Connection, sets: SetPairs, row: tuple[Any, ...],

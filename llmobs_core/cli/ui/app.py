@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from ...store import pages, queries, summaries
 from . import present
 from .guard import ViewerGuard
-from .indexer import TextIndexer
+from .indexer import Indexer
 from .params import RANGES, parse
 from .templating import STATIC, render
 
@@ -114,7 +114,7 @@ def create_app(path: queries.StorePath = None, allowed_hosts: frozenset[str] | N
         Route("/api/trace/{trace_id}", api_trace),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    indexer = TextIndexer(path)
+    indexer = Indexer(path)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,28 +1,48 @@
-"""The viewer's free-text index, kept up to date by a thread of `llmobs ui` while it serves:
-a few hundred milliseconds of indexing at a time, newest rows first (store/text_index.py)."""
+"""The viewer's side indexes, kept up to date by a thread of `llmobs ui` while it serves: the
+free-text index (store/text_index.py) and the summary index of sessions and dropdown values
+(store/summary_index.py), a few hundred milliseconds of work at a time on each."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 from ..._log import warn_limited
-from ...store import text_index
+from ...store import summary_index, text_index
 from ...store.reading import StorePath
 
 _WORK_S = 0.5  # indexing at a stretch, so request threads get the GIL often enough
 _IDLE_S = 1.0  # the pause once every row is indexed
 
 
-class TextIndexer:
+def _text(path: StorePath) -> bool:
+    return bool(text_index.refresh(path, _WORK_S).missing_traces)
+
+
+def _summary(path: StorePath) -> bool:
+    return summary_index.refresh(path, _WORK_S).more
+
+
+# name: (one stretch of work, True when more is left; what a reader does meanwhile)
+_INDEXES: dict[str, tuple[Callable[[StorePath], bool], str]] = {
+    "summary": (_summary, "sessions and dropdown values are summed from the store"),
+    "text": (_text, "text search reads the store instead"),
+}
+
+
+class Indexer:
     def __init__(self, path: StorePath) -> None:
         self._path = path
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._paused: dict[str, float] = {}  # index: when to try it again after a failure
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="llmobs-text-index",
+            self._thread = threading.Thread(target=self._run, name="llmobs-viewer-index",
                                             daemon=True)
             self._thread.start()
 
@@ -34,15 +54,20 @@ class TextIndexer:
     def _run(self) -> None:
         while not self._stop.is_set():
             pause = _IDLE_S
-            try:
-                found = text_index.refresh(self._path, _WORK_S)
-                if found.missing_traces:
+            for name, (work, meanwhile) in _INDEXES.items():
+                if self._paused.get(name, 0) > time.monotonic():
+                    continue
+                if self._work(name, work, meanwhile):
                     pause = 0.05
-            except FileNotFoundError:  # no store yet
-                pass
-            except (sqlite3.Error, OSError) as exc:
-                warn_limited(f"viewer.text_index.{self._path}",
-                             "llmobs ui: cannot update the free-text index (%s); text search"
-                             " reads the store instead", exc)
-                pause = 30.0
             self._stop.wait(pause)
+
+    def _work(self, name: str, work: Callable[[StorePath], bool], meanwhile: str) -> Any:
+        try:
+            return work(self._path)
+        except FileNotFoundError:  # no store yet
+            return False
+        except (sqlite3.Error, OSError) as exc:
+            warn_limited(f"viewer.{name}_index.{self._path}",
+                         "llmobs ui: cannot update the %s index (%s); %s", name, exc, meanwhile)
+            self._paused[name] = time.monotonic() + 30.0
+            return False
