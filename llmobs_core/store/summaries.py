@@ -26,36 +26,49 @@ _SESSION_TRACES = 1_000  # traces of one session decoded for its summary
 @dataclass
 class Sessions:
     rows: list[dict[str, Any]]
-    next_cursor: int | None = None  # pass as `before_ns` for the next (older) page
+    next_cursor: str | None = None  # pass as `before` for the next (older) page
     note: str | None = None  # what the page does not count yet
 
 
-def list_sessions(path: StorePath, ml_app: str | None = None, before_ns: int | None = None,
+def list_sessions(path: StorePath, ml_app: str | None = None, before: str | None = None,
                   limit: int = 50) -> Sessions:
     """Sessions, most recently active first: traces, tokens, first input, last output, time
     span; with `ml_app`, the traces with a span of that ml_app. Read off the viewer's summary
     index once built (summary_index.py), else summed from the tag index and the traces."""
+    after = _cursor(before)
     summary_reads.update(path)
     with reading(path) as conn:
         if conn is None:
             return Sessions([])
-        found = summary_reads.session_rows(conn, path, ml_app, before_ns, limit)
+        found = summary_reads.session_rows(conn, path, ml_app, after, limit)
         if found is None:
-            rows = _summed_sessions(conn, ml_app, before_ns, limit)
+            rows = _summed_sessions(conn, ml_app, after, limit)
             note = None
         else:
             rows, behind = found
             note = None if not behind else (
                 f"{behind:,}{'+' if behind > summary_reads.DELTA_LIMIT else ''} traces stored"
                 " in the last moments are not counted yet")
-    cursor = rows[-1]["last_start_ns"] if len(rows) == limit else None
+    cursor = f"{rows[-1]['last_start_ns']}:{rows[-1]['session_id']}" \
+        if len(rows) == limit else None
     return Sessions(rows, cursor, note)
 
 
-def _summed_sessions(conn: sqlite3.Connection, ml_app: str | None, before_ns: int | None,
+def _cursor(text: str | None) -> tuple[int, str]:
+    """(last start, session) of the last session of the page before: "ns:session"."""
+    if text is None:
+        return summary_reads.FIRST_PAGE
+    number, colon, session = text.partition(":")
+    try:
+        return int(number), session if colon else ""
+    except ValueError:
+        raise ValueError(f"{text!r} is not a cursor of the sessions list") from None
+
+
+def _summed_sessions(conn: sqlite3.Connection, ml_app: str | None, after: tuple[int, str],
                      limit: int) -> list[dict[str, Any]]:
-    """list_sessions() without the summary index: the tag index finds each session's traces
-    (one read of the index by start); only the sessions shown are decoded."""
+    """list_sessions() without the summary index: the tag index finds each session's traces;
+    only the sessions shown are decoded."""
     where, params = trace_filters(wanted_tags(ml_app, None, None, ()))
     # Summed in Python: SQLite joins each session's tag to every trace otherwise.
     session_of_set: dict[int, str] = {}
@@ -64,22 +77,28 @@ def _summed_sessions(conn: sqlite3.Connection, ml_app: str | None, before_ns: in
         for tag_id in json.loads(tag_ids):
             if tag_id in sessions:
                 session_of_set[set_id] = sessions[tag_id]
-    spans: dict[str, list[Any]] = {}  # session: [traces, first start, last start, rowids]
-    for rowid, set_id, start in conn.execute(
-            f"SELECT id, tag_set_id, start_ns FROM traces {where_clause(where)}", params):
+    spans: dict[str, list[Any]] = {}  # session: [traces, first start, last start, sets]
+    for set_id, count, first, last in conn.execute(
+            "SELECT tag_set_id, count(*), min(start_ns), max(start_ns) FROM traces"
+            f" {where_clause(where)} GROUP BY tag_set_id", params):
         session = session_of_set.get(set_id)
         if session is None:
             continue
-        seen = spans.get(session)
-        if seen is None:
-            spans[session] = [1, start, start, [rowid]]
-            continue
-        seen[0] += 1
-        seen[1], seen[2] = min(seen[1], start), max(seen[2], start)
-        seen[3].append(rowid)
+        seen = spans.setdefault(session, [0, first, last, []])
+        seen[0] += count
+        seen[1], seen[2] = min(seen[1], first), max(seen[2], last)
+        seen[3].append(set_id)
     shown = sorted(((seen[2], session) for session, seen in spans.items()
-                    if before_ns is None or seen[2] < before_ns), reverse=True)[:limit]
-    return [_session_row(conn, session, *spans[session]) for _, session in shown]
+                    if (seen[2], session) < after), reverse=True)[:limit]
+    rows = []
+    for last, session in shown:
+        count, first, _, set_ids = spans[session]
+        in_sets = "tag_set_id IN (SELECT value FROM json_each(?))"
+        rowids = [rowid for (rowid,) in conn.execute(
+            f"SELECT id FROM traces {where_clause([*where, in_sets])}",
+            [*params, json.dumps(set_ids)])]
+        rows.append(_session_row(conn, session, count, first, last, rowids))
+    return rows
 
 
 def facets(path: StorePath, recent_traces: int = 500,

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ FOLDER = "summary-index"
 FACET_KEYS = ("ml_app", "service", "session_id", "env")
 _KEPT = (*FACET_KEYS, "@model", "@facts")  # tag keys read off a trace's tag set
 _TRACES_PER_STEP = 200
+_WAIT_S = 1.0  # for another process's lock on the index
+_UPDATING = threading.Lock()  # one thread of a process updates indexes at a time
 _SURROGATE = re.compile("[\ud800-\udfff]")  # SQLite text cannot hold them
 TRACE_COLUMNS = "id, trace_id, start_ns, span_count, tag_set_id, start_bound_ns, events"
 
@@ -45,32 +48,52 @@ class Progress:
     more: bool = False  # refresh() stopped at its time limit with rows left to read
 
 
-def refresh(path: StorePath, seconds: float, wait: float = 0.0) -> Progress:
+def refresh(path: StorePath, seconds: float) -> Progress:
     """Bring the index up to date for about `seconds`, in short transactions. Another thread
-    or process updating it at the moment makes this return at once (after `wait` seconds)."""
+    updating it at the moment makes this return at once, with nothing known (`more` set);
+    another process, after waiting up to a second."""
+    if not _UPDATING.acquire(blocking=False):
+        return Progress(more=True)
+    try:
+        return _refresh(path, seconds)
+    finally:
+        _UPDATING.release()
+
+
+def _refresh(path: StorePath, seconds: float) -> Progress:
     target = index_path(path, FOLDER)
     target.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + seconds
-    with reading(path) as store, _index(target, wait) as index:
+    with reading(path) as store, _index(target) as index:
         if store is None:
             return Progress()
-        try:
-            index.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:  # busy: someone else is updating it
-            return progress(index) if _current(index) else Progress()
+        if not _begin(index):  # another process is updating it
+            return Progress(more=True)
         try:
             _prepare(index)
             if not same_store(index, store):
                 _clear(index)
-            while (more := _step(index, store)) and time.monotonic() < deadline:
+            while True:
+                more = _step(index, store)
                 index.execute("COMMIT")
-                index.execute("BEGIN IMMEDIATE")
-            index.execute("COMMIT")
+                if not more or time.monotonic() >= deadline or not _begin(index):
+                    break
         except BaseException:
             if index.in_transaction:
                 index.execute("ROLLBACK")
             raise
         return dataclasses.replace(progress(index), more=more)
+
+
+def _begin(index: sqlite3.Connection) -> bool:
+    """Take the index's write lock; False when another connection holds it."""
+    try:
+        index.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        return False
+    return True
 
 
 def progress(index: sqlite3.Connection, schema: str = "main") -> Progress:
@@ -246,8 +269,8 @@ def _clear(index: sqlite3.Connection) -> None:
 
 
 @contextlib.contextmanager
-def _index(target: Any, wait: float) -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(target, timeout=wait, isolation_level=None)
+def _index(target: Any) -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(target, timeout=_WAIT_S, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         yield conn

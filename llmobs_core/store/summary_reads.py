@@ -19,6 +19,7 @@ from .summary_index import TRACE_COLUMNS, SetPairs, stored_rows, trace_facts
 
 DELTA_LIMIT = 2_000  # traces stored since the index's update added to its counts, at most
 _UPDATE_S = 0.05  # a read's own update of the index, at most
+FIRST_PAGE = ((1 << 63) - 1, "")  # the (last start, session) the first page of sessions follows
 
 
 def update(path: StorePath) -> None:
@@ -67,9 +68,11 @@ def facet_counts(conn: sqlite3.Connection,
 
 
 def session_rows(conn: sqlite3.Connection, path: StorePath, ml_app: str | None,
-                 before_ns: int | None, limit: int) -> tuple[list[dict[str, Any]], int] | None:
-    """A page of sessions, most recently active first, and how many traces were stored since
-    the index's update (at most DELTA_LIMIT + 1); None when no index is built."""
+                 after: tuple[int, str] = FIRST_PAGE,
+                 limit: int = 50) -> tuple[list[dict[str, Any]], int] | None:
+    """A page of sessions, most recently active first, after (last start, session) `after`,
+    and how many traces were stored since the index's update (at most DELTA_LIMIT + 1); None
+    when no index is built."""
     if summary_index.attach(conn, path) is None:
         return None
     conn.execute("BEGIN")
@@ -78,9 +81,9 @@ def session_rows(conn: sqlite3.Connection, path: StorePath, ml_app: str | None,
         app = ml_app or ""
         listed = conn.execute(
             "SELECT session, traces, tokens, first_ns, last_start_ns, last_ns FROM"
-            " summary.sessions WHERE app = ? AND last_start_ns < ?"
-            " ORDER BY last_start_ns DESC, session DESC LIMIT ?",
-            (app, (1 << 63) - 1 if before_ns is None else before_ns, limit)).fetchall()
+            " summary.sessions WHERE app = ?1 AND (last_start_ns < ?2 OR (last_start_ns = ?2"
+            " AND session < ?3)) ORDER BY last_start_ns DESC, session DESC LIMIT ?4",
+            (app, *after, limit)).fetchall()
         rows = [_session_row(conn, app, *row) for row in listed]
         (behind,) = conn.execute("SELECT count(*) FROM (SELECT 1 FROM traces WHERE id > ?"
                                  " LIMIT ?)", (found.trace_hi, DELTA_LIMIT + 1)).fetchone()
