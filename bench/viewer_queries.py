@@ -153,7 +153,7 @@ def main() -> None:
     _build_summary_index(path, info["spans"])
     timed("Sessions, first page", lambda: summaries.list_sessions(path))
     cursor = summaries.list_sessions(path).next_cursor
-    timed("Sessions, page 2", lambda: summaries.list_sessions(path, before_ns=cursor))
+    timed("Sessions, page 2", lambda: summaries.list_sessions(path, before=cursor))
     timed("Sessions of one ml_app", lambda: summaries.list_sessions(path, "shop-assistant"))
     timed("Dropdown values (facets)", lambda: summaries.facets(path))
     _add_traces(path, 1_000)

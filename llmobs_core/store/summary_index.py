@@ -169,7 +169,7 @@ def trace_facts(store: sqlite3.Connection, sets: SetPairs, row: tuple[Any, ...],
     if not marked or (sums and any(key == "session_id" for key, _ in pairs)):
         try:
             spans = stored_spans(store, rowid, bound, events)
-        except ValueError:  # not JSON: counted by its tags alone
+        except (ValueError, AttributeError):  # not JSON, or not objects: counted by its tags
             spans = []
         if not marked:
             pairs = pairs | {("model", _SURROGATE.sub("\ufffd", name))

@@ -66,7 +66,7 @@ class Indexer:
             return work(self._path)
         except FileNotFoundError:  # no store yet
             return False
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, ValueError) as exc:
             warn_limited(f"viewer.{name}_index.{self._path}",
                          "llmobs ui: cannot update the %s index (%s); %s", name, exc, meanwhile)
             self._paused[name] = time.monotonic() + 30.0
