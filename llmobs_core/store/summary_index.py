@@ -65,8 +65,8 @@ def _refresh(path: StorePath, seconds: float) -> Progress:
     target.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + seconds
     with reading(path) as store, _index(target) as index:
-        if store is None:
-            return Progress()
+        if store is None:  # a file with no store in it yet: nothing to read
+            return Progress(built=True)
         if not _begin(index):  # another process is updating it
             return Progress(more=True)
         try:

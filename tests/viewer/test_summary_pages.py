@@ -1,6 +1,7 @@
 """The Sessions page and the dropdowns of a served viewer whose thread keeps its side indexes
 (lifespan on, as `llmobs ui` runs): while an application writes the store every page answers
-200, and once the writer stops the pages show what the events say."""
+200, once the writer stops the pages show what the events say, and the free-text index is
+built after the summary index."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from llmobs_core.cli.ui import create_app
 from llmobs_core.export.local import LocalStoreSink
-from llmobs_core.store import summary_index
+from llmobs_core.store import pages, summary_index
 from llmobs_core.store.reading import reading
 from tests.store.viewer_store import (
     expected_facets,
@@ -84,5 +85,8 @@ def test_sessions_and_dropdowns_of_a_store_written_while_served(tmp_path: Path) 
         one_app = get(url + "/sessions?ml_app=app-1")
         assert [name for name, *_ in ROW.findall(one_app)] == [
             row["session_id"] for row in expected_sessions(events, "app-1")]
+        # then the thread builds the free-text index: a search no longer reads the store
+        wait_for(lambda: pages.find_traces(path, pages.Filters(text="zanzibar")).note is None)
+        assert len(pages.find_traces(path, pages.Filters(text="zanzibar")).rows) == 1
     finally:
         server.should_exit = True

@@ -1,6 +1,6 @@
 """The viewer's side indexes, kept up to date by a thread of `llmobs ui` while it serves: the
-free-text index (store/text_index.py) and the summary index of sessions and dropdown values
-(store/summary_index.py), a few hundred milliseconds of work at a time on each."""
+summary index of sessions and dropdown values (store/summary_index.py), then the free-text
+index (store/text_index.py), half a second of work at a time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from ..._log import warn_limited
 from ...store import summary_index, text_index
@@ -18,16 +17,22 @@ _WORK_S = 0.5  # indexing at a stretch, so request threads get the GIL often eno
 _IDLE_S = 1.0  # the pause once every row is indexed
 
 
-def _text(path: StorePath) -> bool:
-    return bool(text_index.refresh(path, _WORK_S).missing_traces)
+_DONE, _MORE, _FIRST = 0, 1, 2  # after a stretch: all done, more to do, do it before the others
 
 
-def _summary(path: StorePath) -> bool:
-    return summary_index.refresh(path, _WORK_S).more
+def _text(path: StorePath) -> int:
+    return _MORE if text_index.refresh(path, _WORK_S).missing_traces else _DONE
 
 
-# name: (one stretch of work, True when more is left; what a reader does meanwhile)
-_INDEXES: dict[str, tuple[Callable[[StorePath], bool], str]] = {
+def _summary(path: StorePath) -> int:
+    done = summary_index.refresh(path, _WORK_S)
+    return _FIRST if not done.built else _MORE if done.more else _DONE
+
+
+# name: (one stretch of work, what a reader does meanwhile). Until the summary index is first
+# built the text index waits: the Sessions page summed from the store takes seconds on a large
+# one, where a text search reads it for at most 0.1 s.
+_INDEXES: dict[str, tuple[Callable[[StorePath], int], str]] = {
     "summary": (_summary, "sessions and dropdown values are summed from the store"),
     "text": (_text, "text search reads the store instead"),
 }
@@ -57,17 +62,20 @@ class Indexer:
             for name, (work, meanwhile) in _INDEXES.items():
                 if self._paused.get(name, 0) > time.monotonic():
                     continue
-                if self._work(name, work, meanwhile):
+                left = self._work(name, work, meanwhile)
+                if left != _DONE:
                     pause = 0.05
+                if left == _FIRST:
+                    break
             self._stop.wait(pause)
 
-    def _work(self, name: str, work: Callable[[StorePath], bool], meanwhile: str) -> Any:
+    def _work(self, name: str, work: Callable[[StorePath], int], meanwhile: str) -> int:
         try:
             return work(self._path)
         except FileNotFoundError:  # no store yet
-            return False
+            return _DONE
         except (sqlite3.Error, OSError, ValueError) as exc:
             warn_limited(f"viewer.{name}_index.{self._path}",
                          "llmobs ui: cannot update the %s index (%s); %s", name, exc, meanwhile)
             self._paused[name] = time.monotonic() + 30.0
-            return False
+            return _DONE
