@@ -192,6 +192,10 @@ def _step(index: sqlite3.Connection, store: sqlite3.Connection) -> bool:
         chunks = store.execute("SELECT id, trace_rowid FROM chunks WHERE id > ? ORDER BY id"
                                " LIMIT ?", (chunk_hi, _TRACES_PER_STEP)).fetchall()
         updates: dict[str, Any] = {}
+        until = state.get("build_until")
+        if until is None:  # built once the rows stored now are read, whatever comes after
+            (until,) = store.execute("SELECT coalesce(max(id), 0) FROM traces").fetchone()
+            updates["build_until"] = until
         if rows:
             trace_hi = rows[-1][0]
             updates.update(trace_hi=trace_hi, trace_anchor=trace_hi,
@@ -210,7 +214,7 @@ def _step(index: sqlite3.Connection, store: sqlite3.Connection) -> bool:
         found.update({rowid: None for rowid in changed if rowid not in found})
         updates["spans"] = state.get("spans", 0) + apply(
             index, indexed_facts(index, list(found)), found)
-        if not rows and not chunks and not changed:
+        if trace_hi >= until or not (rows or chunks or changed):
             updates["built"] = 1
         index.executemany("INSERT OR REPLACE INTO state VALUES (?, ?)", updates.items())
     finally:

@@ -182,6 +182,32 @@ def test_a_store_written_while_read(tmp_path: Path) -> None:
         {"sess-1"} | {f"sess-app-{i}" for i in range(3)} | {"sess-other"})
 
 
+def test_the_index_is_built_while_a_writer_never_stops(tmp_path: Path) -> None:
+    """The index counts as built once it has read the rows stored when it began, though rows
+    keep coming faster than one update reads them; the newer ones follow."""
+    path = tmp_path / "traces.db"
+    now = time.time_ns()
+    events = more_events(now, 400)
+    write(path, events)
+    sink = LocalStoreSink(path, max_spans=0, max_age_days=0)
+    try:
+        for i in range(1, 6):
+            found = summary_index.refresh(path, 0)  # one step: 200 traces
+            batch = more_events(now + i * 10**12, 250)
+            sink.send_spans(batch)
+            events += batch
+            if found.built:
+                break
+    finally:
+        sink.shutdown()
+    assert found.built and i == 2
+    with reading(path) as conn:
+        found_rows = summary_reads.session_rows(conn, path, None)
+    assert found_rows is not None and found_rows[0] and found_rows[1] > 0  # newer not yet
+    build(path)
+    check(path, events)
+
+
 def test_an_empty_a_missing_and_a_remade_store(tmp_path: Path) -> None:
     """A missing store raises FileNotFoundError (the viewer's empty page), an empty one has
     no sessions or values; a store deleted and written again is not mixed with the index
