@@ -4,7 +4,9 @@ trace's detail page (get_trace and the panels built from it), of sessions and of
 values; each the median of --runs runs. Traces of 5 spans as in bench/local_store.py, written
 through LocalStoreSink; one trace in 1,000 fails, calls another model and holds a rare word.
 The free-text index is built first (its time and cost per span printed); --no-text-index times
-the text filters without it. Target (issue 16): under 200 ms each.
+the text filters without it. Sessions and dropdown values are timed without the viewer's
+summary index, then with it (its build time and size printed), then after 1,000 more spans.
+Target (issue 16): under 200 ms each.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from local_store import make_events  # bench/ is on sys.path when run as a scrip
 
 from llmobs_core.cli.ui import present
 from llmobs_core.export.local import LocalStoreSink
-from llmobs_core.store import pages, queries, summaries, text_index
+from llmobs_core.store import (
+    pages,
+    queries,
+    summaries,
+    summary_index,
+    summary_reads,
+    text_index,
+)
+from llmobs_core.store.reading import reading
 
 RARE_EVERY = 1_000  # traces
 
@@ -135,8 +145,55 @@ def main() -> None:
         path, F(), pages.last_rowid(path)))
     timed("Trace detail: get_trace + panels", lambda: present.trace_view(
         queries.get_trace(path, trace_id) or {}))
-    timed("Sessions, first page", lambda: summaries.list_sessions(path), runs=1)
-    timed("Dropdown values (facets)", lambda: summaries.facets(path), runs=1)
+    _forget_summary_index(path)
+    timed("Sessions, first page, summed from the store (no summary index)",
+          lambda: summaries.list_sessions(path), runs=1)
+    timed("Dropdown values (facets), from the tag index (no summary index)",
+          lambda: summaries.facets(path), runs=1)
+    _build_summary_index(path, info["spans"])
+    timed("Sessions, first page", lambda: summaries.list_sessions(path))
+    cursor = summaries.list_sessions(path).next_cursor
+    timed("Sessions, page 2", lambda: summaries.list_sessions(path, before=cursor))
+    timed("Sessions of one ml_app", lambda: summaries.list_sessions(path, "shop-assistant"))
+    timed("Dropdown values (facets)", lambda: summaries.facets(path))
+    _add_traces(path, 1_000)
+    timed("Dropdown values, 1,000 spans stored since the index's update",
+          lambda: _delta_facets(path), runs=1)
+    timed("Summary index: update after 1,000 new spans",
+          lambda: summary_index.refresh(path, 10), runs=1)
+    timed("Summary index: update with nothing new", lambda: summary_index.refresh(path, 10))
+
+
+def _forget_summary_index(path: Path) -> None:
+    target = summary_index.index_path(path, summary_index.FOLDER)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+
+
+def _build_summary_index(path: Path, spans: int) -> None:
+    started, cpu = time.perf_counter(), time.process_time()
+    while summary_index.refresh(path, 10.0).more:
+        pass
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    size = summary_index.index_path(path, summary_index.FOLDER).stat().st_size
+    print(f"summary index: built in {wall:.0f} s ({cpu / max(spans, 1) * 1e6:.1f} us of CPU a"
+          f" span), {size / max(spans, 1):.0f} bytes a span")
+
+
+def _add_traces(path: Path, spans: int) -> None:
+    sink = LocalStoreSink(path, max_spans=0, max_age_days=0)
+    sink.send_spans(make_events(spans))
+    sink.shutdown()
+
+
+def _delta_facets(path: Path) -> object:
+    """The counts of the index plus the traces stored since its update, read as facets()
+    does before it updates the index itself."""
+    with reading(path) as conn:
+        assert conn is not None
+        counts = summary_reads.facet_counts(conn, path)
+        assert counts is not None, "the index could not give exact counts"
+        return counts
 
 
 def _build_text_index(path: Path, spans: int) -> None:

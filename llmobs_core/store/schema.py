@@ -4,6 +4,8 @@ laid out so (docs/local-store.md, "How traces are stored")."""
 
 from __future__ import annotations
 
+import sqlite3
+
 SCHEMA_VERSION = 2
 PAGE_SIZE = 16_384  # fewer, fuller pages for chunks of a few kilobytes; only for new files
 
@@ -66,13 +68,34 @@ CREATE INDEX IF NOT EXISTS evaluations_by_label ON evaluations (label, timestamp
 CREATE INDEX IF NOT EXISTS evaluations_by_ml_app ON evaluations (ml_app, timestamp_ms);
 CREATE INDEX IF NOT EXISTS evaluations_by_time ON evaluations (timestamp_ms);
 
-CREATE VIEW IF NOT EXISTS spans AS
+"""
+
+# For ad-hoc SQL only (the library never reads it): a row per span. A stored row whose JSON
+# SQLite cannot read (NaN or Infinity, which stores written before the JSON was made strict
+# hold) shows once, whole, with its trace id but no span id, instead of failing the query.
+SPANS_VIEW = """
+CREATE VIEW spans AS
+WITH stored AS (SELECT id AS trace_rowid, CAST(events AS TEXT) AS events FROM traces
+                UNION ALL SELECT trace_rowid, CAST(events AS TEXT) FROM chunks)
 SELECT stored.trace_rowid,
        json_extract(span.value, '$.trace_id') AS trace_id,
        json_extract(span.value, '$.span_id') AS span_id,
        json_extract(span.value, '$.start_ns') AS start_ns,
        span.value AS event
-FROM (SELECT id AS trace_rowid, events FROM traces
-      UNION ALL SELECT trace_rowid, events FROM chunks) AS stored,
-     json_each(CAST(stored.events AS TEXT)) AS span;
+FROM stored,
+     json_each(CASE WHEN json_valid(stored.events) THEN stored.events ELSE '[]' END) AS span
+UNION ALL
+SELECT trace_rowid, (SELECT trace_id FROM traces WHERE id = stored.trace_rowid), NULL, NULL,
+       events
+FROM stored WHERE NOT json_valid(events)
 """
+
+
+def ensure_spans_view(conn: sqlite3.Connection) -> None:
+    """Make the `spans` view, or replace one made before it read every row (a store that an
+    older llmobs made); inside a write transaction."""
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'spans'"
+                       ).fetchone()
+    if row is None or "json_valid" not in row[0]:
+        conn.execute("DROP VIEW IF EXISTS spans")
+        conn.execute(SPANS_VIEW)

@@ -56,11 +56,11 @@ class Coverage:
     missing_traces: int = 0  # trace rows not indexed yet, when counted by refresh()
 
 
-def index_path(store: StorePath) -> Path:
-    """The index file of the store at `store`, in the user's cache folder."""
+def index_path(store: StorePath, folder: str = "text-index") -> Path:
+    """The file of the store at `store` in `folder` of the user's cache folder."""
     resolved = str(resolve_store_path(store).resolve())
     name = hashlib.sha256(resolved.encode()).hexdigest()[:24]
-    return platformdirs.user_cache_path("llmobs", appauthor=False) / "text-index" / f"{name}.db"
+    return platformdirs.user_cache_path("llmobs", appauthor=False) / folder / f"{name}.db"
 
 
 def searchable(text: str | None) -> bool:
@@ -82,7 +82,7 @@ def refresh(path: StorePath, seconds: float) -> Coverage:
         except sqlite3.OperationalError:  # another viewer is indexing this store
             return coverage(index, store)
         try:
-            if not _same_store(index, store):
+            if not same_store(index, store):
                 _clear(index)
             while time.monotonic() < deadline and _index_some(index, store):
                 index.execute("COMMIT")
@@ -167,7 +167,7 @@ def _index(target: Path, timeout: float) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def _same_store(index: sqlite3.Connection, store: sqlite3.Connection) -> bool:
+def same_store(index: sqlite3.Connection, store: sqlite3.Connection) -> bool:
     """Whether the index was made from this store. Rows are numbered from the highest id up,
     so a store deleted and made again, or a table pruned empty, numbers its rows from 1
     again: the newest indexed row of each table (its anchor) must still be there and name

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .codec import Event, decode, encode
-from .schema import PAGE_SIZE, SCHEMA, SCHEMA_VERSION
+from .schema import PAGE_SIZE, SCHEMA, SCHEMA_VERSION, ensure_spans_view
 from .tags import TagSets, forget_unused_tag_sets
 from .traces import OneSpan, TraceGroup
 
@@ -54,6 +54,7 @@ def open_store(path: Path, timeout: float,
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            ensure_spans_view(conn)
     except BaseException:
         conn.close()
         raise

@@ -1,22 +1,24 @@
-"""A small store with one of each thing the viewer filters on, the answers those filters must
-give (worked out from the events themselves), and a way to make it look like a store written
-before the sink put facts in the tag sets."""
+"""A small store with one of each thing the viewer filters on, the answers those filters, the
+Sessions view and the dropdowns must give (worked out from the events themselves), and a way
+to make it look like a store written before the sink put facts in the tag sets."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from llmobs_core.export.local import LocalStoreSink
 from llmobs_core.store import pages
 from llmobs_core.store.codec import kind_of, session_of, tag_value
-from llmobs_core.store.facts import io_text, model_of
+from llmobs_core.store.facts import io_span, io_text, model_of, trace_tokens
 
 from .helpers import span_event, trace_events
 
+FACETS = ("ml_app", "service", "session_id", "env")
 HOSTILE_TEXTS = ['say "hi" NEAR(x, y) now', "a * b - c", "(left) OR (right)", "NOT AND OR",
                  '"unclosed', "col:umn ^start {braces} [brackets]", "semi;colon' --",
                  "100% _under_ \\back\\slash"]
@@ -147,3 +149,62 @@ def all_pages(find: Any, path: Path, filters: pages.Filters, key: str,
         if cursor is None:
             return seen
     raise AssertionError("the cursor never ended")
+
+
+def more_events(now_ns: int, count: int = 6, ml_app: str = "other") -> list[dict[str, Any]]:
+    """Traces of another ml_app in a session of their own and in sess-1."""
+    events = []
+    for i in range(count):
+        events += trace_events(2, start_ns=now_ns + i * 10**9, ml_app=ml_app,
+                               session_id=f"sess-{ml_app}" if i % 2 else "sess-1")
+    return events
+
+
+def by_trace(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    traces: dict[str, list[dict[str, Any]]] = {}
+    for span in events:
+        traces.setdefault(span["trace_id"], []).append(span)
+    return traces
+
+
+def expected_facets(events: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Traces with a span of each value."""
+    counts: dict[str, Counter[str]] = {key: Counter() for key in (*FACETS, "model")}
+    for spans in by_trace(events).values():
+        values = {(key, value) for span in spans for key, _, value in
+                  (tag.partition(":") for tag in span["tags"]) if key in FACETS}
+        values |= {("session_id", span["session_id"]) for span in spans
+                   if span.get("session_id")}
+        values |= {("model", model) for span in spans if (model := model_of(span))}
+        for key, value in values:
+            counts[key][value] += 1
+    return {key: dict(found) for key, found in counts.items()}
+
+
+def expected_sessions(events: list[dict[str, Any]],
+                      ml_app: str | None = None) -> list[dict[str, Any]]:
+    """Each session's sums, most recently started trace first."""
+    sums: dict[str, dict[str, Any]] = {}
+    for spans in by_trace(events).values():
+        apps = {tag_value(span["tags"], "ml_app") for span in spans}
+        if ml_app is not None and ml_app not in apps:
+            continue
+        start = min(span["start_ns"] for span in spans)
+        paired = [(span["start_ns"], span) for span in spans]
+        for session in {session_of(span) for span in spans} - {None}:
+            found = sums.setdefault(session, {
+                "session_id": session, "traces": 0, "tokens": 0, "first_ns": start,
+                "last_start_ns": start, "last_ns": 0, "first": paired, "last": paired})
+            found["traces"] += 1
+            found["tokens"] += trace_tokens(spans)
+            found["last_ns"] = max(found["last_ns"],
+                                   max(span["start_ns"] + span["duration"] for span in spans))
+            if start < found["first_ns"]:
+                found["first_ns"], found["first"] = start, paired
+            if start > found["last_start_ns"]:
+                found["last_start_ns"], found["last"] = start, paired
+    for found in sums.values():
+        found["first_input"] = io_span(found.pop("first"), "input")["span_id"]
+        found["last_output"] = io_span(found.pop("last"), "output")["span_id"]
+    return sorted(sums.values(), key=lambda found: (found["last_start_ns"], found["session_id"]),
+                  reverse=True)

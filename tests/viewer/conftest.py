@@ -99,9 +99,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ["LLMOBS_LOCAL_PATH"] = saved
 
 
-def serve(app: Any) -> tuple[uvicorn.Server, str]:
+def serve(app: Any, lifespan: str = "off") -> tuple[uvicorn.Server, str]:
+    """The app served in a thread; lifespan "on" starts its index thread."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                           lifespan="off"))
+                                           lifespan=lifespan))
     threading.Thread(target=server.run, daemon=True).start()
     deadline = time.monotonic() + 10
     while not server.started:

@@ -19,11 +19,12 @@ from starlette.staticfiles import StaticFiles
 from ...store import pages, queries, summaries
 from . import present
 from .guard import ViewerGuard
-from .indexer import TextIndexer
+from .indexer import Indexer
 from .params import RANGES, parse
 from .templating import STATIC, render
 
 PAGE_SIZE = 50
+FACET_LIMIT = 500  # values of each dropdown, most traces first (a chosen one is kept)
 
 
 def create_app(path: queries.StorePath = None, allowed_hosts: frozenset[str] | None = None,
@@ -58,8 +59,9 @@ def create_app(path: queries.StorePath = None, allowed_hosts: frozenset[str] | N
         result = find(path, query.filters, query.before, page_size)
         live_after = pages.last_rowid(path) if query.view == "traces" and not query.before \
             else None
-        return page("list.html", query=query, result=result, facets=summaries.facets(path),
-                    kinds=pages.KINDS, ranges=RANGES, live_after=live_after)
+        return page("list.html", query=query, result=result,
+                    facets=summaries.facets(path, limit=FACET_LIMIT), kinds=pages.KINDS,
+                    ranges=RANGES, live_after=live_after)
 
     def trace_page(request: Request) -> Response:
         trace_id = request.path_params["trace_id"]
@@ -77,9 +79,9 @@ def create_app(path: queries.StorePath = None, allowed_hosts: frozenset[str] | N
     def sessions_page(request: Request) -> Response:
         before = request.query_params.get("before")
         ml_app = request.query_params.get("ml_app") or None
-        result = summaries.list_sessions(path, ml_app, int(before) if before else None)
+        result = summaries.list_sessions(path, ml_app, before or None)
         return page("sessions.html", result=result, ml_app=ml_app or "",
-                    facets=summaries.facets(path))
+                    facets=summaries.facets(path, limit=FACET_LIMIT))
 
     def session_page(request: Request) -> Response:
         session_id = request.path_params["session_id"]
@@ -114,7 +116,7 @@ def create_app(path: queries.StorePath = None, allowed_hosts: frozenset[str] | N
         Route("/api/trace/{trace_id}", api_trace),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    indexer = TextIndexer(path)
+    indexer = Indexer(path)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
