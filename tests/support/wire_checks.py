@@ -222,6 +222,8 @@ def _check_metric(metric: Any, bad: Any) -> None:
         return
     if metric_type == "text":
         bad("metric_type text is for feedback only")
+    if metric.get("event_kind", "evaluation") != "evaluation":
+        bad("event_kind must be 'evaluation' or 'feedback'")
     unknown = metric.keys() - _METRIC_KEYS - {value_key}
     if unknown or value_key not in metric:
         bad(f"needs {value_key}; unknown keys {sorted(unknown)}")
