@@ -150,8 +150,9 @@ class EventBuilder:
             if kind == "tool" and "tool" in extras:
                 meta["tool"] = extras["tool"]
         if pagent is not None:  # ddtrace's nearest enclosing agent span
-            meta["agent_attribution"] = {"pagent_name": pagent[0],
-                                         "pagent_span_id": str(pagent[1])}
+            meta["agent_attribution"] = {
+                "pagent_name": pagent[0],
+                "pagent_span_id": None if pagent[1] is None else str(pagent[1])}
         if kind in MODEL_KINDS:
             meta["model_name"] = model_name or "custom"
             meta["model_provider"] = (model_provider or "custom").lower()

@@ -42,8 +42,9 @@ class RemoteContext:
     session_id: str | None
     sample_rate: float | None = None  # _dd.p.llmobs_sr, as the caller sent it
     sampled: bool | None = None  # _dd.p.llmobs_sd: the caller's decision, which wins here
-    # _dd.p.llmobs_pagent_span_id / _name: the caller's nearest agent span, (name or None, id)
-    pagent: tuple[str | None, int] | None = None
+    # _dd.p.llmobs_pagent_name / _span_id: the caller's nearest agent span, (name, id), either
+    # possibly None (ddtrace's tracestate can lack room for the id)
+    pagent: tuple[str | None, int | None] | None = None
 
 
 def inject(
@@ -58,7 +59,7 @@ def inject(
     sample_rate: float | None = None,
     sampled: bool | None = None,
     styles: Collection[str] = PROPAGATION_STYLES,
-    pagent: tuple[str | None, int] | None = None,
+    pagent: tuple[str | None, int | None] | None = None,
 ) -> None:
     """Write the context of the span `span_id` through `setter(name, value)`, in the header
     formats `styles` names (DD_TRACE_PROPAGATION_STYLE_INJECT's values)."""
@@ -77,7 +78,7 @@ def inject(
     if sampled is not None:
         required["llmobs_sd"] = "1" if sampled else "0"
     optional = [(k, v) for k, v in (("llmobs_ml_app", ml_app), ("llmobs_sid", session_id)) if v]
-    if pagent is not None:  # as ddtrace: the id first, the name only while it fits
+    if pagent is not None and pagent[1] is not None:  # as ddtrace: an id, then a name if it fits
         optional.append(("llmobs_pagent_span_id", str(pagent[1])))
         if pagent[0]:
             optional.append(("llmobs_pagent_name", pagent[0]))
@@ -106,7 +107,7 @@ def inject_dict(
     sample_rate: float | None = None,
     sampled: bool | None = None,
     styles: Collection[str] = PROPAGATION_STYLES,
-    pagent: tuple[str | None, int] | None = None,
+    pagent: tuple[str | None, int | None] | None = None,
 ) -> dict:
     """Inject into a dict, first removing any propagation header of another letter case."""
     for key in [k for k in headers if isinstance(k, str) and k.lower() in HEADERS]:
@@ -186,10 +187,11 @@ def _extract(get: Callable[[str], str | None], styles: Sequence[str]) -> RemoteC
     )
 
 
-def _pagent(name: str | None, span_id: str | None) -> tuple[str | None, int] | None:
-    """The caller's nearest agent span: its id (a decimal span id) and, when it fit, its name."""
+def _pagent(name: str | None, span_id: str | None) -> tuple[str | None, int | None] | None:
+    """The caller's nearest agent span: its name and its id (a decimal span id), as far as
+    they came (ddtrace's tracestate may carry the name alone)."""
     agent_id = parse_decimal(span_id, MAX_64)
-    return None if agent_id is None else (name or None, agent_id)
+    return None if agent_id is None and not name else (name or None, agent_id)
 
 
 def _ml_app(*candidates: str | None) -> str | None:

@@ -31,8 +31,8 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     ("inherits", "meta.model_provider"): "llmobs's default provider is 'custom', ddtrace's "
                                          "'unknown'",
 }
-# Sampling cases (sample_rate 0 and 1, DD_LLMOBS_SAMPLE_RATE) join scenario.py and this list
-# with the sampling work.
+# Sampling (rates 0 and 1, DD_LLMOBS_SAMPLE_RATE, DD_LLMOBS_SAMPLING_RULES):
+# test_sampling_parity.py.
 
 
 def _env(url: str) -> dict[str, str]:
@@ -54,11 +54,13 @@ def _env(url: str) -> dict[str, str]:
     return env
 
 
-def _run(sdk: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _run(sdk: str, mode: str = "main", extra_env: dict[str, str] | None = None
+         ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     # ddtrace's events carry fields llmobs's wire checks do not know: kept unchecked.
     with FakeIntake(api_key="parity-key", validate=sdk == "llmobs",
                     keep_unchecked=True) as intake:
-        done = subprocess.run([sys.executable, str(SCENARIO), sdk], env=_env(intake.url),
+        done = subprocess.run([sys.executable, str(SCENARIO), sdk, mode],
+                              env={**_env(intake.url), **(extra_env or {})},
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-3000:]
         if sdk == "llmobs":
@@ -75,11 +77,16 @@ def _flat(value: Any, path: str, out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _spans(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _spans(events: list[dict[str, Any]], sampling: bool = False) -> dict[str, dict[str, Any]]:
+    """Each span event by name, flattened; with `sampling`, its _dd.sample_rate and
+    _dd.sampling_decision are compared too."""
     names = {event["span_id"]: event["name"] for event in events}
     flat = {}
     for event in events:
+        dd = event.get("_dd") or {}
         event = {k: v for k, v in event.items() if k not in ("_dd", "_envelope")}
+        if sampling:
+            event["sampling"] = {k: dd.get(k) for k in ("sample_rate", "sampling_decision")}
         event["parent"] = names.get(event["parent_id"], event["parent_id"])
         agent = event["meta"].get("agent_attribution")
         if agent:  # the agent span's id varies per run: compared by its span's name
