@@ -98,7 +98,9 @@ class LLMObsSpan:
                 self.pagent = ((parent.name, parent.span_id) if parent.kind == "agent"
                                else parent.pagent)
                 cell = self.trace_session = parent.trace_session
-                if session_id and cell[0] is None:
+                if not session_id:
+                    session_id = cell[0]
+                elif cell[0] is None:
                     cell[0] = session_id
             else:
                 self.parent_id = parent.parent_id

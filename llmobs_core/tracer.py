@@ -69,9 +69,7 @@ class Tracer:
             session_id = session_id or None
         else:
             inherited_app = parent.ml_app or self.default_ml_app
-            if not session_id:
-                session_id = parent.session_id or (
-                    parent.trace_session[0] if type(parent) is LLMObsSpan else None)
+            session_id = session_id or parent.session_id  # else the trace's (LLMObsSpan)
         if ml_app is not None:
             ml_app = _checked_ml_app(ml_app, inherited_app)
         span = LLMObsSpan(kind, name, parent, ml_app or inherited_app, session_id,
