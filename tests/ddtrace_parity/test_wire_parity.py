@@ -112,3 +112,30 @@ def test_a_session_set_anywhere_in_a_local_trace_reaches_its_later_spans() -> No
     assert sessions["first"] == sessions["first-child"] == sessions["later"] == ("s1", "s1")
     assert sessions["second"] == sessions["second-child"] == ("s2", "s2")
     assert later.session_id == "s1" and "_dd.p.llmobs_sid=s1" in headers["x-datadog-tags"]
+
+
+def test_the_suites_intake_checks_these_fields() -> None:
+    """The fake intake's wire checks (tests/support/wire_checks.py) accept what llmobs sends
+    and refuse a malformed agent_attribution or an evaluation's unknown event_kind."""
+    import copy
+
+    from tests.support.wire_checks import _check_metric, _check_span
+
+    with capture() as captured:
+        with LLMObs.agent(name="a"):
+            with LLMObs.task(name="t") as task:
+                pass
+        LLMObs.submit_evaluation(label="ok", metric_type="boolean", value=True,
+                                 span=LLMObs.export_span(task))
+        span = captured.by_name("t")
+        metric = captured.evaluations[0]
+    problems: list[str] = []
+    _check_span(span, "t", problems)
+    _check_metric(metric, problems.append)
+    assert problems == []
+    for field, value in (("pagent_span_id", "12ab"), ("pagent_name", 3)):
+        bad = copy.deepcopy(span)
+        bad["meta"]["agent_attribution"][field] = value
+        _check_span(bad, "t", problems)
+    _check_metric({**metric, "event_kind": "judgement"}, problems.append)
+    assert len(problems) == 3 and "event_kind" in problems[2], problems

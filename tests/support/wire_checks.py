@@ -145,6 +145,14 @@ def _check_meta(span: dict[str, Any], truncated: bool, bad: Any) -> None:
         bad("meta.error must be {type, message, stack} strings")
     if "metadata" in meta and not isinstance(meta["metadata"], dict):
         bad("meta.metadata must be an object")
+    agent = meta.get("agent_attribution")
+    if "agent_attribution" in meta and not (
+            isinstance(agent, dict) and set(agent) == {"pagent_name", "pagent_span_id"}
+            and (agent["pagent_name"] is None or isinstance(agent["pagent_name"], str))
+            and (agent["pagent_span_id"] is None or (isinstance(agent["pagent_span_id"], str)
+                                                     and agent["pagent_span_id"].isdigit()))):
+        bad("meta.agent_attribution must be {pagent_name: str|null, pagent_span_id: decimal "
+            "str|null}")
 
 
 def _check_io(value: Any, key: str, bad: Any) -> None:
