@@ -168,6 +168,8 @@ def run_sampling(LLMObs: Any, rate_argument: float | None) -> None:
     for label, ids in (("on_dropped", dropped_ids), ("on_kept", kept_ids)):
         LLMObs.submit_evaluation(label=label, metric_type="score", value=1.0, span=ids,
                                  timestamp_ms=FIXED_TS)
+    LLMObs.submit_feedback(label="thumbs_on_dropped", metric_type="boolean", value=True,
+                           submitter={"id": "u"}, span=dropped_ids, timestamp_ms=FIXED_TS)
     LLMObs.flush()
 
 

@@ -69,8 +69,9 @@ def test_what_sampling_keeps_and_drops_matches_ddtrace(mode: str) -> None:
     """Rate 0 from the environment with rules that keep some traces (a session glob, a tag
     from annotation_context in another letter case), decisions carried by headers both ways,
     a decision received from upstream with its rate, evaluations on a kept and a dropped
-    span; then enable(sample_rate=1), which beats the environment's rate. Same outcome as
-    ddtrace, but for the differences listed."""
+    span, feedback on a dropped span (sent by both: end users' feedback is kept); then
+    enable(sample_rate=1), which beats the environment's rate. Same outcome as ddtrace, but
+    for the differences listed."""
     dd_spans, dd_metrics = _run("ddtrace", mode, ENV)
     spans, metrics = _run("llmobs", mode, ENV)
     found = {**_compare(_spans(dd_spans, sampling=True), _spans(spans, sampling=True)),
