@@ -51,7 +51,7 @@ def run(LLMObs: Any, decorators: Any) -> None:
                 LLMObs.annotate(input_data="query", output_data=[{"text": "doc", "score": 0.5}])
             with LLMObs.embedding(model_name="emb", model_provider="openai", name="embed"):
                 LLMObs.annotate(input_data=["hello"], output_data="[1 vector]")
-            with LLMObs.task(name="postprocess"):
+            with LLMObs.task(name="postprocess", agent_service="other-app"):
                 LLMObs.annotate(input_data="in", output_data="out")
         try:
             with LLMObs.task(name="failing"):
