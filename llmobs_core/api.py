@@ -274,8 +274,9 @@ class LLMObs:
                   include_attachments: bool = True, limit: int = 10,
                   agent_service: str | None = None) -> list[dict[str, Any]]:
         """Recorded spans matching every filter, from the local store (the enabled local
-        sink's file, else the default one). `query` (Datadog's search syntax) and
-        `include_attachments` have no local meaning."""
+        sink's file, else the default one). `query` takes Datadog's search syntax as far as
+        span_search.py lists it (ValueError beyond); `include_attachments` has no local
+        meaning."""
         from .span_query import get_spans
 
         tracer = state.tracer

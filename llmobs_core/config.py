@@ -14,6 +14,7 @@ import platformdirs
 from ._log import log
 from ._values import as_name, safe_repr
 from .sampling import checked_rate
+from .sampling_rules import parse_rules
 
 DEFAULT_ML_APP = "unnamed-ml-app"
 _ML_APP_MAX = 193
@@ -83,6 +84,7 @@ class Config:
     otlp_endpoint: str | None = None
     otlp_headers: Mapping[str, str] | None = field(default=None, repr=False)
     sample_rate: float = 1.0
+    sampling_rules: tuple[Any, ...] = ()  # DD_LLMOBS_SAMPLING_RULES (sampling_rules.py)
     propagation_inject: tuple[str, ...] = PROPAGATION_STYLES
     propagation_extract: tuple[str, ...] = PROPAGATION_STYLES
 
@@ -96,6 +98,7 @@ class Config:
                 (("service", self.service), ("env", self.env), ("version", self.version))
                 if value]
         tags.append("language:python")
+        tags.append("source:integration")  # as ddtrace 4.x marks every span
         tags.extend(self.tags)
         return tags
 
@@ -147,6 +150,7 @@ def resolve(explicit: Mapping[str, Any], environ: Mapping[str, str] | None = Non
             "otlp_endpoint")), env),
         otlp_headers=_headers_setting(explicit.get("otlp_headers")),
         sample_rate=_sample_rate(explicit.get("sample_rate"), env.get("DD_LLMOBS_SAMPLE_RATE")),
+        sampling_rules=parse_rules(env.get("DD_LLMOBS_SAMPLING_RULES")),
         propagation_inject=propagation_styles(env, "INJECT"),
         propagation_extract=propagation_styles(env, "EXTRACT"),
     )

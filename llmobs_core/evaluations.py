@@ -101,6 +101,7 @@ def _build(*, span_context: Any, span_with_tag_value: Any, label: Any, metric_ty
         raise ValueError(f"metric_type {kind!r} must be one of {', '.join(METRIC_TYPES)}")
     app = _ml_app(ml_app, default_ml_app)
     metric: dict[str, Any] = {
+        "event_kind": "evaluation",  # as ddtrace 4.x writes it (feedback: "feedback")
         "join_on": join_on,
         "label": label,
         "metric_type": kind,

@@ -28,7 +28,7 @@ SpanRecord = tuple
 RECORD_FIELDS = (
     "kind", "name", "trace_id", "span_id", "parent_id", "apm_trace_id", "ml_app", "session_id",
     "model_name", "model_provider", "start_ns", "duration_ns", "error", "input", "output",
-    "metadata", "metrics", "tags", "tool_definitions", "sample_rate", "extras",
+    "metadata", "metrics", "tags", "tool_definitions", "sample_rate", "extras", "pagent",
 )
 _read_record = attrgetter(*RECORD_FIELDS)
 
@@ -58,7 +58,7 @@ class LLMObsSpan:
         "kind", "name", "trace_id", "span_id", "parent_id", "apm_trace_id", "ml_app",
         "session_id", "model_name", "model_provider", "start_ns", "duration_ns", "_start_perf",
         "error", "input", "output", "metadata", "metrics", "tags", "tool_definitions", "extras",
-        "_parent", "_token", "_on_finish", "sample_rate", "sampled",
+        "_parent", "_token", "_on_finish", "sample_rate", "sampled", "pagent", "trace_session",
     )
 
     def __init__(
@@ -77,11 +77,17 @@ class LLMObsSpan:
         self.span_id = new_span_id()
         self.start_ns = start_ns = time_ns()
         # A child shares its parent's sampling decision; the tracer decides for the others.
+        # pagent: the nearest enclosing agent span, (name, span id), as ddtrace resolves it
+        # when a span starts. trace_session: one cell shared by the spans of this trace in
+        # this process, holding the first session any of them was opened with (ddtrace's
+        # trace-level default session, given to later spans whose parent has none).
         if parent is None:
             self.trace_id = self.apm_trace_id = new_trace_id(start_ns)
             self.parent_id = None
             self.sample_rate = 1.0
             self.sampled = True
+            self.pagent = None
+            self.trace_session = [session_id]
         else:
             self.trace_id = parent.trace_id
             self.apm_trace_id = parent.apm_trace_id
@@ -89,10 +95,19 @@ class LLMObsSpan:
                 self.parent_id = parent.span_id
                 self.sample_rate = parent.sample_rate
                 self.sampled = parent.sampled
+                self.pagent = ((parent.name, parent.span_id) if parent.kind == "agent"
+                               else parent.pagent)
+                cell = self.trace_session = parent.trace_session
+                if not session_id:
+                    session_id = cell[0]
+                elif cell[0] is None:
+                    cell[0] = session_id
             else:
                 self.parent_id = parent.parent_id
                 self.sample_rate = 1.0
                 self.sampled = True
+                self.pagent = parent.pagent
+                self.trace_session = [session_id]
         # An llm span inherits its parent's prompt, a tool span its version from the llm
         # span that defined it: both read at finish, when the parent's annotations are known.
         self._parent = parent if kind in _INHERITING and type(parent) is LLMObsSpan else None

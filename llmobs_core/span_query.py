@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ._log import warn_limited
+from .span_search import compile_query
 from .store.queries import get_trace, list_spans
 
 _RELATIVE = re.compile(r"now(?:-(\d+)([smhdw]))?")
@@ -48,9 +48,7 @@ def get_spans(store: Any, default_ml_app: str | None, trace_id: str | None = Non
               limit: int = 10) -> list[dict[str, Any]]:
     """Span records like those ddtrace's get_spans() returns, oldest first ("timestamp") or
     newest first ("-timestamp")."""
-    if query:
-        warn_limited("get_spans.query", "llmobs: get_spans(query=...) is Datadog's search "
-                     "syntax and is not read by the local store; use the other filters")
+    matches_query = None if query is None else compile_query(query)
     if sort not in ("timestamp", "-timestamp"):
         raise ValueError("sort must be 'timestamp' or '-timestamp'")
     since, until = timestamp_ns(from_date, "from_date"), timestamp_ns(to_date, "to_date")
@@ -63,7 +61,8 @@ def get_spans(store: Any, default_ml_app: str | None, trace_id: str | None = Non
         events = [row["event"] for row in list_spans(store, ml_app=app, tags=wanted,
                                                      since_ns=since, limit=_SCAN)]
     found = [_record(event) for event in events
-             if _matches(event, span_id, span_kind, span_name, app, wanted, since, until)]
+             if _matches(event, span_id, span_kind, span_name, app, wanted, since, until)
+             and (matches_query is None or matches_query(event))]
     found.sort(key=lambda span: span["start_ns"], reverse=sort == "-timestamp")
     return found[:limit]
 

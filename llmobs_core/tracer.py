@@ -15,6 +15,7 @@ from .config import Config, ml_app_problem
 from .context import annotation_contexts, current_parent
 from .export.writer import Writer
 from .sampling import keeps
+from .sampling_rules import first_match, root_tags
 from .span import LLMObsSpan
 
 if TYPE_CHECKING:
@@ -31,6 +32,13 @@ class Tracer:
         self.enqueue = writer.enqueue
         self.sample_rate = config.sample_rate
         self.sampled_out = writer.sampled_out
+        self.rules = config.sampling_rules
+        # What a sampling rule sees of every root besides its own tags, as ddtrace's initial
+        # tags (DD_TAGS first, the fixed ones over them; service, env, version empty if unset)
+        self.rule_tags = {**dict(tag.split(":", 1) for tag in config.tags),
+                          "service": config.service or "", "env": config.env or "",
+                          "version": config.version or "", "language": "python",
+                          "source": "integration"}
 
     def start_span(
         self,
@@ -61,18 +69,19 @@ class Tracer:
             session_id = session_id or None
         else:
             inherited_app = parent.ml_app or self.default_ml_app
-            session_id = session_id or parent.session_id
+            session_id = session_id or parent.session_id  # else the trace's (LLMObsSpan)
         if ml_app is not None:
             ml_app = _checked_ml_app(ml_app, inherited_app)
         span = LLMObsSpan(kind, name, parent, ml_app or inherited_app, session_id,
                           self.enqueue, model_name, model_provider)
-        if type(parent) is not LLMObsSpan and (parent is not None or self.sample_rate != 1.0):
-            self._decide(span, parent)
-        if not span.sampled:
-            span._on_finish = self.sampled_out.span
         contexts = annotation_contexts.get()
         if contexts:
             apply_contexts(span, contexts)
+        if type(parent) is not LLMObsSpan and (
+                parent is not None or self.sample_rate != 1.0 or self.rules):
+            self._decide(span, parent)
+        if not span.sampled:
+            span._on_finish = self.sampled_out.span
         return span
 
     def _decide(self, span: LLMObsSpan, remote: RemoteContext | None) -> None:
@@ -83,8 +92,9 @@ class Tracer:
             span.sample_rate = (self.sample_rate if remote.sample_rate is None
                                 else remote.sample_rate)
         else:
-            span.sample_rate = self.sample_rate
-            span.sampled = keeps(span.apm_trace_id, self.sample_rate)
+            rule = first_match(self.rules, root_tags(span, self.rule_tags)) if self.rules else None
+            span.sample_rate = self.sample_rate if rule is None else rule.sample_rate
+            span.sampled = keeps(span.apm_trace_id, span.sample_rate)
         if not span.sampled:
             self.sampled_out.trace(span.trace_id)
 

@@ -114,7 +114,8 @@ class EventBuilder:
         if head is None:
             if len(self._tag_heads) >= self._CACHE_MAX:
                 self._tag_heads.clear()
-            head = ["ml_app:" + ml_app, *self._static_tags]
+            # agent_service: ddtrace 4.x's name for ml_app, repeated on every span as it does
+            head = ["ml_app:" + ml_app, "agent_service:" + ml_app, *self._static_tags]
             if session_id:
                 head.append("session_id:" + session_id)
             head.append("error:0")  # the common case's last tag; an error span replaces it
@@ -125,7 +126,7 @@ class EventBuilder:
         """The span event of a finished span's record (or of a span); see RECORD_FIELDS."""
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
          model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
-         metrics, span_tags, tool_definitions, sample_rate, extras) = (
+         metrics, span_tags, tool_definitions, sample_rate, extras, pagent) = (
             span.record() if isinstance(span, LLMObsSpan) else span)
         meta: dict[str, Any] = {"span": {"kind": kind}}
         if kind == "llm":
@@ -148,6 +149,10 @@ class EventBuilder:
                 meta.setdefault("input", {})["prompt"] = extras["prompt"]
             if kind == "tool" and "tool" in extras:
                 meta["tool"] = extras["tool"]
+        if pagent is not None:  # ddtrace's nearest enclosing agent span
+            meta["agent_attribution"] = {
+                "pagent_name": pagent[0],
+                "pagent_span_id": None if pagent[1] is None else str(pagent[1])}
         if kind in MODEL_KINDS:
             meta["model_name"] = model_name or "custom"
             meta["model_provider"] = (model_provider or "custom").lower()

@@ -42,6 +42,9 @@ class RemoteContext:
     session_id: str | None
     sample_rate: float | None = None  # _dd.p.llmobs_sr, as the caller sent it
     sampled: bool | None = None  # _dd.p.llmobs_sd: the caller's decision, which wins here
+    # _dd.p.llmobs_pagent_name / _span_id: the caller's nearest agent span, (name, id), either
+    # possibly None (ddtrace's tracestate can lack room for the id)
+    pagent: tuple[str | None, int | None] | None = None
 
 
 def inject(
@@ -56,6 +59,7 @@ def inject(
     sample_rate: float | None = None,
     sampled: bool | None = None,
     styles: Collection[str] = PROPAGATION_STYLES,
+    pagent: tuple[str | None, int | None] | None = None,
 ) -> None:
     """Write the context of the span `span_id` through `setter(name, value)`, in the header
     formats `styles` names (DD_TRACE_PROPAGATION_STYLE_INJECT's values)."""
@@ -74,6 +78,10 @@ def inject(
     if sampled is not None:
         required["llmobs_sd"] = "1" if sampled else "0"
     optional = [(k, v) for k, v in (("llmobs_ml_app", ml_app), ("llmobs_sid", session_id)) if v]
+    if pagent is not None and pagent[1] is not None:  # as ddtrace: an id, then a name if it fits
+        optional.append(("llmobs_pagent_span_id", str(pagent[1])))
+        if pagent[0]:
+            optional.append(("llmobs_pagent_name", pagent[0]))
     in_baggage = [(k, v) for k, v in (("ml_app", ml_app), ("session.id", session_id)) if v]
     args = (apm_trace_id, span_id, sampling_priority, required, optional)
     headers: dict[str, str] = {}
@@ -99,6 +107,7 @@ def inject_dict(
     sample_rate: float | None = None,
     sampled: bool | None = None,
     styles: Collection[str] = PROPAGATION_STYLES,
+    pagent: tuple[str | None, int | None] | None = None,
 ) -> dict:
     """Inject into a dict, first removing any propagation header of another letter case."""
     for key in [k for k in headers if isinstance(k, str) and k.lower() in HEADERS]:
@@ -106,7 +115,7 @@ def inject_dict(
     inject(
         headers.__setitem__, trace_id=trace_id, span_id=span_id, apm_trace_id=apm_trace_id,
         ml_app=ml_app, session_id=session_id, sampling_priority=sampling_priority,
-        sample_rate=sample_rate, sampled=sampled, styles=styles,
+        sample_rate=sample_rate, sampled=sampled, styles=styles, pagent=pagent,
     )
     return headers
 
@@ -174,7 +183,15 @@ def _extract(get: Callable[[str], str | None], styles: Sequence[str]) -> RemoteC
         session_id=tags.get("llmobs_sid") or baggage.get("session.id") or None,
         sample_rate=parse_rate(tags.get("llmobs_sr")),
         sampled=parse_decision(tags.get("llmobs_sd")),
+        pagent=_pagent(tags.get("llmobs_pagent_name"), tags.get("llmobs_pagent_span_id")),
     )
+
+
+def _pagent(name: str | None, span_id: str | None) -> tuple[str | None, int | None] | None:
+    """The caller's nearest agent span: its name and its id (a decimal span id), as far as
+    they came (ddtrace's tracestate may carry the name alone)."""
+    agent_id = parse_decimal(span_id, MAX_64)
+    return None if agent_id is None and not name else (name or None, agent_id)
 
 
 def _ml_app(*candidates: str | None) -> str | None:

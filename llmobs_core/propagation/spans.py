@@ -36,8 +36,10 @@ def inject_into(setter: Callable[[str, str], None], span: Any = None,
         if type(source) is LLMObsSpan:
             inject(setter, trace_id=source.trace_id, span_id=source.span_id,
                    apm_trace_id=source.apm_trace_id, ml_app=source.ml_app,
-                   session_id=source.session_id, sample_rate=source.sample_rate,
-                   sampled=source.sampled, styles=styles)
+                   session_id=source.trace_session[0] or source.session_id,
+                   sample_rate=source.sample_rate, sampled=source.sampled, styles=styles,
+                   pagent=((source.name, source.span_id) if source.kind == "agent"
+                           else source.pagent))
             if source.kind == "task" and _is_proxy(tracer.config.instrumented_proxy_urls, url):
                 tags = source.tags
                 if tags is None:
@@ -49,7 +51,8 @@ def inject_into(setter: Callable[[str, str], None], span: Any = None,
                    apm_trace_id=source.apm_trace_id, ml_app=source.ml_app,
                    session_id=source.session_id,
                    sampling_priority=source.sampling_priority or 1,
-                   sample_rate=source.sample_rate, sampled=source.sampled, styles=styles)
+                   sample_rate=source.sample_rate, sampled=source.sampled, styles=styles,
+                   pagent=source.pagent)
         else:
             return False
         return True

@@ -26,27 +26,13 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     ("*", "tags.span.kind"): "ddtrace quirk: a registered processor leaks its span.kind tag "
                              "onto every event (behaviour.md 9); llmobs shows it to the "
                              "processor's get_tag() only",
-    ("*", "tags.source"): "ddtrace marks every span source:integration; not added yet",
-    ("*", "tags.agent_service"): "ddtrace 4.x repeats ml_app as agent_service on every span; "
-                                 "not added yet (ml_app carries the same value)",
-    ("*", "meta.agent_attribution.pagent_name"): "ddtrace's agent attribution (the nearest "
-                                                 "agent span) is not built in llmobs",
-    ("*", "meta.agent_attribution.pagent_span_id"): "as pagent_name",
-    ("*", "event_kind"): "ddtrace writes event_kind 'evaluation' on evaluations; llmobs "
-                         "writes it on feedback only (the intake's default is evaluation)",
     ("handle", "meta.input.value"): "llmobs keeps the arguments in call order; ddtrace "
                                     "sorts the keys",
     ("inherits", "meta.model_provider"): "llmobs's default provider is 'custom', ddtrace's "
                                          "'unknown'",
-    ("bad", "session_id"): "ddtrace puts a session on the whole local trace once any span "
-                           "sets one, so later siblings of `handle` get it; llmobs takes the "
-                           "session from the parent span only",
-    ("bad", "tags.session_id"): "as session_id",
-    ("run_agent", "session_id"): "as for bad",
-    ("run_agent", "tags.session_id"): "as for bad",
 }
-# Sampling cases (sample_rate 0 and 1, DD_LLMOBS_SAMPLE_RATE) join scenario.py and this list
-# with the sampling work.
+# Sampling (rates 0 and 1, DD_LLMOBS_SAMPLE_RATE, DD_LLMOBS_SAMPLING_RULES):
+# test_sampling_parity.py.
 
 
 def _env(url: str) -> dict[str, str]:
@@ -68,11 +54,13 @@ def _env(url: str) -> dict[str, str]:
     return env
 
 
-def _run(sdk: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _run(sdk: str, mode: str = "main", extra_env: dict[str, str] | None = None
+         ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     # ddtrace's events carry fields llmobs's wire checks do not know: kept unchecked.
     with FakeIntake(api_key="parity-key", validate=sdk == "llmobs",
                     keep_unchecked=True) as intake:
-        done = subprocess.run([sys.executable, str(SCENARIO), sdk], env=_env(intake.url),
+        done = subprocess.run([sys.executable, str(SCENARIO), sdk, mode],
+                              env={**_env(intake.url), **(extra_env or {})},
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-3000:]
         if sdk == "llmobs":
@@ -89,12 +77,20 @@ def _flat(value: Any, path: str, out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _spans(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _spans(events: list[dict[str, Any]], sampling: bool = False) -> dict[str, dict[str, Any]]:
+    """Each span event by name, flattened; with `sampling`, its _dd.sample_rate and
+    _dd.sampling_decision are compared too."""
     names = {event["span_id"]: event["name"] for event in events}
     flat = {}
     for event in events:
+        dd = event.get("_dd") or {}
         event = {k: v for k, v in event.items() if k not in ("_dd", "_envelope")}
+        if sampling:
+            event["sampling"] = {k: dd.get(k) for k in ("sample_rate", "sampling_decision")}
         event["parent"] = names.get(event["parent_id"], event["parent_id"])
+        agent = event["meta"].get("agent_attribution")
+        if agent:  # the agent span's id varies per run: compared by its span's name
+            agent["pagent_span_id"] = names.get(agent["pagent_span_id"], "(not a span here)")
         event["tags"] = dict(tag.partition(":")[::2] for tag in event["tags"])
         flat[event["name"]] = _flat(event, "", {})
     return flat

@@ -24,6 +24,7 @@ TRACE = 142233651563154449743858526398531601255
 APM_TRACE = 0x6B01347200000000DC6C3BC238B9A864
 SPAN = 11826142180378097004
 SESSION = "user 42: chat=1"
+AGENT, AGENT_SPAN = "caller agent", 4242
 
 PEER = r"""
 import json, sys
@@ -34,11 +35,12 @@ from ddtrace.propagation.http import HTTPPropagator
 ours, session = json.loads(sys.argv[1])
 LLMObs.enable(ml_app="ddtrace-app", agentless_enabled=False, integrations_enabled=False)
 out = {}
-with LLMObs.workflow("wf", session_id=session):
+with LLMObs.agent("wf", session_id=session) as agent:
     with LLMObs.task("step") as task:
         headers = LLMObs.inject_distributed_headers({}, task)
         out["sent"] = {"headers": headers, "span_id": task.span_id, "apm_trace_id": task.trace_id,
-                       "llmobs_trace_id": int(get_llmobs_trace_id(task), 16)}
+                       "llmobs_trace_id": int(get_llmobs_trace_id(task), 16),
+                       "agent_span_id": agent.span_id}
 
 context = HTTPPropagator.extract(ours)
 out["extracted"] = {"trace_id": context.trace_id, "span_id": context.span_id,
@@ -48,7 +50,8 @@ with LLMObs.task("child") as child:
     event = LLMObs._instance._llmobs_span_event(child)
     out["child"] = {"apm_trace_id": child.trace_id, "apm_parent_id": child.parent_id,
                     "parent_id": event["parent_id"], "trace_id": event["trace_id"],
-                    "session_id": event.get("session_id"), "tags": event["tags"]}
+                    "session_id": event.get("session_id"), "tags": event["tags"],
+                    "agent": event["meta"].get("agent_attribution")}
 LLMObs.disable()
 print(json.dumps(out))
 """
@@ -71,7 +74,7 @@ def peer_env(style: str, tmp: str) -> dict[str, str]:
 def peers(tmp_path_factory) -> dict[str, dict]:
     """Run one ddtrace peer per style, all at once, fed our headers limited to that style."""
     ours = inject_dict({}, trace_id=TRACE, span_id=SPAN, apm_trace_id=APM_TRACE,
-                       ml_app="caller-app", session_id=SESSION)
+                       ml_app="caller-app", session_id=SESSION, pagent=(AGENT, AGENT_SPAN))
     tmp = str(tmp_path_factory.mktemp("ddtrace"))
     running = {}
     for name, (style, names) in STYLES.items():
@@ -99,6 +102,8 @@ def test_ddtrace_headers_are_extracted_by_llmobs(peers, name):
     assert ctx.trace_id == sent["llmobs_trace_id"] != sent["apm_trace_id"]
     assert ctx.apm_trace_id == sent["apm_trace_id"]
     assert (ctx.ml_app, ctx.session_id) == ("ddtrace-app", SESSION)
+    # the nearest agent span; ddtrace's tracestate has no room left for its id
+    assert ctx.pagent == ("wf", None if name == "w3c" else sent["agent_span_id"])
     assert ctx.sampling_priority is not None and ctx.sampling_priority > 0
 
 
@@ -111,6 +116,10 @@ def test_our_headers_are_extracted_by_ddtrace_propagator(peers, name):
     assert extracted["meta"]["_dd.p.llmobs_trace_id"] == str(TRACE)
     assert extracted["meta"]["_dd.p.llmobs_ml_app"] == "caller-app"
     assert extracted["meta"]["_dd.p.llmobs_sid"] == SESSION
+    assert extracted["meta"]["_dd.p.llmobs_pagent_span_id"] == str(AGENT_SPAN)
+    # tracestate's dd member (256 characters) has no room left for the agent's name
+    assert extracted["meta"].get("_dd.p.llmobs_pagent_name") == (
+        None if name == "w3c" else AGENT)
 
 
 @pytest.mark.parametrize("name", list(STYLES))
@@ -121,3 +130,5 @@ def test_ddtrace_child_span_continues_our_trace(peers, name):
     assert (child["parent_id"], int(child["trace_id"], 16)) == (str(SPAN), TRACE)
     assert child["session_id"] == SESSION
     assert "ml_app:caller-app" in child["tags"]
+    assert child["agent"] == {"pagent_name": None if name == "w3c" else AGENT,
+                              "pagent_span_id": str(AGENT_SPAN)}

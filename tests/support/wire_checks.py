@@ -145,6 +145,14 @@ def _check_meta(span: dict[str, Any], truncated: bool, bad: Any) -> None:
         bad("meta.error must be {type, message, stack} strings")
     if "metadata" in meta and not isinstance(meta["metadata"], dict):
         bad("meta.metadata must be an object")
+    agent = meta.get("agent_attribution")
+    if "agent_attribution" in meta and not (
+            isinstance(agent, dict) and set(agent) == {"pagent_name", "pagent_span_id"}
+            and (agent["pagent_name"] is None or isinstance(agent["pagent_name"], str))
+            and (agent["pagent_span_id"] is None or (isinstance(agent["pagent_span_id"], str)
+                                                     and agent["pagent_span_id"].isdigit()))):
+        bad("meta.agent_attribution must be {pagent_name: str|null, pagent_span_id: decimal "
+            "str|null}")
 
 
 def _check_io(value: Any, key: str, bad: Any) -> None:
@@ -222,6 +230,8 @@ def _check_metric(metric: Any, bad: Any) -> None:
         return
     if metric_type == "text":
         bad("metric_type text is for feedback only")
+    if metric.get("event_kind", "evaluation") != "evaluation":
+        bad("event_kind must be 'evaluation' or 'feedback'")
     unknown = metric.keys() - _METRIC_KEYS - {value_key}
     if unknown or value_key not in metric:
         bad(f"needs {value_key}; unknown keys {sorted(unknown)}")
