@@ -53,7 +53,7 @@ class SDKExport:
         return ReadableSpan(
             name=data.name, context=_context(data.trace_id, data.span_id),
             parent=None if data.parent_id is None else _context(data.trace_id, data.parent_id),
-            resource=resource, attributes=data.attributes, events=events, status=status,
+            resource=resource, attributes=data.all_attributes(), events=events, status=status,
             start_time=data.start_ns, end_time=data.end_ns,
             kind=SpanKind.CLIENT if data.kind == "client" else SpanKind.INTERNAL,
             instrumentation_scope=self._scope)
