@@ -74,11 +74,12 @@ class LLMObsSpan:
     ) -> None:
         self.kind = kind
         self.name = name
-        self.span_id = new_span_id()
+        self.span_id = _random_bits(64) or 1  # new_span_id() and new_trace_id(), inlined
         self.start_ns = start_ns = time_ns()
         # A child shares its parent's sampling decision; the tracer decides for the others.
         if parent is None:
-            self.trace_id = self.apm_trace_id = new_trace_id(start_ns)
+            self.trace_id = self.apm_trace_id = (
+                (start_ns // 1_000_000_000) << 96 | (_random_bits(64) or 1))
             self.parent_id = None
             self.sample_rate = 1.0
             self.sampled = True
@@ -134,7 +135,7 @@ class LLMObsSpan:
                 self.duration_ns = perf_counter_ns() - self._start_perf
                 if self._parent is not None:
                     self._inherit()
-                self._on_finish(self.record())
+                self._on_finish(_read_record(self))
         finally:
             token = self._token
             if token is not None:
