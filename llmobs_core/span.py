@@ -160,7 +160,7 @@ class LLMObsSpan:
             self.duration_ns = perf_counter_ns() - self._start_perf
             if self._parent is not None:
                 self._inherit()
-            self._on_finish(self.record())
+            self._on_finish(_read_record(self))
 
     def _inherit(self) -> None:
         parent, self._parent = self._parent, None
