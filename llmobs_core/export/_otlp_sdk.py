@@ -41,10 +41,10 @@ class SDKExport:
         self._exporter.shutdown()
 
     def _readable(self, data: Any) -> ReadableSpan:
-        resource = self._resources.get(data.ml_app)
+        ml_app = data.application()
+        resource = self._resources.get(ml_app)
         if resource is None:
-            resource = self._resources[data.ml_app] = Resource(
-                self._resource_attributes(data.ml_app))
+            resource = self._resources[ml_app] = Resource(self._resource_attributes(ml_app))
         status, events = _OK, cast("tuple[SpanEvent, ...]", ())
         if data.error is not None:
             message, attributes = data.error

@@ -142,7 +142,9 @@ def request(resources: dict[bytes, list[bytes]], scope: bytes) -> bytes:
     for resource, spans in resources.items():
         parts = [b"\x0a", varint(len(scope)), scope]
         for encoded in spans:
-            parts += (b"\x12", varint(len(encoded)), encoded)
+            n = len(encoded)  # mostly under 16,384 bytes: a varint of two bytes, made inline
+            parts += (b"\x12", bytes((n & 0x7F | 0x80, n >> 7)) if 128 <= n < 16384
+                      else varint(n), encoded)
         scope_spans = b"".join(parts)
         out.append(field(b"\x0a", field(b"\x0a", resource) + field(b"\x12", scope_spans)))
     return b"".join(out)

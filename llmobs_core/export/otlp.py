@@ -36,7 +36,7 @@ _MAX_FIXED = 4_096
 class SpanData(NamedTuple):
     """What one OTLP span says, from a span event or an evaluation."""
 
-    ml_app: str
+    ml_app: str | None  # None for a span event: its fixed attributes name it (application())
     trace_id: int
     span_id: int
     parent_id: int | None
@@ -53,6 +53,12 @@ class SpanData(NamedTuple):
             return self.attributes
         return {**fixed_attributes(self.fixed), **self.attributes}
 
+    def application(self) -> str:
+        """The ml_app, which names the span's resource."""
+        if self.fixed is None:
+            return self.ml_app or "unnamed-ml-app"
+        return fixed_attributes(self.fixed).get("llmobs.ml_app", "unnamed-ml-app")
+
 
 def span_data(event: Event) -> SpanData:
     fixed = fixed_key(event)
@@ -67,8 +73,7 @@ def span_data(event: Event) -> SpanData:
             "exception.message": error.get("message") or "",
             "exception.stacktrace": error.get("stack") or ""})
     # tuple.__new__ skips the Python call of the NamedTuple's generated __new__.
-    return _new(SpanData, (fixed_attributes(fixed).get("llmobs.ml_app", "unnamed-ml-app"),
-                           int(event["trace_id"], 16), int(event["span_id"]),
+    return _new(SpanData, (None, int(event["trace_id"], 16), int(event["span_id"]),
                            None if parent_id in (None, "undefined") else int(parent_id),
                            event["name"],
                            "client" if meta["span"]["kind"] in _CLIENT_KINDS else "internal",
@@ -130,7 +135,8 @@ class OTLPSink:
         self._static.update({key: value for key, value in (
             ("service.version", version), ("deployment.environment.name", env)) if value})
         self._resources: dict[str, bytes] = {}
-        self._fixed: dict[FixedKey, bytes] = {}
+        # fixed_key() -> (its attributes, the resource), encoded
+        self._fixed: dict[FixedKey | None, tuple[bytes, bytes]] = {}
         self._scope = wire.scope("llmobs", tracer_version())
         self._sdk = None
         if exporter is not None:
@@ -191,31 +197,32 @@ class OTLPSink:
     def encode(self, spans: list[SpanData]) -> bytes:
         """The OTLP/HTTP protobuf request body for `spans`."""
         by_resource: dict[bytes, list[bytes]] = {}
-        encoded_fixed, resources = self._fixed, self._resources
+        known = self._fixed
         for data in spans:
             try:
-                fixed = encoded_fixed[data.fixed]
+                fixed, resource = known[data.fixed]
             except (KeyError, TypeError):
-                fixed = self._fixed_attributes(data.fixed)
+                fixed, resource = self._fixed_and_resource(data)
             encoded = wire.span(data.trace_id, data.span_id, data.parent_id, data.name,
                                 data.kind, data.start_ns, data.end_ns, fixed, data.attributes,
                                 data.error)
-            resource = resources.get(data.ml_app) or self._resource(data.ml_app)
             by_resource.setdefault(resource, []).append(encoded)
         return wire.request(by_resource, self._scope)
 
-    def _fixed_attributes(self, key: FixedKey | None) -> bytes:
-        """A span's fixed attributes, encoded once for all the spans that share them."""
-        if key is None:  # an evaluation's span: all its attributes are in SpanData.attributes
-            return b""
-        encoded = wire.attributes(wire.ATTRIBUTE, fixed_attributes(key))
+    def _fixed_and_resource(self, data: SpanData) -> tuple[bytes, bytes]:
+        """A span's fixed attributes and its resource, encoded once for all the spans that
+        share its fixed_key()."""
+        resource = self._resource(data.application())
+        if data.fixed is None:  # an evaluation's span: all its attributes are in .attributes
+            return b"", resource
+        known = (wire.attributes(wire.ATTRIBUTE, fixed_attributes(data.fixed)), resource)
         try:
             if len(self._fixed) >= _MAX_FIXED:
                 self._fixed.clear()
-            self._fixed[key] = encoded
+            self._fixed[data.fixed] = known
         except TypeError:  # a span processor's unhashable tag or model
             pass
-        return encoded
+        return known
 
     def _resource_attributes(self, ml_app: str) -> dict[str, Any]:
         """One resource per ml_app, so that Phoenix shows each ml_app as a project."""
