@@ -161,11 +161,8 @@ def _io(attributes: Attributes, kind: str, meta: dict[str, Any]) -> None:
             messages = data["messages"] or []
             attributes[value_key] = _json(messages)
             attributes[mime_key] = "application/json"
-            attributes[messages_key] = _json([
-                {"role": m["role"] or "user", "parts": [{"type": "text", "content": m["content"]}]}
-                if len(m) == 2 and "role" in m and m.get("content")  # {role, content}: the most
-                else _gen_ai_message(m) for m in messages])
-            _openinference_messages(attributes, prefix, messages)
+            attributes[messages_key] = ""  # its place among the attributes, filled below
+            attributes[messages_key] = _json(_messages(attributes, prefix, messages))
         elif "documents" in data:
             documents = data["documents"] or []
             attributes[value_key] = _json(documents)
@@ -187,17 +184,26 @@ def _gen_ai_message(message: dict[str, Any]) -> dict[str, Any]:
     return {"role": message.get("role") or "user", "parts": parts}
 
 
-def _openinference_messages(attributes: Attributes, prefix: str,
-                            messages: list[dict[str, Any]]) -> None:
+def _messages(attributes: Attributes, prefix: str,
+              messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set each message's OpenInference attributes; return the messages in the GenAI
+    conventions' shape. One pass, as this runs for every llm span."""
     keys = _MESSAGE_KEYS[prefix]
+    gen_ai = []
     for i, message in enumerate(messages):
         role_key, content_key = keys[i] if i < _KEYED else (
             f"{prefix}.{i}.message.role", f"{prefix}.{i}.message.content")
-        attributes[role_key] = message.get("role") or "user"
+        role = message.get("role") or "user"
         content = message.get("content", "")
+        attributes[role_key] = role
         attributes[content_key] = content if type(content) is str else _text(content)
         if "tool_calls" in message or "tool_results" in message:
             _tool_calls(attributes, f"{prefix}.{i}.message", message)
+            gen_ai.append(_gen_ai_message(message))
+        else:
+            gen_ai.append({"role": role, "parts": [{"type": "text", "content": content}]
+                           if content else []})
+    return gen_ai
 
 
 def _tool_calls(attributes: Attributes, base: str, message: dict[str, Any]) -> None:
