@@ -59,8 +59,7 @@ def run(stage: str, units: int) -> None:
     batches = [kept[i:i + 1000] for i in range(0, len(kept), 1000)]
     if stage == "build":
         for batch in batches:
-            for event in SpanEvents(batch, build):
-                pass
+            list(SpanEvents(batch, build))
     elif stage == "datadog":
         from llmobs_core.export._datadog_payload import Encoding, span_bodies
 
