@@ -3,12 +3,17 @@ stage of export_cost.py's unit (a workflow span with an annotated llm child) run
 this thread, over records made beforehand, and counted by valgrind's cachegrind as
 (count(3n) - count(n)) / 2n, so start-up and imports drop out.
 
-Stages: build (the span events, as the Datadog and local sinks read them), datadog (build +
-the Datadog sink's JSON bodies, no HTTP), group (build + the local store's grouping and
-encoding), store (group + the SQLite transaction), otlp-map (build + OTLP attributes), otlp
-(otlp-map + protobuf, no HTTP). Subtract `build` from the others for their own share.
+Stages: records (the application's spans, handed through the writer to a sink that keeps
+them), build (records + the span events, as the Datadog and local sinks read them), datadog
+(build + the Datadog sink's JSON bodies, no HTTP), group (build + the local store's grouping and
+encoding), store (group + the SQLite transactions), otlp-map (build + OTLP attributes), otlp
+(otlp-map + protobuf, no HTTP). Subtract `build` from the others for their own share; records
+moves by a few thousand from run to run with the writer thread's timing.
 
-    python bench/export_stages.py [--stage NAME] [--units 1000]
+HTTP, the store's checkpoints and its retention stay out. --shape request counts
+asgi_middleware.py's request span instead of the unit.
+
+    python bench/export_stages.py [--stage NAME] [--units 1000] [--shape unit|request]
 """
 
 from __future__ import annotations
@@ -24,7 +29,16 @@ from typing import Any
 STAGES = ("records", "build", "datadog", "group", "store", "otlp-map", "otlp")
 
 
-def records(units: int) -> list[Any]:
+def request() -> None:
+    """The span of bench/asgi_middleware.py's traced request: one workflow span, its trace's
+    only span, with the middleware's tags."""
+    from llmobs_core import LLMObs
+
+    with LLMObs.workflow(name="GET /") as span:
+        span.tags = {"http.method": "GET", "http.route": "/", "http.status_code": "200"}
+
+
+def records(units: int, shape: str = "unit") -> list[Any]:
     """The span records of `units` units, as the writer hands them to its sinks."""
     from export_cost import unit
 
@@ -41,18 +55,19 @@ def records(units: int) -> list[Any]:
         def shutdown(self) -> None: ...
 
     LLMObs.enable(ml_app="bench", exporter=Keep())
+    make = unit if shape == "unit" else request
     for _ in range(units):
-        unit()
+        make()
     LLMObs.flush(60)
     LLMObs.disable()
     return kept
 
 
-def run(stage: str, units: int) -> None:
+def run(stage: str, units: int, shape: str) -> None:
     from llmobs_core.export.base import SpanEvents
     from llmobs_core.export.events import EventBuilder
 
-    kept = records(units)
+    kept = records(units, shape)
     if stage == "records":
         return
     build = EventBuilder([]).build
@@ -94,10 +109,10 @@ def run(stage: str, units: int) -> None:
             sink.encode([span_data(event) for event in SpanEvents(batch, build)])
 
 
-def count(stage: str, units: int) -> int:
+def count(stage: str, units: int, shape: str) -> int:
     done = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-         sys.executable, __file__, "--run", stage, "--units", str(units)],
+         sys.executable, __file__, "--run", stage, "--units", str(units), "--shape", shape],
         capture_output=True, text=True, timeout=1800)
     found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
     if found is None:
@@ -109,14 +124,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", choices=STAGES, action="append")
     parser.add_argument("--units", type=int, default=1000)
+    parser.add_argument("--shape", choices=("unit", "request"), default="unit",
+                        help="unit: export_cost.py's unit; request: asgi_middleware.py's span")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:
-        run(args.run, args.units)
+        run(args.run, args.units, args.shape)
         return
-    print("instructions a unit (workflow + annotated llm child), per stage (cachegrind)")
+    what = ("a unit (workflow + annotated llm child)" if args.shape == "unit"
+            else "a request's span (one-span trace)")
+    print(f"instructions {what}, per stage (cachegrind)")
     for stage in args.stage or STAGES:
-        per_unit = (count(stage, 3 * args.units) - count(stage, args.units)) / (2 * args.units)
+        per_unit = (count(stage, 3 * args.units, args.shape)
+                    - count(stage, args.units, args.shape)) / (2 * args.units)
         print(f"  {stage:<8} {per_unit:9,.0f}", flush=True)
 
 

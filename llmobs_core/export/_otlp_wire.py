@@ -15,6 +15,8 @@ from typing import Any
 _FIXED64 = Struct("<Q").pack
 _DOUBLE = Struct("<d").pack
 _TIMES = Struct("<BQBQ").pack
+_IDS = Struct(">2sQQ2sQ").pack
+_LOW64 = (1 << 64) - 1
 _SMALL = [bytes((n,)) for n in range(128)]
 _HEADS: dict[str, bytes] = {}  # attribute keys, encoded
 _MAX_HEADS = 8192
@@ -115,7 +117,8 @@ def span(trace_id: int, span_id: int, parent_id: int | None, name: str, kind: st
     """An encoded Span message: `fixed` is attributes(ATTRIBUTE, ...) of attributes encoded
     beforehand, `span_attributes` the others; `error` is the status message and the
     exception event's attributes."""
-    parts = [TRACE_ID, trace_id.to_bytes(16, "big"), SPAN_ID, span_id.to_bytes(8, "big")]
+    # trace_id (16 bytes, in two halves) and span_id, each after its tag, in one pack
+    parts = [_IDS(TRACE_ID, trace_id >> 64, trace_id & _LOW64, SPAN_ID, span_id)]
     if parent_id:
         parts += (PARENT_ID, parent_id.to_bytes(8, "big"))
     name_data = name.encode("utf-8", "surrogatepass")
