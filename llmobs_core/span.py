@@ -74,7 +74,7 @@ class LLMObsSpan:
     ) -> None:
         self.kind = kind
         self.name = name
-        self.span_id = new_span_id()
+        self.span_id = _random_bits(64) or 1  # new_span_id() and new_trace_id(), inlined
         self.start_ns = start_ns = time_ns()
         # A child shares its parent's sampling decision; the tracer decides for the others.
         # pagent: the nearest enclosing agent span, (name, span id), as ddtrace resolves it
@@ -82,7 +82,8 @@ class LLMObsSpan:
         # this process, holding the first session any of them was opened with (ddtrace's
         # trace-level default session, given to later spans whose parent has none).
         if parent is None:
-            self.trace_id = self.apm_trace_id = new_trace_id(start_ns)
+            self.trace_id = self.apm_trace_id = (
+                (start_ns // 1_000_000_000) << 96 | (_random_bits(64) or 1))
             self.parent_id = None
             self.sample_rate = 1.0
             self.sampled = True
@@ -149,7 +150,7 @@ class LLMObsSpan:
                 self.duration_ns = perf_counter_ns() - self._start_perf
                 if self._parent is not None:
                     self._inherit()
-                self._on_finish(self.record())
+                self._on_finish(_read_record(self))
         finally:
             token = self._token
             if token is not None:
@@ -174,7 +175,7 @@ class LLMObsSpan:
             self.duration_ns = perf_counter_ns() - self._start_perf
             if self._parent is not None:
                 self._inherit()
-            self._on_finish(self.record())
+            self._on_finish(_read_record(self))
 
     def _inherit(self) -> None:
         parent, self._parent = self._parent, None

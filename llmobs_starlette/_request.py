@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmobs_core._adapter import LLMObsSpan, capture_faults, parse_traceparent, warn_limited
+from llmobs_core._adapter import LLMObsSpan, parse_traceparent, record_fault, warn_limited
 
 from ._scope import route_template
 
@@ -31,7 +31,6 @@ def span_context(traceresponse: str | bytes | None) -> dict[str, str] | None:
         return None
     trace_id, span_id, _ = parsed
     return {"trace_id": f"{trace_id:032x}", "span_id": str(span_id)}
-_GUARD_END = capture_faults("asgi.end")  # made once: it runs for every request
 
 
 class RequestTrace:
@@ -117,7 +116,7 @@ class RequestTrace:
         span = self.span
         if span.duration_ns is not None:  # ended already
             return
-        with _GUARD_END:
+        try:  # capture_faults("asgi.end")'s work, without its two Python calls a request
             if exc is not None and self.status is None and self.http:
                 self.status = 500  # what the server or framework answers for it
             self.describe(span, client_disconnected)
@@ -126,6 +125,8 @@ class RequestTrace:
             elif returned and self.status is None and self.http:
                 span.error = ("IncompleteResponse",
                               "the application returned without starting a response", "")
+        except Exception as exc:
+            record_fault("asgi.end", exc)
         span.finish()
 
     def describe(self, span: LLMObsSpan, client_disconnected: bool) -> None:

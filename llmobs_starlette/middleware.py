@@ -13,9 +13,9 @@ from llmobs_core._adapter import (
     Tracer,
     activate,
     active_tracer,
-    capture_faults,
     deactivate,
     ml_app_problem,
+    record_fault,
     remote_context,
     warn_limited,
 )
@@ -28,7 +28,6 @@ Scope = dict[str, Any]
 ScopeCallable = Callable[[Scope], "str | None"]
 
 _TRACED = frozenset(("http", "websocket"))
-_GUARD_START = capture_faults("asgi.start")  # made once: it runs for every request
 _UNTRACED_NOTE = "llmobs: a malformed ASGI %s scope (%s) was passed to the app untraced"
 
 
@@ -112,7 +111,7 @@ class LLMObsMiddleware:
     def start(self, tracer: Tracer, scope: Scope, receive: Any, send: Any) -> RequestTrace | None:
         """Open the request's span under the caller's remote context; None, with a warning,
         for a scope whose path, method or headers break the ASGI spec. Never raises."""
-        with _GUARD_START:
+        try:  # capture_faults("asgi.start")'s work, without its two Python calls a request
             http = scope["type"] == "http"
             path = scope.get("path")
             method = scope.get("method", "GET") if http else "WEBSOCKET"
@@ -135,6 +134,8 @@ class LLMObsMiddleware:
                                      parent=parent)
             _put_in_state(scope, span)
             return RequestTrace(span, scope, method, self.response_headers, receive, send)
+        except Exception as exc:
+            record_fault("asgi.start", exc)
         return None
 
     @staticmethod

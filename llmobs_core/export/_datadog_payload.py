@@ -79,12 +79,14 @@ def span_bodies(events: Sequence[Event], tracer_version: str, encoding: Encoding
     head = _encode({"_dd.stage": "raw", "_dd.tracer_version": tracer_version,
                     "event_type": "span", "spans": []})[:-2]  # up to '"spans":['
 
-    def enveloped(encode: Callable[[Event], bytes]) -> Callable[[Event], bytes]:
-        return lambda event: head + encode(event) + b"]}"
+    def fast(event: Event) -> bytes:  # one call an event: this runs for every span
+        metrics = event.get("metrics")
+        if metrics and not _PLAIN_METRIC_KEYS.issuperset(metrics):
+            event = _sanitised(event)
+        return head + _fast(event) + b"]}"
 
-    return _bodies(events, enveloped(lambda event: _fast(_sanitised(event))),
-                   enveloped(lambda event: _encode(_sanitised(event))),
-                   enveloped(_shrunk_span), b"[", b"]", encoding)
+    return _bodies(events, fast, lambda event: head + _encode(_sanitised(event)) + b"]}",
+                   lambda event: head + _shrunk_span(event) + b"]}", b"[", b"]", encoding)
 
 
 def evaluation_bodies(metrics: Sequence[Event], encoding: Encoding) -> Iterator[Body]:
@@ -125,14 +127,23 @@ def _bodies(items: Sequence[Event], fast: Callable[[Event], bytes],
         yield head + b",".join(chunk) + tail, indexes
 
 
+# Metric keys seen without a "." (most events have the same few): an event whose keys are all
+# here needs no _sanitised() copy.
+_PLAIN_METRIC_KEYS: set[Any] = set()
+_MAX_PLAIN_METRIC_KEYS = 1_000
+
+
 def _sanitised(event: Event) -> Event:
     metrics = event.get("metrics")
-    if type(metrics) is dict and any(type(key) is str and "." in key for key in metrics):
-        # A "." in a metric key makes the intake drop the whole request (docs/wire-formats.md).
-        return {**event, "metrics": {
-            key.replace(".", "_") if type(key) is str else key: value
-            for key, value in metrics.items()}}
-    return event
+    if type(metrics) is not dict:
+        return event
+    if not any(type(key) is str and "." in key for key in metrics):
+        if len(_PLAIN_METRIC_KEYS) < _MAX_PLAIN_METRIC_KEYS:
+            _PLAIN_METRIC_KEYS.update(metrics)
+        return event
+    # A "." in a metric key makes the intake drop the whole request (docs/wire-formats.md).
+    return {**event, "metrics": {key.replace(".", "_") if type(key) is str else key: value
+                                 for key, value in metrics.items()}}
 
 
 def _shrunk_span(event: Event) -> bytes:

@@ -6,6 +6,7 @@ neither names. No OpenTelemetry import here: plain dicts of attribute values."""
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 Attributes = dict[str, Any]
@@ -44,10 +45,14 @@ except ImportError:  # a core dependency; without it the standard library's json
 def _json(value: Any) -> str:
     if orjson is not None:
         try:
-            return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+            return _dumps(value, default=repr, option=_NON_STR_KEYS).decode()
         except TypeError:  # what orjson refuses (a lone surrogate, a huge int) json may take
             pass
     return json.dumps(value, ensure_ascii=False, default=repr)
+
+
+if orjson is not None:
+    _dumps, _NON_STR_KEYS = orjson.dumps, orjson.OPT_NON_STR_KEYS
 
 
 def _text(value: Any) -> str:
@@ -56,29 +61,67 @@ def _text(value: Any) -> str:
 
 def span_attributes(event: dict[str, Any]) -> Attributes:
     """The attributes of one span event (its ids, times and status are mapped elsewhere)."""
+    return {**fixed_attributes(fixed_key(event)), **varying_attributes(event)}
+
+
+FixedKey = tuple[Any, ...]
+_NO_MODEL = object()  # in a FixedKey: the event has no model_name
+
+
+def fixed_key(event: dict[str, Any]) -> FixedKey:
+    """What fixed_attributes() reads of a span event: its kind, its name where an attribute
+    names it, its tags, its model and provider. Spans of one application mostly share it."""
     meta = event.get("meta") or {}
     kind = meta.get("span", {}).get("kind", "task")
+    tags = event.get("tags")
+    return (kind, event.get("name", "") if kind in _NAME_ATTRIBUTE else None,
+            tuple(tags) if tags else (), meta.get("model_name", _NO_MODEL),
+            meta.get("model_provider"))
+
+
+def fixed_attributes(key: FixedKey) -> Attributes:
+    """The attributes that follow from a span's fixed_key(): the same dict for the same key
+    (do not change it), so that a sink can encode them once."""
+    try:
+        return _fixed_attributes(key)
+    except TypeError:  # a span processor's unhashable tag or model
+        return _fixed_attributes.__wrapped__(key)
+
+
+@lru_cache(maxsize=4096)
+def _fixed_attributes(key: FixedKey) -> Attributes:
+    kind, name, all_tags, model, provider = key
     attributes: Attributes = {"openinference.span.kind": OPENINFERENCE_KINDS.get(kind, "CHAIN"),
                               "llmobs.span.kind": kind}
     if kind in GEN_AI_OPERATIONS:
         attributes["gen_ai.operation.name"] = GEN_AI_OPERATIONS[kind]
-    for name in _NAME_ATTRIBUTE.get(kind, ()):
-        attributes[name] = event.get("name", "")
-    tags = [tag for tag in event.get("tags") or () if isinstance(tag, str)]
+    for attribute in _NAME_ATTRIBUTE.get(kind, ()):
+        attributes[attribute] = name
+    tags = [tag for tag in all_tags if isinstance(tag, str)]
     ml_app = next((tag[7:] for tag in tags if tag.startswith("ml_app:")), None)
     if ml_app:
         attributes["llmobs.ml_app"] = ml_app
     if tags:
         attributes["tag.tags"] = tags
+    if model is not _NO_MODEL:
+        _model(attributes, kind, model, provider or "custom")
+    return attributes
+
+
+def varying_attributes(event: dict[str, Any]) -> Attributes:
+    """The attributes of a span event beside its fixed_attributes()."""
+    meta = event.get("meta") or {}
+    attributes: Attributes = {}
     session_id = event.get("session_id")
     if session_id:
         attributes["session.id"] = attributes["gen_ai.conversation.id"] = session_id
     if meta.get("metadata"):
         attributes["metadata"] = _json(meta["metadata"])
-    if "model_name" in meta:
-        _model(attributes, kind, meta)
-    _io(attributes, kind, meta)
-    _metrics(attributes, event.get("metrics") or {})
+    if "input" in meta or "output" in meta:
+        _io(attributes, meta.get("span", {}).get("kind", "task"), meta)
+    metrics = event.get("metrics")
+    if metrics:
+        _metrics(attributes, metrics)
     error = meta.get("error")
     if error:
         attributes["error.type"] = error.get("type") or "error"
@@ -87,8 +130,7 @@ def span_attributes(event: dict[str, Any]) -> Attributes:
     return attributes
 
 
-def _model(attributes: Attributes, kind: str, meta: dict[str, Any]) -> None:
-    model, provider = meta["model_name"], meta.get("model_provider") or "custom"
+def _model(attributes: Attributes, kind: str, model: Any, provider: Any) -> None:
     attributes["gen_ai.request.model"] = model
     attributes["gen_ai.provider.name"] = provider
     attributes["gen_ai.system"] = provider  # the older name, still read by many backends
@@ -99,24 +141,32 @@ def _model(attributes: Attributes, kind: str, meta: dict[str, Any]) -> None:
         attributes["llm.provider"] = provider
 
 
+# side -> its attributes: value, mime type, GenAI messages, OpenInference messages' prefix
+_SIDES = tuple((side, f"{side}.value", f"{side}.mime_type", f"gen_ai.{side}.messages",
+                f"llm.{side}_messages") for side in ("input", "output"))
+_KEYED = 32  # messages whose attribute names are made once, in _MESSAGE_KEYS
+_MESSAGE_KEYS = {prefix: [(f"{prefix}.{i}.message.role", f"{prefix}.{i}.message.content")
+                          for i in range(_KEYED)] for *_, prefix in _SIDES}
+
+
 def _io(attributes: Attributes, kind: str, meta: dict[str, Any]) -> None:
-    for side in ("input", "output"):
+    for side, value_key, mime_key, messages_key, prefix in _SIDES:
         data = meta.get(side)
         if not isinstance(data, dict):
             continue
         if "value" in data:
-            attributes[f"{side}.value"] = _text(data["value"])
-            attributes[f"{side}.mime_type"] = "text/plain"
+            attributes[value_key] = _text(data["value"])
+            attributes[mime_key] = "text/plain"
         elif "messages" in data:
             messages = data["messages"] or []
-            attributes[f"{side}.value"] = _json(messages)
-            attributes[f"{side}.mime_type"] = "application/json"
-            attributes[f"gen_ai.{side}.messages"] = _json([_gen_ai_message(m) for m in messages])
-            _openinference_messages(attributes, f"llm.{side}_messages", messages)
+            attributes[value_key] = _json(messages)
+            attributes[mime_key] = "application/json"
+            attributes[messages_key] = ""  # its place among the attributes, filled below
+            attributes[messages_key] = _json(_messages(attributes, prefix, messages))
         elif "documents" in data:
             documents = data["documents"] or []
-            attributes[f"{side}.value"] = _json(documents)
-            attributes[f"{side}.mime_type"] = "application/json"
+            attributes[value_key] = _json(documents)
+            attributes[mime_key] = "application/json"
             _documents(attributes, kind, documents)
 
 
@@ -134,21 +184,38 @@ def _gen_ai_message(message: dict[str, Any]) -> dict[str, Any]:
     return {"role": message.get("role") or "user", "parts": parts}
 
 
-def _openinference_messages(attributes: Attributes, prefix: str,
-                            messages: list[dict[str, Any]]) -> None:
+def _messages(attributes: Attributes, prefix: str,
+              messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set each message's OpenInference attributes; return the messages in the GenAI
+    conventions' shape. One pass, as this runs for every llm span."""
+    keys = _MESSAGE_KEYS[prefix]
+    gen_ai = []
     for i, message in enumerate(messages):
-        base = f"{prefix}.{i}.message"
-        attributes[f"{base}.role"] = message.get("role") or "user"
-        attributes[f"{base}.content"] = _text(message.get("content", ""))
-        for j, call in enumerate(message.get("tool_calls") or ()):
-            call_base = f"{base}.tool_calls.{j}.tool_call"
-            attributes[f"{call_base}.function.name"] = _text(call.get("name", ""))
-            attributes[f"{call_base}.function.arguments"] = _text(call.get("arguments", {}))
-            if call.get("tool_id"):
-                attributes[f"{call_base}.id"] = _text(call["tool_id"])
-        results = message.get("tool_results") or ()
-        if results and results[0].get("tool_id"):
-            attributes[f"{base}.tool_call_id"] = _text(results[0]["tool_id"])
+        role_key, content_key = keys[i] if i < _KEYED else (
+            f"{prefix}.{i}.message.role", f"{prefix}.{i}.message.content")
+        role = message.get("role") or "user"
+        content = message.get("content", "")
+        attributes[role_key] = role
+        attributes[content_key] = content if type(content) is str else _text(content)
+        if "tool_calls" in message or "tool_results" in message:
+            _tool_calls(attributes, f"{prefix}.{i}.message", message)
+            gen_ai.append(_gen_ai_message(message))
+        else:
+            gen_ai.append({"role": role, "parts": [{"type": "text", "content": content}]
+                           if content else []})
+    return gen_ai
+
+
+def _tool_calls(attributes: Attributes, base: str, message: dict[str, Any]) -> None:
+    for j, call in enumerate(message.get("tool_calls") or ()):
+        call_base = f"{base}.tool_calls.{j}.tool_call"
+        attributes[f"{call_base}.function.name"] = _text(call.get("name", ""))
+        attributes[f"{call_base}.function.arguments"] = _text(call.get("arguments", {}))
+        if call.get("tool_id"):
+            attributes[f"{call_base}.id"] = _text(call["tool_id"])
+    results = message.get("tool_results") or ()
+    if results and results[0].get("tool_id"):
+        attributes[f"{base}.tool_call_id"] = _text(results[0]["tool_id"])
 
 
 def _documents(attributes: Attributes, kind: str, documents: list[dict[str, Any]]) -> None:
@@ -167,19 +234,26 @@ def _documents(attributes: Attributes, kind: str, documents: list[dict[str, Any]
             attributes[f"{base}.metadata"] = _json({"name": document["name"]})
 
 
+# metric key -> (its attribute names, whether it is a count of tokens, written as an int)
+_METRIC_NAMES = {key: (tuple(name for name in names if name), key.endswith("_tokens"))
+                 for key, names in _METRICS.items()}
+
+
 def _metrics(attributes: Attributes, metrics: dict[str, Any]) -> None:
     for key, value in metrics.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
+        kind = type(value)
+        if kind is not int and kind is not float and (
+                not isinstance(value, (int, float)) or isinstance(value, bool)):
             continue
-        names = _METRICS.get(key)
-        if names is None:
+        known = _METRIC_NAMES.get(key)
+        if known is None:
             attributes[f"llmobs.metrics.{key}"] = value
             continue
-        if key.endswith("_tokens"):
+        names, tokens = known
+        if tokens and kind is not int:
             value = int(value)
         for name in names:
-            if name:
-                attributes[name] = value
+            attributes[name] = value
 
 
 def evaluation_attributes(metric: dict[str, Any]) -> Attributes:

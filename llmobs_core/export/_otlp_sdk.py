@@ -41,10 +41,10 @@ class SDKExport:
         self._exporter.shutdown()
 
     def _readable(self, data: Any) -> ReadableSpan:
-        resource = self._resources.get(data.ml_app)
+        ml_app = data.application()
+        resource = self._resources.get(ml_app)
         if resource is None:
-            resource = self._resources[data.ml_app] = Resource(
-                self._resource_attributes(data.ml_app))
+            resource = self._resources[ml_app] = Resource(self._resource_attributes(ml_app))
         status, events = _OK, cast("tuple[SpanEvent, ...]", ())
         if data.error is not None:
             message, attributes = data.error
@@ -53,7 +53,7 @@ class SDKExport:
         return ReadableSpan(
             name=data.name, context=_context(data.trace_id, data.span_id),
             parent=None if data.parent_id is None else _context(data.trace_id, data.parent_id),
-            resource=resource, attributes=data.attributes, events=events, status=status,
+            resource=resource, attributes=data.all_attributes(), events=events, status=status,
             start_time=data.start_ns, end_time=data.end_ns,
             kind=SpanKind.CLIENT if data.kind == "client" else SpanKind.INTERNAL,
             instrumentation_scope=self._scope)

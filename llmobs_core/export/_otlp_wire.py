@@ -14,16 +14,18 @@ from typing import Any
 
 _FIXED64 = Struct("<Q").pack
 _DOUBLE = Struct("<d").pack
+_TIMES = Struct("<BQBQ").pack
+_IDS = Struct(">2sQQ2sQ").pack
+_LOW64 = (1 << 64) - 1
 _SMALL = [bytes((n,)) for n in range(128)]
-_PAIRS: dict[tuple[bytes, str, Any], bytes] = {}  # encoded KeyValue fields that repeat
-_SHORT = 64
-_MAX_PAIRS = 8192
+_HEADS: dict[str, bytes] = {}  # attribute keys, encoded
+_MAX_HEADS = 8192
 
 # Span (trace.proto): trace_id 1, span_id 2, parent_span_id 4, name 5, kind 6, start 7, end 8,
 # attributes 9, events 11, status 15. Status: message 2, code 3. Event: time 1, name 2,
 # attributes 3. KeyValue: key 1, value 2. AnyValue: string 1, bool 2, int 3, double 4, array 5.
-TRACE_ID, SPAN_ID, PARENT_ID, NAME, KIND = b"\x0a\x10", b"\x12\x08", b"\x22\x08", b"\x2a", b"\x30"
-START, END, ATTRIBUTE, EVENT, STATUS = b"\x39", b"\x41", b"\x4a", b"\x5a", b"\x7a"
+TRACE_ID, SPAN_ID, PARENT_ID, NAME = b"\x0a\x10", b"\x12\x08", b"\x22\x08", b"\x2a"
+ATTRIBUTE, EVENT, STATUS = b"\x4a", b"\x5a", b"\x7a"
 SPAN_KINDS = {"internal": b"\x30\x01", "client": b"\x30\x03"}
 STATUS_OK = b"\x7a\x02\x18\x01"  # code: STATUS_CODE_OK
 
@@ -60,42 +62,71 @@ def any_value(value: Any) -> bytes:
 
 
 def attributes(tag: bytes, values: dict[str, Any]) -> bytes:
-    """Repeated KeyValue fields numbered `tag`. Most of a span's attributes repeat from span
-    to span (kinds, model, provider, roles, ml_app): those, short strings, are encoded once
-    and kept, which halves the sink's encoding time."""
-    out = []
-    for key, value in values.items():
-        kind = type(value)
-        if (kind is str and len(value) <= _SHORT) or (kind is list and all(
-                type(item) is str for item in value)):  # a span's tags: the same on many
-            pair = (tag, key, value if kind is str else tuple(value))
-            encoded = _PAIRS.get(pair)
-            if encoded is None:
-                if len(_PAIRS) >= _MAX_PAIRS:
-                    _PAIRS.clear()
-                encoded = _PAIRS[pair] = _key_value(tag, key, value)
-            out.append(encoded)
-        else:
-            out.append(_key_value(tag, key, value))
+    """Repeated KeyValue fields numbered `tag`."""
+    out: list[bytes] = []
+    add_attributes(out, tag, values)
     return b"".join(out)
 
 
-def _key_value(tag: bytes, key: str, value: Any) -> bytes:
-    return field(tag, field(b"\x0a", key.encode("utf-8", "surrogatepass"))
-                 + field(b"\x12", any_value(value)))
+def add_attributes(out: list[bytes], tag: bytes, values: dict[str, Any]) -> None:
+    """Append the parts of repeated KeyValue fields numbered `tag` to `out`. This is most of
+    the sink's work, so the common values (a string that makes a KeyValue of under 128
+    bytes, a small int) are written inline, without a call."""
+    extend, heads, small = out.extend, _HEADS, _SMALL
+    for key, value in values.items():
+        try:
+            head = heads[key]  # the key's field, then the value's tag
+        except KeyError:
+            head = _head(key)
+        kind = type(value)
+        if kind is str:
+            try:
+                data = value.encode()
+            except UnicodeEncodeError:  # a lone surrogate: sent as it is, as before
+                data = value.encode("utf-8", "surrogatepass")
+            n = len(data)
+            # A KeyValue: head, the AnyValue's length, then the AnyValue: 0x0a, n, the UTF-8.
+            size = len(head) + n + 3
+            if size < 128:
+                extend((tag, small[size], head, small[n + 2], b"\x0a", small[n], data))
+                continue
+            encoded = b"\x0a" + varint(n) + data
+        elif kind is int and 0 <= value < 128 and len(head) < 124:
+            extend((tag, small[len(head) + 3], head, b"\x02\x18", small[value]))
+            continue
+        else:
+            encoded = any_value(value)
+        out.append(_key_value(tag, head, encoded))
+
+
+def _head(key: str) -> bytes:
+    if len(_HEADS) >= _MAX_HEADS:
+        _HEADS.clear()
+    head = _HEADS[key] = field(b"\x0a", key.encode("utf-8", "surrogatepass")) + b"\x12"
+    return head
+
+
+def _key_value(tag: bytes, head: bytes, encoded_value: bytes) -> bytes:
+    body = head + varint(len(encoded_value)) + encoded_value
+    return tag + varint(len(body)) + body
 
 
 def span(trace_id: int, span_id: int, parent_id: int | None, name: str, kind: str,
-         start_ns: int, end_ns: int, span_attributes: dict[str, Any],
+         start_ns: int, end_ns: int, fixed: bytes, span_attributes: dict[str, Any],
          error: tuple[str, dict[str, Any]] | None = None) -> bytes:
-    """An encoded Span message; `error` is the status message and the exception event's
-    attributes."""
-    parts = [TRACE_ID, trace_id.to_bytes(16, "big"), SPAN_ID, span_id.to_bytes(8, "big")]
+    """An encoded Span message: `fixed` is attributes(ATTRIBUTE, ...) of attributes encoded
+    beforehand, `span_attributes` the others; `error` is the status message and the
+    exception event's attributes."""
+    # trace_id (16 bytes, in two halves) and span_id, each after its tag, in one pack
+    parts = [_IDS(TRACE_ID, trace_id >> 64, trace_id & _LOW64, SPAN_ID, span_id)]
     if parent_id:
         parts += (PARENT_ID, parent_id.to_bytes(8, "big"))
-    parts += (field(NAME, name.encode("utf-8", "surrogatepass")), SPAN_KINDS[kind],
-              START, _FIXED64(start_ns), END, _FIXED64(end_ns),
-              attributes(ATTRIBUTE, span_attributes))
+    name_data = name.encode("utf-8", "surrogatepass")
+    n = len(name_data)
+    parts += (NAME, _SMALL[n] if n < 128 else varint(n), name_data, SPAN_KINDS[kind],
+              _TIMES(0x39, start_ns, 0x41, end_ns),  # start, end: fields 7 and 8, fixed64
+              fixed)
+    add_attributes(parts, ATTRIBUTE, span_attributes)
     if error is None:
         parts.append(STATUS_OK)
     else:
@@ -112,7 +143,12 @@ def request(resources: dict[bytes, list[bytes]], scope: bytes) -> bytes:
     ScopeSpans (`scope`, an encoded InstrumentationScope) with its encoded spans."""
     out = []
     for resource, spans in resources.items():
-        scope_spans = field(b"\x0a", scope) + b"".join([field(b"\x12", s) for s in spans])
+        parts = [b"\x0a", varint(len(scope)), scope]
+        for encoded in spans:
+            n = len(encoded)  # mostly under 16,384 bytes: a varint of two bytes, made inline
+            parts += (b"\x12", bytes((n & 0x7F | 0x80, n >> 7)) if 128 <= n < 16384
+                      else varint(n), encoded)
+        scope_spans = b"".join(parts)
         out.append(field(b"\x0a", field(b"\x0a", resource) + field(b"\x12", scope_spans)))
     return b"".join(out)
 

@@ -129,11 +129,13 @@ class EventBuilder:
          metrics, span_tags, tool_definitions, sample_rate, extras, pagent) = (
             span.record() if isinstance(span, LLMObsSpan) else span)
         meta: dict[str, Any] = {"span": {"kind": kind}}
-        if kind == "llm":
+        if kind == "llm":  # annotate()'s tuple of plain messages is copied here, without a call
             if input_value is not None:
-                meta["input"] = {"messages": _messages(input_value)}
+                meta["input"] = {"messages": list(input_value) if type(input_value) is tuple
+                                 else _messages(input_value)}
             if output_value is not None:
-                meta["output"] = {"messages": _messages(output_value)}
+                meta["output"] = {"messages": list(output_value) if type(output_value) is tuple
+                                  else _messages(output_value)}
         else:
             if input_value is not None:
                 meta["input"] = _input(kind, input_value)
@@ -168,8 +170,12 @@ class EventBuilder:
             for key, value in span_tags.items():  # a comprehension would cost a frame
                 tags.append(f"{key}:{value}")
         trace_hex = self._hex.get(trace_id)
-        if trace_hex is None:  # a root ends after its children: no later span needs it cached
-            trace_hex = f"{trace_id:032x}" if parent_id is None else self._trace_hex(trace_id)
+        if trace_hex is None:
+            trace_hex = f"{trace_id:032x}"
+            if parent_id is not None:  # kept for the root, which ends after its children
+                if len(self._hex) >= self._CACHE_MAX:
+                    self._hex.clear()
+                self._hex[trace_id] = trace_hex
         apm_trace_hex = (trace_hex if apm_trace_id == trace_id
                          else self._trace_hex(apm_trace_id))
         span_id_text = str(span_id)

@@ -15,7 +15,13 @@ from .._log import warn_limited
 from ..span import new_span_id, new_trace_id
 from . import _otlp_wire as wire
 from ._http import DeliveryError, Origin, RetryPolicy, post_with_retries
-from ._otlp_mapping import evaluation_attributes, span_attributes
+from ._otlp_mapping import (
+    FixedKey,
+    evaluation_attributes,
+    fixed_attributes,
+    fixed_key,
+    varying_attributes,
+)
 from ._otlp_settings import OTLPSettings, resource_attributes
 from ._secret import Secret
 from .base import Event, tracer_version
@@ -24,12 +30,13 @@ __all__ = ["OTLPSink", "SpanData"]
 
 _CLIENT_KINDS = frozenset(("llm", "embedding"))
 _MAX_RESOURCES = 1_000
+_MAX_FIXED = 4_096
 
 
 class SpanData(NamedTuple):
     """What one OTLP span says, from a span event or an evaluation."""
 
-    ml_app: str
+    ml_app: str | None  # None for a span event: its fixed attributes name it (application())
     trace_id: int
     span_id: int
     parent_id: int | None
@@ -37,12 +44,24 @@ class SpanData(NamedTuple):
     kind: str  # "internal" or "client"
     start_ns: int
     end_ns: int
-    attributes: dict[str, Any]
+    fixed: FixedKey | None  # a span event's fixed_key(): the attributes most spans share
+    attributes: dict[str, Any]  # the others
     error: tuple[str, dict[str, Any]] | None  # status message, exception event attributes
+
+    def all_attributes(self) -> dict[str, Any]:
+        if self.fixed is None:
+            return self.attributes
+        return {**fixed_attributes(self.fixed), **self.attributes}
+
+    def application(self) -> str:
+        """The ml_app, which names the span's resource."""
+        if self.fixed is None:
+            return self.ml_app or "unnamed-ml-app"
+        return fixed_attributes(self.fixed).get("llmobs.ml_app", "unnamed-ml-app")
 
 
 def span_data(event: Event) -> SpanData:
-    attributes = span_attributes(event)
+    fixed = fixed_key(event)
     parent_id = event.get("parent_id")
     start = event["start_ns"]
     end = start + event["duration"]
@@ -53,11 +72,15 @@ def span_data(event: Event) -> SpanData:
             "exception.type": error.get("type") or "",
             "exception.message": error.get("message") or "",
             "exception.stacktrace": error.get("stack") or ""})
-    return SpanData(attributes.get("llmobs.ml_app", "unnamed-ml-app"),
-                    int(event["trace_id"], 16), int(event["span_id"]),
-                    None if parent_id in (None, "undefined") else int(parent_id), event["name"],
-                    "client" if meta["span"]["kind"] in _CLIENT_KINDS else "internal",
-                    start, end, attributes, error or None)
+    # tuple.__new__ skips the Python call of the NamedTuple's generated __new__.
+    return _new(SpanData, (None, int(event["trace_id"], 16), int(event["span_id"]),
+                           None if parent_id in (None, "undefined") else int(parent_id),
+                           event["name"],
+                           "client" if meta["span"]["kind"] in _CLIENT_KINDS else "internal",
+                           start, end, fixed, varying_attributes(event), error or None))
+
+
+_new = tuple.__new__
 
 
 def evaluation_data(metric: Event) -> SpanData:
@@ -66,7 +89,7 @@ def evaluation_data(metric: Event) -> SpanData:
     at = int(metric["timestamp_ms"]) * 1_000_000
     return SpanData(metric.get("ml_app") or "unnamed-ml-app", int(joined["trace_id"], 16),
                     new_span_id(), int(joined["span_id"]), f"evaluation:{metric['label']}",
-                    "internal", at, at, evaluation_attributes(metric), None)
+                    "internal", at, at, None, evaluation_attributes(metric), None)
 
 
 def feedback_data(metric: Event) -> SpanData:
@@ -82,7 +105,7 @@ def feedback_data(metric: Event) -> SpanData:
     for key, value in metric["submitter"].items():
         attributes[f"llmobs.feedback.submitter.{key}"] = value
     return SpanData(metric.get("ml_app") or "unnamed-ml-app", trace_id, new_span_id(), None,
-                    f"feedback:{metric['label']}", "internal", at, at, attributes, None)
+                    f"feedback:{metric['label']}", "internal", at, at, None, attributes, None)
 
 
 class OTLPSink:
@@ -112,6 +135,8 @@ class OTLPSink:
         self._static.update({key: value for key, value in (
             ("service.version", version), ("deployment.environment.name", env)) if value})
         self._resources: dict[str, bytes] = {}
+        # fixed_key() -> (its attributes, the resource), encoded
+        self._fixed: dict[FixedKey | None, tuple[bytes, bytes]] = {}
         self._scope = wire.scope("llmobs", tracer_version())
         self._sdk = None
         if exporter is not None:
@@ -159,13 +184,7 @@ class OTLPSink:
         if self._sdk is not None:
             self._sdk.export(spans, what)
             return
-        by_resource: dict[bytes, list[bytes]] = {}
-        for data in spans:
-            encoded = wire.span(data.trace_id, data.span_id, data.parent_id, data.name,
-                                data.kind, data.start_ns, data.end_ns, data.attributes,
-                                data.error)
-            by_resource.setdefault(self._resource(data.ml_app), []).append(encoded)
-        body = wire.request(by_resource, self._scope)
+        body = self.encode(spans)
         if self._settings.gzip:
             body = gzip.compress(body, compresslevel=6)
         response, _ = post_with_retries(self._origin, "", body, self._settings.headers,
@@ -174,6 +193,36 @@ class OTLPSink:
             raise DeliveryError(self._origin.masked(
                 f"{len(spans)} {what} refused by the OTLP endpoint {self._settings.endpoint}: "
                 f"HTTP {response.status} {response.reason}"))
+
+    def encode(self, spans: list[SpanData]) -> bytes:
+        """The OTLP/HTTP protobuf request body for `spans`."""
+        by_resource: dict[bytes, list[bytes]] = {}
+        known = self._fixed
+        for data in spans:
+            try:
+                fixed, resource = known[data.fixed]
+            except (KeyError, TypeError):
+                fixed, resource = self._fixed_and_resource(data)
+            encoded = wire.span(data.trace_id, data.span_id, data.parent_id, data.name,
+                                data.kind, data.start_ns, data.end_ns, fixed, data.attributes,
+                                data.error)
+            by_resource.setdefault(resource, []).append(encoded)
+        return wire.request(by_resource, self._scope)
+
+    def _fixed_and_resource(self, data: SpanData) -> tuple[bytes, bytes]:
+        """A span's fixed attributes and its resource, encoded once for all the spans that
+        share its fixed_key()."""
+        resource = self._resource(data.application())
+        if data.fixed is None:  # an evaluation's span: all its attributes are in .attributes
+            return b"", resource
+        known = (wire.attributes(wire.ATTRIBUTE, fixed_attributes(data.fixed)), resource)
+        try:
+            if len(self._fixed) >= _MAX_FIXED:
+                self._fixed.clear()
+            self._fixed[data.fixed] = known
+        except TypeError:  # a span processor's unhashable tag or model
+            pass
+        return known
 
     def _resource_attributes(self, ml_app: str) -> dict[str, Any]:
         """One resource per ml_app, so that Phoenix shows each ml_app as a project."""

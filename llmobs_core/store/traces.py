@@ -47,11 +47,11 @@ class TraceGroup:
 
     def summarise(self) -> None:
         """Starts, tags and the JSON array of the spans (again after a change)."""
-        spans = self.spans
         min_start, max_start, exact_starts = _INT64_MAX, _INT64_MIN, True
         tags: set[Any] = set()
+        encoded = []
         last_tags = last_facts = None
-        for start, exact, span_tags, _, facts in spans.values():
+        for start, exact, span_tags, data, facts in self.spans.values():
             if start < min_start:
                 min_start = start
             if start > max_start:
@@ -59,48 +59,34 @@ class TraceGroup:
             exact_starts = exact_starts and exact
             if span_tags != last_tags:  # the spans of a trace mostly carry the same tags
                 last_tags = span_tags
-                tags |= _tag_set(span_tags)
+                try:
+                    tags.update(span_tags)
+                except TypeError:  # an unhashable tag: keep the strings
+                    tags.update(tag for tag in span_tags if type(tag) is str)
             if facts is not last_facts:  # facts tuples are shared (_facts_of)
                 last_facts = facts
                 tags.update(facts)
+            encoded.append(data)
         self.min_start_ns, self.max_start_ns, self.exact_starts = min_start, max_start, exact_starts
         self.tags = frozenset(tags)
-        self.events = _array([facts[3] for facts in spans.values()])
-
-
-def _array(encoded: list[bytes]) -> str:
-    """The spans' JSON array, as text: sqlite3 binds a str directly, where a bytes value first
-    goes through its adapter lookup, which costs more than the decoding."""
-    return (b"[" + b",".join(encoded) + b"]").decode()
-
-
-def _tag_set(tags: tuple[Any, ...]) -> frozenset[Any]:
-    try:
-        return frozenset(tags)
-    except TypeError:  # an unhashable tag: keep the strings
-        return frozenset(tag for tag in tags if type(tag) is str)
+        # Text, not bytes: sqlite3 binds a str directly, where a bytes value first goes
+        # through its adapter lookup, which costs more than the decoding.
+        self.events = (b"[" + b",".join(encoded) + b"]").decode()
 
 
 def span_facts(event: Event, now_ns: int) -> SpanFacts:
-    return (*_indexed_start(event, now_ns), _tags_of(event), encode(event), _facts_of(event))
-
-
-def _indexed_start(event: Event, now_ns: int) -> tuple[int, bool]:
-    """The start the store indexes, and whether it is the span's own: a span without a
-    usable start is indexed now."""
+    """What a group keeps of one span event, read in one pass (this runs for every span)."""
     start = event.get("start_ns")
     if type(start) is int and _INT64_MIN <= start <= _INT64_MAX:
-        return start, True
-    return integer(start) or now_ns, False
-
-
-def _tags_of(event: Event) -> tuple[Any, ...]:
+        exact = True
+    else:  # a span without a usable start is indexed now
+        start, exact = integer(start) or now_ns, False
     span_tags = event.get("tags")
     tags = tuple(span_tags) if type(span_tags) is list else ()
     session_id = event.get("session_id")
     if session_id:
         tags += (f"session_id:{session_id}",)
-    return tags
+    return start, exact, tags, encode(event), _facts_of(event)
 
 
 def _facts_of(event: Event) -> tuple[str, ...]:
@@ -143,13 +129,13 @@ class OneSpan:
                  "events")
     span_count = 1
 
-    def __init__(self, trace_id: str, span_id: str, event: Event, now_ns: int) -> None:
+    def __init__(self, trace_id: str, span_id: str, facts: SpanFacts) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
-        self.min_start_ns, self.exact_starts = _indexed_start(event, now_ns)
-        self.max_start_ns = self.min_start_ns
-        self.tags = _tags_of(event) + _facts_of(event)
-        self.events = (b"[" + encode(event) + b"]").decode()
+        start, self.exact_starts, tags, encoded, span_facts = facts
+        self.min_start_ns = self.max_start_ns = start
+        self.tags = tags + span_facts
+        self.events = (b"[" + encoded + b"]").decode()
 
     def as_group(self) -> TraceGroup:
         facts = (self.min_start_ns, self.exact_starts, self.tags, self.events[1:-1].encode(),
@@ -161,8 +147,8 @@ class OneSpan:
 
 def group_by_trace(events: Sequence[Event], now_ns: int) -> dict[str, TraceGroup | OneSpan]:
     """The spans with a trace id and a span id, by trace; a span id repeated within a trace
-    keeps its first event."""
-    groups: dict[str, TraceGroup | OneSpan] = {}
+    keeps its first event. Each event is encoded as it is read, and let go."""
+    by_trace: dict[str, dict[str, SpanFacts]] = {}
     for index, event in enumerate(events, 1):
         if not index % _YIELD_EVERY:
             time.sleep(0)  # let the application run: lowers a busy server's p99
@@ -173,16 +159,17 @@ def group_by_trace(events: Sequence[Event], now_ns: int) -> dict[str, TraceGroup
             trace_id = str(trace_id)
         if type(span_id) is not str:
             span_id = str(span_id)
-        group = groups.get(trace_id)
-        if group is None:
-            groups[trace_id] = OneSpan(trace_id, span_id, event, now_ns)
-        elif isinstance(group, OneSpan):
-            if span_id != group.span_id:
-                groups[trace_id] = many = group.as_group()
-                many.spans[span_id] = span_facts(event, now_ns)
-        elif span_id not in group.spans:
-            group.spans[span_id] = span_facts(event, now_ns)
-    for group in groups.values():
-        if type(group) is TraceGroup:
+        spans = by_trace.get(trace_id)
+        if spans is None:
+            by_trace[trace_id] = {span_id: span_facts(event, now_ns)}
+        elif span_id not in spans:
+            spans[span_id] = span_facts(event, now_ns)
+    groups: dict[str, TraceGroup | OneSpan] = {}
+    for trace_id, spans in by_trace.items():
+        if len(spans) == 1:
+            [(span_id, facts)] = spans.items()
+            groups[trace_id] = OneSpan(trace_id, span_id, facts)
+        else:
+            groups[trace_id] = group = TraceGroup(trace_id, spans)
             group.summarise()
     return groups
