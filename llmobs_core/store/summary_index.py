@@ -124,6 +124,25 @@ def exists(path: StorePath) -> bool:
     return index_path(path, FOLDER).is_file()
 
 
+def build_progress(path: StorePath) -> float | None:
+    """How far the index's first build is (0 to 1: the share of the trace rows stored when it
+    began that it has read), or None when there is no index of this version to read."""
+    target = index_path(path, FOLDER)
+    if not target.is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"{target.as_uri()}?mode=ro", uri=True)) as conn:
+            if not _current(conn):
+                return None
+            state = dict(conn.execute("SELECT name, value FROM state"))
+    except sqlite3.Error:
+        return None
+    if state.get("built"):
+        return 1.0
+    until = state.get("build_until") or 0
+    return min(1.0, state.get("trace_hi", 0) / until) if until else 0.0
+
+
 class SetPairs:
     """The dropdown keys' (key, value) pairs of the store's tag sets ("@model" as "model"),
     and whether each set holds its spans' facts (traces.py); for one read of the store."""
