@@ -73,11 +73,13 @@ def create_app(path: queries.StorePath = None, allowed_hosts: frozenset[str] | N
         trace_id = request.path_params["trace_id"]
         trace = queries.get_trace(path, trace_id) if _exists(path) else None
         if trace is None:
-            matches = queries.match_trace_ids(path, trace_id, 2) if _exists(path) else []
+            matches = queries.match_trace_ids(path, trace_id, 11) if _exists(path) else []
             if len(matches) == 1:
                 return RedirectResponse(f"/trace/{matches[0]}", 302)
-            return page("problem.html", 404, problem=f"No trace {trace_id!r} in this store.",
-                        retry=False)
+            problem = f"No trace {trace_id!r} in this store." if not matches else (
+                f"{trace_id!r} matches {'more than 10' if len(matches) > 10 else len(matches)}"
+                f" traces: {', '.join(matches[:10])}. Give more of the id.")
+            return page("problem.html", 404, problem=problem, retry=False)
         view = present.trace_view(trace)
         selected = request.query_params.get("span") or (view["rows"] or [{}])[0].get("span_id")
         return page("trace.html", view=view, selected=selected, standalone=False)
