@@ -25,13 +25,17 @@ class Sessions:
 
 
 def list_sessions(path: StorePath, ml_app: str | None = None, before: str | None = None,
-                  limit: int = 50, window: int = summary_recent.SESSION_TRACES) -> Sessions:
+                  limit: int = 50, window: int = summary_recent.SESSION_TRACES,
+                  update: bool = True) -> Sessions:
     """Sessions, most recently active first: traces, tokens, first input, last output, time
     span; with `ml_app`, the traces with a span of that ml_app. Read off the viewer's summary
     index once built (summary_index.py), else summed over the `window` newest traces only
-    (summary_recent.py; `note` says so when the store holds more)."""
+    (summary_recent.py; `note` says so when the store holds more). `update`: bring a built
+    index up to date first, for at most 50 ms (the viewer's indexing process does it
+    instead)."""
     after = _cursor(before)
-    summary_reads.update(path)
+    if update:
+        summary_reads.update(path)
     with reading(path) as conn:
         if conn is None:
             return Sessions([])
@@ -66,15 +70,16 @@ class Facets(dict[str, list[tuple[str, int]]]):
 
 
 def facets(path: StorePath, recent_traces: int = 500, limit: int | None = None,
-           window: int | None = None) -> Facets:
+           window: int | None = None, update: bool = True) -> Facets:
     """Values with trace counts, most traces first (at most `limit` of each): ml_app, service,
     session_id, env and model (model_name). Read off the viewer's summary index when it is
     built (models of every trace); else from the tag index over every trace, or over the
     `window` newest only (the viewer's bound while the index is built: `note` says so), models
     also from the `recent_traces` newest traces stored without facts (docs/local-store.md,
-    "Facts")."""
+    "Facts"). `update`: as for list_sessions()."""
     found = Facets({key: [] for key in (*FACET_KEYS, "model")})
-    summary_reads.update(path)
+    if update:
+        summary_reads.update(path)
     with reading(path) as conn:
         if conn is None:
             return found

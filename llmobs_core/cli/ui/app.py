@@ -32,10 +32,11 @@ def create_app(path: queries.StorePath = None, allowed_hosts: frozenset[str] | N
                page_size: int = PAGE_SIZE, recent: tuple[int, int] = RECENT) -> ViewerGuard:
     """The viewer over the store at `path`; see guard.ViewerGuard for `allowed_hosts`. Until
     the summary index is built, Sessions and the dropdowns count only the `recent` newest
-    traces (for Sessions, for the dropdowns), and say so on the page."""
+    traces (for Sessions, for the dropdowns), and say so on the page. Pages only read the
+    side indexes: the indexing process started with the app (lifespan) keeps them."""
 
     def facets() -> summaries.Facets:
-        return summaries.facets(path, limit=FACET_LIMIT, window=recent[1])
+        return summaries.facets(path, limit=FACET_LIMIT, window=recent[1], update=False)
 
     def page(template: str, status: int = 200, **context: Any) -> Response:
         info = context.pop("info", None) or summaries.store_info(path, count=False)
@@ -87,7 +88,8 @@ def create_app(path: queries.StorePath = None, allowed_hosts: frozenset[str] | N
     def sessions_page(request: Request) -> Response:
         before = request.query_params.get("before")
         ml_app = request.query_params.get("ml_app") or None
-        result = summaries.list_sessions(path, ml_app, before or None, window=recent[0])
+        result = summaries.list_sessions(path, ml_app, before or None, window=recent[0],
+                                         update=False)
         return page("sessions.html", result=result, ml_app=ml_app or "",
                     facets=facets())
 

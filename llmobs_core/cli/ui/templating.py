@@ -45,9 +45,9 @@ def json_for_script(value: Any) -> str:
     """JSON for a <script type="application/json"> block: nothing in it can end the element
     or be read as markup, in HTML or in a JavaScript string."""
     dumped = json.dumps(value, ensure_ascii=True, default=str)
-    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
-        dumped = dumped.replace(char, escape)
+        dumped = dumped.replace(char, escaped)
     return dumped
 
 
