@@ -112,9 +112,11 @@ def _note(conn: sqlite3.Connection, path: StorePath, read: int, window: int,
         return None
     (stored,) = conn.execute("SELECT count(*) FROM traces").fetchone()
     done = summary_index.build_progress(path)
+    counted = f"{what} are counted over only the newest {window:,} of {stored:,} traces for now"
+    if done == 1.0:  # built, but too far behind the store, or traces deleted since its update
+        return f"{counted}: the exact figures are catching up with the latest writes."
     where = "not started yet" if done is None else f"{done:.0%} done"
-    return (f"{what} are counted over only the newest {window:,} of {stored:,} traces for"
-            f" now: the exact figures over every trace are being built ({where}) and will"
+    return (f"{counted}: the exact figures over every trace are being built ({where}) and will"
             " replace them.")
 
 

@@ -102,3 +102,18 @@ def test_the_note_says_how_far_the_build_is_then_the_figures_are_exact(
     built = summaries.facets(path, window=10)
     assert {key: dict(values) for key, values in built.items()} == expected_facets(events)
     assert built.note is None
+
+
+def test_a_built_index_far_behind_the_store_says_it_is_catching_up(tmp_path: Path) -> None:
+    path = tmp_path / "traces.db"
+    write(path, sessions_events(10, spans=1))
+    while summary_index.refresh(path, 30).more:
+        pass
+    write(path, sessions_events(2_001, spans=1), batch=1_000)  # more than the index adds
+    found = summaries.facets(path, window=10, update=False)
+    assert found.note == ("The dropdowns' values and counts are counted over only the newest"
+                          " 10 of 2,011 traces for now: the exact figures are catching up"
+                          " with the latest writes.")
+    while summary_index.refresh(path, 30).more:
+        pass
+    assert summaries.facets(path, window=10, update=False).note is None
