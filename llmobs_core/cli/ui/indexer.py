@@ -4,6 +4,7 @@ index (store/text_index.py), half a second of work at a time."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -73,6 +74,8 @@ class Indexer:
 def run(path: StorePath, stop: Any, parent: int) -> None:
     """The loop of the indexing process: until `stop` is set or `parent` is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the server stops it
+    with contextlib.suppress(OSError, AttributeError):  # background work: pages come first
+        os.nice(10)
     paused: dict[str, float] = {}  # index: when to try it again after a failure
     while not stop.is_set() and os.getppid() == parent:
         pause = _IDLE_S
