@@ -82,7 +82,7 @@ def _served_while_building(path: Path, command: list[str], limit_s: float) -> No
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(f"llmobs ui on this store: summary index built by its thread in {built_s:.0f} s;"
+    print(f"llmobs ui on this store: summary index built by its indexer in {built_s:.0f} s;"
           f" {sum(map(len, during.values()))} pages fetched meanwhile ({notes} with the note)")
     for url in urls:
         shown = url if not url.startswith("/trace/") else "/trace/<id>"
@@ -103,8 +103,9 @@ def _spread(times: list[float]) -> str:
         return "no fetch"
     ordered = sorted(times)
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    slow = sum(1 for wall in ordered if wall > 200)
     return (f"median {statistics.median(ordered):5.1f} ms, p95 {p95:5.1f}, max"
-            f" {ordered[-1]:5.1f} ({len(ordered)})")
+            f" {ordered[-1]:5.1f}, {slow} of {len(ordered)} over 200 ms")
 
 
 if __name__ == "__main__":
