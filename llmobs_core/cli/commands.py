@@ -163,7 +163,7 @@ def apps(store: Path, limit: int, as_json: bool) -> None:
         return
     for key, title in (("ml_app", "ML apps"), ("service", "Services"),
                        ("session_id", "Sessions"), ("env", "Envs"),
-                       ("model", "Models (in the 500 newest traces)")):
+                       ("model", "Models")):
         values = found.get(key) or []
         table = draw.table(title, "Traces")
         for value, count in values[:limit]:

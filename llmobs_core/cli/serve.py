@@ -47,7 +47,8 @@ def ui(store: Path, host: str, port: int, open_browser: bool) -> None:
     click.echo(f"llmobs ui: open {url} (Ctrl-C stops it)")
     if open_browser:
         threading.Timer(0.5, webbrowser.open, (url,)).start()
-    config = uvicorn.Config(create_app(store), log_level="warning", lifespan="off",
+    # lifespan on: it starts the thread that builds the summary and free-text indexes
+    config = uvicorn.Config(create_app(store), log_level="warning", lifespan="on",
                             server_header=False)
     uvicorn.Server(config).run(sockets=[listener])
 

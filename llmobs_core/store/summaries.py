@@ -5,22 +5,16 @@ nearest to one that matches nothing, and the store's path and size."""
 from __future__ import annotations
 
 import difflib
-import json
-import sqlite3
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import resolve_store_path
-from . import summary_reads
-from .codec import integer, trace_summary
-from .facts import Spans, io_span, model_of, trace_tokens
-from .reading import StorePath, reading, stored_spans, trace_filters, wanted_tags, where_clause
+from . import summary_reads, summary_recent
+from .reading import StorePath, reading
 from .summary_index import FACET_KEYS
 from .traces import FACT_KEYS, FACTS_MARK
 
 RESERVED_KEYS = (*FACT_KEYS, FACTS_MARK.partition(":")[0])
-_SESSION_TRACES = 1_000  # traces of one session decoded for its summary
 
 
 @dataclass
@@ -31,19 +25,23 @@ class Sessions:
 
 
 def list_sessions(path: StorePath, ml_app: str | None = None, before: str | None = None,
-                  limit: int = 50) -> Sessions:
+                  limit: int = 50, window: int = summary_recent.SESSION_TRACES,
+                  update: bool = True) -> Sessions:
     """Sessions, most recently active first: traces, tokens, first input, last output, time
     span; with `ml_app`, the traces with a span of that ml_app. Read off the viewer's summary
-    index once built (summary_index.py), else summed from the tag index and the traces."""
+    index once built (summary_index.py), else summed over the `window` newest traces only
+    (summary_recent.py; `note` says so when the store holds more). `update`: bring a built
+    index up to date first, for at most 50 ms (the viewer's indexing process does it
+    instead)."""
     after = _cursor(before)
-    summary_reads.update(path)
+    if update:
+        summary_reads.update(path)
     with reading(path) as conn:
         if conn is None:
             return Sessions([])
         found = summary_reads.session_rows(conn, path, ml_app, after, limit)
         if found is None:
-            rows = _summed_sessions(conn, ml_app, after, limit)
-            note = None
+            rows, note = summary_recent.sessions(conn, path, ml_app, after, limit, window)
         else:
             rows, behind = found
             note = None if not behind else (
@@ -65,99 +63,33 @@ def _cursor(text: str | None) -> tuple[int, str]:
         raise ValueError(f"{text!r} is not a cursor of the sessions list") from None
 
 
-def _summed_sessions(conn: sqlite3.Connection, ml_app: str | None, after: tuple[int, str],
-                     limit: int) -> list[dict[str, Any]]:
-    """list_sessions() without the summary index: the tag index finds each session's traces;
-    only the sessions shown are decoded."""
-    where, params = trace_filters(wanted_tags(ml_app, None, None, ()))
-    # Summed in Python: SQLite joins each session's tag to every trace otherwise.
-    session_of_set: dict[int, str] = {}
-    sessions = dict(conn.execute("SELECT id, value FROM tags WHERE key = 'session_id'"))
-    for set_id, tag_ids in conn.execute("SELECT id, tag_ids FROM tag_sets"):
-        for tag_id in json.loads(tag_ids):
-            if tag_id in sessions:
-                session_of_set[set_id] = sessions[tag_id]
-    spans: dict[str, list[Any]] = {}  # session: [traces, first start, last start, sets]
-    for set_id, count, first, last in conn.execute(
-            "SELECT tag_set_id, count(*), min(start_ns), max(start_ns) FROM traces"
-            f" {where_clause(where)} GROUP BY tag_set_id", params):
-        session = session_of_set.get(set_id)
-        if session is None:
-            continue
-        seen = spans.setdefault(session, [0, first, last, []])
-        seen[0] += count
-        seen[1], seen[2] = min(seen[1], first), max(seen[2], last)
-        seen[3].append(set_id)
-    shown = sorted(((seen[2], session) for session, seen in spans.items()
-                    if (seen[2], session) < after), reverse=True)[:limit]
-    rows = []
-    for last, session in shown:
-        count, first, _, set_ids = spans[session]
-        in_sets = "tag_set_id IN (SELECT value FROM json_each(?))"
-        rowids = [rowid for (rowid,) in conn.execute(
-            f"SELECT id FROM traces {where_clause([*where, in_sets])}",
-            [*params, json.dumps(set_ids)])]
-        rows.append(_session_row(conn, session, count, first, last, rowids))
-    return rows
+class Facets(dict[str, list[tuple[str, int]]]):
+    """facets(): key: [(value, traces)], and what the counts leave out (`note`)."""
+
+    note: str | None = None
 
 
-def facets(path: StorePath, recent_traces: int = 500,
-           limit: int | None = None) -> dict[str, list[tuple[str, int]]]:
+def facets(path: StorePath, recent_traces: int = 500, limit: int | None = None,
+           window: int | None = None, update: bool = True) -> Facets:
     """Values with trace counts, most traces first (at most `limit` of each): ml_app, service,
     session_id, env and model (model_name). Read off the viewer's summary index when it is
-    built (models of every trace); else from the tag index, models also from the
-    `recent_traces` newest traces stored without facts (docs/local-store.md, "Facts")."""
-    found: dict[str, list[tuple[str, int]]] = {key: [] for key in (*FACET_KEYS, "model")}
-    summary_reads.update(path)
+    built (models of every trace); else from the tag index over every trace, or over the
+    `window` newest only (the viewer's bound while the index is built: `note` says so), models
+    also from the `recent_traces` newest traces stored without facts (docs/local-store.md,
+    "Facts"). `update`: as for list_sessions()."""
+    found = Facets({key: [] for key in (*FACET_KEYS, "model")})
+    if update:
+        summary_reads.update(path)
     with reading(path) as conn:
         if conn is None:
             return found
         counts = summary_reads.facet_counts(conn, path)
         if counts is None:
-            counts = _counted_facets(conn, recent_traces)
+            counts, found.note = summary_recent.facet_counts(conn, path, recent_traces, window)
     for (key, value), count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         if key in found and (limit is None or len(found[key]) < limit):
             found[key].append((value, count))
     return found
-
-
-def _counted_facets(conn: sqlite3.Connection, recent_traces: int) -> Counter[tuple[str, str]]:
-    """facets() without the summary index."""
-    # Summed in Python: SQLite's plan for the join of sets and tags is quadratic.
-    per_set = dict(conn.execute("SELECT tag_set_id, count(*) FROM traces GROUP BY tag_set_id"))
-    keys = {"@model": "model", **{key: key for key in FACET_KEYS}}
-    named = {tag_id: (keys[key], value) for tag_id, key, value in conn.execute(
-        f"SELECT id, key, value FROM tags WHERE key IN ({','.join('?' * len(keys))})",
-        list(keys))}
-    counts: Counter[tuple[str, str]] = Counter()
-    unmarked = []
-    (mark,) = conn.execute("SELECT coalesce(max(id), -1) FROM tags WHERE key = '@facts'"
-                           ).fetchone()
-    for set_id, tag_ids in conn.execute("SELECT id, tag_ids FROM tag_sets"):
-        count = per_set.get(set_id)
-        if not count:
-            continue
-        members = json.loads(tag_ids)
-        if mark not in members:
-            unmarked.append(set_id)
-        for tag_id in members:
-            if tag_id in named:
-                counts[named[tag_id]] += count
-    if unmarked:
-        _count_models(conn, unmarked, recent_traces, counts)
-    return counts
-
-
-def _count_models(conn: sqlite3.Connection, set_ids: list[int], recent_traces: int,
-                  counts: Counter[tuple[str, str]]) -> None:
-    """Models of the newest traces stored without facts, read off their spans."""
-    marks = ",".join("?" * len(set_ids))
-    for rowid, bound, events in conn.execute(
-            f"SELECT id, start_bound_ns, events FROM traces WHERE tag_set_id IN ({marks})"
-            " ORDER BY id DESC LIMIT ?", [*set_ids, recent_traces]):
-        names = {model_of(span) for _, span in stored_spans(conn, rowid, bound, events)}
-        for name in names - {None}:
-            counts["model", name] += 1  # type: ignore[index]
 
 
 def nearest(value: str, candidates: list[str], count: int = 3) -> list[str]:
@@ -186,34 +118,18 @@ def tag_values(path: StorePath, key: str, limit: int = 1000) -> list[str]:
             "SELECT value FROM tags WHERE key = ? ORDER BY value LIMIT ?", (key, limit))]
 
 
-def store_info(path: StorePath) -> dict[str, Any]:
-    """The absolute path read, whether it exists, and its trace and span counts."""
+def store_info(path: StorePath, count: bool = True) -> dict[str, Any]:
+    """The absolute path read, whether it exists, whether it holds a trace, its span count and
+    (when `count`: a scan of every trace row) its trace count."""
     store = resolve_store_path(path)
-    info: dict[str, Any] = {"path": str(store), "exists": store.is_file(), "traces": 0,
-                            "spans": 0}
+    info: dict[str, Any] = {"path": str(store), "exists": store.is_file(), "any": False,
+                            "spans": 0, "traces": 0 if count else None}
     if info["exists"]:
         with reading(path) as conn:
             if conn is not None:
-                info["traces"] = conn.execute("SELECT count(*) FROM traces").fetchone()[0]
+                info["any"] = conn.execute("SELECT EXISTS (SELECT 1 FROM traces)").fetchone()[0]
+                if count:
+                    info["traces"] = conn.execute("SELECT count(*) FROM traces").fetchone()[0]
                 info["spans"] = conn.execute(
                     "SELECT value FROM counters WHERE name = 'spans'").fetchone()[0]
     return info
-
-
-def _session_row(conn: sqlite3.Connection, session: str, count: int, first_ns: int,
-                 last_ns: int, rowids: list[int]) -> dict[str, Any]:
-    last_start_ns = last_ns
-    traces: list[Spans] = []
-    for rowid in sorted(rowids)[:_SESSION_TRACES]:
-        bound, events = conn.execute("SELECT start_bound_ns, events FROM traces WHERE id = ?",
-                                     (rowid,)).fetchone()
-        traces.append(stored_spans(conn, rowid, bound, events))
-    traces.sort(key=lambda spans: min(start for start, _ in spans))
-    ends = [max(start + (integer(span.get("duration")) or 0) for start, span in spans)
-            for spans in traces]
-    apps = sorted({trace_summary(spans)["ml_app"] or "" for spans in traces} - {""})
-    return {"session_id": session, "traces": count, "first_ns": first_ns,
-            "last_start_ns": last_start_ns, "last_ns": max(ends, default=last_ns), "ml_apps": apps,
-            "tokens": sum(trace_tokens(span for _, span in spans) for spans in traces),
-            "first_input": io_span(traces[0], "input") if traces else None,
-            "last_output": io_span(traces[-1], "output") if traces else None}

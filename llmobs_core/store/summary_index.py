@@ -48,23 +48,23 @@ class Progress:
     more: bool = False  # refresh() stopped at its time limit with rows left to read
 
 
-def refresh(path: StorePath, seconds: float) -> Progress:
+def refresh(path: StorePath, seconds: float, wait_s: float = _WAIT_S) -> Progress:
     """Bring the index up to date for about `seconds`, in short transactions. Another thread
     updating it at the moment makes this return at once, with nothing known (`more` set);
-    another process, after waiting up to a second."""
+    another process, after waiting up to `wait_s`."""
     if not _UPDATING.acquire(blocking=False):
         return Progress(more=True)
     try:
-        return _refresh(path, seconds)
+        return _refresh(path, seconds, wait_s)
     finally:
         _UPDATING.release()
 
 
-def _refresh(path: StorePath, seconds: float) -> Progress:
+def _refresh(path: StorePath, seconds: float, wait_s: float) -> Progress:
     target = index_path(path, FOLDER)
     target.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + seconds
-    with reading(path) as store, _index(target) as index:
+    with reading(path) as store, _index(target, wait_s) as index:
         if store is None:  # a file with no store in it yet: nothing to read
             return Progress(built=True)
         if not _begin(index):  # another process is updating it
@@ -122,6 +122,25 @@ def attach(conn: sqlite3.Connection, path: StorePath) -> Progress | None:
 
 def exists(path: StorePath) -> bool:
     return index_path(path, FOLDER).is_file()
+
+
+def build_progress(path: StorePath) -> float | None:
+    """How far the index's first build is (0 to 1: the share of the trace rows stored when it
+    began that it has read), or None when there is no index of this version to read."""
+    target = index_path(path, FOLDER)
+    if not target.is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"{target.as_uri()}?mode=ro", uri=True)) as conn:
+            if not _current(conn):
+                return None
+            state = dict(conn.execute("SELECT name, value FROM state"))
+    except sqlite3.Error:
+        return None
+    if state.get("built"):
+        return 1.0
+    until = state.get("build_until") or 0
+    return min(1.0, state.get("trace_hi", 0) / until) if until else 0.0
 
 
 class SetPairs:
@@ -273,8 +292,8 @@ def _clear(index: sqlite3.Connection) -> None:
 
 
 @contextlib.contextmanager
-def _index(target: Any) -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(target, timeout=_WAIT_S, isolation_level=None)
+def _index(target: Any, wait_s: float) -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(target, timeout=wait_s, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         yield conn

@@ -23,11 +23,12 @@ FIRST_PAGE = ((1 << 63) - 1, "")  # the (last start, session) the first page of 
 
 
 def update(path: StorePath) -> None:
-    """Bring the index up to date for a moment, when there is one and no one else is doing
-    so; a read goes on without (a read-only cache folder, a busy index)."""
-    if summary_index.exists(path):
+    """Bring the index up to date for a moment, when one is built and no one else is doing
+    so; a read goes on without (a read-only cache folder, a busy index: never waited for).
+    Building it is left to `llmobs ui`'s indexing process: a page does not wait for it."""
+    if summary_index.build_progress(path) == 1.0:
         with contextlib.suppress(sqlite3.Error, OSError, ValueError):
-            summary_index.refresh(path, _UPDATE_S)
+            summary_index.refresh(path, _UPDATE_S, wait_s=0)
 
 
 def facet_counts(conn: sqlite3.Connection,

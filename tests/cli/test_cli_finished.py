@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from llmobs_core.export.local import LocalStoreSink
+from llmobs_core.store import summary_index, text_index
 from tests.cli.test_cli import json_lines, run, span_event, store, trace_id_at  # noqa: F401
 
 LLMOBS = Path(sys.executable).parent / "llmobs"
@@ -139,3 +140,21 @@ def test_ui_serves_the_store_and_warns_off_loopback(store: dict) -> None:  # noq
             server.terminate()
             _, errors = server.communicate(timeout=10)
     assert "Warning: listening on 0.0.0.0, not loopback" in errors
+
+
+def test_ui_builds_its_indexes_while_it_serves(store: dict) -> None:  # noqa: F811
+    """llmobs ui runs the thread that builds the summary index (Sessions, dropdowns) and the
+    free-text index, in the user's cache folder."""
+    path = store["path"]
+    with subprocess.Popen([LLMOBS, "--path", str(path), "ui", "--no-open"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as server:
+        try:
+            assert "llmobs ui: open http://127.0.0.1:" in server.stdout.readline()  # type: ignore[union-attr]
+            deadline = time.monotonic() + 30
+            while not (summary_index.build_progress(path) == 1.0
+                       and text_index.index_path(path).is_file()):
+                assert time.monotonic() < deadline, "llmobs ui built no index"
+                time.sleep(0.1)
+        finally:
+            server.terminate()
+            server.communicate(timeout=10)

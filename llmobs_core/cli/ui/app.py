@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ...store import pages, queries, summaries
+from ...store import pages, queries, summaries, summary_recent
 from . import present
 from .guard import ViewerGuard
 from .indexer import Indexer
@@ -25,21 +25,28 @@ from .templating import STATIC, render
 
 PAGE_SIZE = 50
 FACET_LIMIT = 500  # values of each dropdown, most traces first (a chosen one is kept)
+RECENT = (summary_recent.SESSION_TRACES, summary_recent.FACET_TRACES)
 
 
 def create_app(path: queries.StorePath = None, allowed_hosts: frozenset[str] | None = None,
-               page_size: int = PAGE_SIZE) -> ViewerGuard:
-    """The viewer over the store at `path`; see guard.ViewerGuard for `allowed_hosts`."""
+               page_size: int = PAGE_SIZE, recent: tuple[int, int] = RECENT) -> ViewerGuard:
+    """The viewer over the store at `path`; see guard.ViewerGuard for `allowed_hosts`. Until
+    the summary index is built, Sessions and the dropdowns count only the `recent` newest
+    traces (for Sessions, for the dropdowns), and say so on the page. Pages only read the
+    side indexes: the indexing process started with the app (lifespan) keeps them."""
+
+    def facets() -> summaries.Facets:
+        return summaries.facets(path, limit=FACET_LIMIT, window=recent[1], update=False)
 
     def page(template: str, status: int = 200, **context: Any) -> Response:
-        info = context.pop("info", None) or summaries.store_info(path)
+        info = context.pop("info", None) or summaries.store_info(path, count=False)
         return HTMLResponse(render(template, store=info, **context), status_code=status)
 
     def guarded(endpoint: Any) -> Any:
         def run(request: Request) -> Response:
             try:
-                info = summaries.store_info(path)
-                if not info["traces"] and endpoint is not trace_page:
+                info = summaries.store_info(path, count=False)
+                if not info["any"] and endpoint is not trace_page:
                     return page("empty.html", info=info)
                 return endpoint(request)
             except sqlite3.OperationalError as exc:  # a write or checkpoint in the way
@@ -60,18 +67,20 @@ def create_app(path: queries.StorePath = None, allowed_hosts: frozenset[str] | N
         live_after = pages.last_rowid(path) if query.view == "traces" and not query.before \
             else None
         return page("list.html", query=query, result=result,
-                    facets=summaries.facets(path, limit=FACET_LIMIT), kinds=pages.KINDS,
+                    facets=facets(), kinds=pages.KINDS,
                     ranges=RANGES, live_after=live_after)
 
     def trace_page(request: Request) -> Response:
         trace_id = request.path_params["trace_id"]
         trace = queries.get_trace(path, trace_id) if _exists(path) else None
         if trace is None:
-            matches = queries.match_trace_ids(path, trace_id, 2) if _exists(path) else []
+            matches = queries.match_trace_ids(path, trace_id, 11) if _exists(path) else []
             if len(matches) == 1:
                 return RedirectResponse(f"/trace/{matches[0]}", 302)
-            return page("problem.html", 404, problem=f"No trace {trace_id!r} in this store.",
-                        retry=False)
+            problem = f"No trace {trace_id!r} in this store." if not matches else (
+                f"{trace_id!r} matches {'more than 10' if len(matches) > 10 else len(matches)}"
+                f" traces: {', '.join(matches[:10])}. Give more of the id.")
+            return page("problem.html", 404, problem=problem, retry=False)
         view = present.trace_view(trace)
         selected = request.query_params.get("span") or (view["rows"] or [{}])[0].get("span_id")
         return page("trace.html", view=view, selected=selected, standalone=False)
@@ -79,9 +88,10 @@ def create_app(path: queries.StorePath = None, allowed_hosts: frozenset[str] | N
     def sessions_page(request: Request) -> Response:
         before = request.query_params.get("before")
         ml_app = request.query_params.get("ml_app") or None
-        result = summaries.list_sessions(path, ml_app, before or None)
+        result = summaries.list_sessions(path, ml_app, before or None, window=recent[0],
+                                         update=False)
         return page("sessions.html", result=result, ml_app=ml_app or "",
-                    facets=summaries.facets(path, limit=FACET_LIMIT))
+                    facets=facets())
 
     def session_page(request: Request) -> Response:
         session_id = request.path_params["session_id"]
@@ -130,7 +140,7 @@ def create_app(path: queries.StorePath = None, allowed_hosts: frozenset[str] | N
 
 
 def _exists(path: queries.StorePath) -> bool:
-    return bool(summaries.store_info(path)["exists"])
+    return bool(summaries.store_info(path, count=False)["exists"])
 
 
 def _api_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -4,9 +4,19 @@
 (function () {
   document.documentElement.classList.replace("no-js", "js");
 
+  // Controls and bidi overrides show as escapes, as the server writes them (templating.py).
+  var HIDDEN = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  function visible(text) {
+    return String(text).replace(HIDDEN, function (c) {
+      var code = c.charCodeAt(0);
+      return code <= 0xff ? "\\x" + ("0" + code.toString(16)).slice(-2)
+        : "\\u" + ("000" + code.toString(16)).slice(-4);
+    });
+  }
+
   function el(tag, text, className) {
     var node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (text !== undefined && text !== null) node.textContent = visible(text);
     if (className) node.className = className;
     return node;
   }
