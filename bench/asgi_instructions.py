@@ -16,7 +16,12 @@ bare / traced instructions predicts the throughput ratio well when the extra ins
 ordinary Python (measured on a 2-core VM: 0.80 predicted, 0.78-0.82 by throughput); it cannot
 see cache misses or lock waits. Needs valgrind (apt-get install valgrind); takes a few minutes.
 
+--traceparent sends each request with the W3C headers of a caller that is traced itself
+(traceparent and a tracestate with a dd= member, as ddtrace writes them), so the middleware
+continues that trace instead of starting one: the extraction's cost shows.
+
     python bench/asgi_instructions.py [--requests 2000] [--protocol httptools|h11|both]
+                                      [--traceparent]
 """
 
 from __future__ import annotations
@@ -39,13 +44,16 @@ from asgi_middleware import PROTOCOLS, REQUEST
 BENCH = Path(__file__).resolve().parent
 CONNECTIONS = 8
 FEW = 200
+TRACEPARENT = (b"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
+               b"tracestate: dd=s:1;p:b7ad6b7169203331;t.dm:-0,rojo=00f067aa0ba902b7\r\n\r\n")
+request = REQUEST
 
 
 async def _requests(port: int, count: int) -> None:
     async def connection(share: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         for _ in range(share):
-            writer.write(REQUEST)
+            writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             if not head.startswith(b"HTTP/1.1 200"):
                 raise RuntimeError(head.decode("latin-1"))
@@ -96,7 +104,8 @@ def main(requests: int, protocols: list[str]) -> None:
            "LLMOBS_LOCAL_PATH": str(workdir / "traces.db")}
     many = FEW + requests
     for protocol in protocols:
-        print(f"-- uvicorn, {protocol} + {PROTOCOLS[protocol]['loop']}")
+        caller = ", each request with a caller's traceparent" if request is not REQUEST else ""
+        print(f"-- uvicorn, {protocol} + {PROTOCOLS[protocol]['loop']}{caller}")
         per_request = {}
         for server in ("bare", "floor", "discard", "traced"):
             per_request[server] = (instructions(server, protocol, many, env, workdir)
@@ -114,5 +123,9 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=2000,
                         help="requests counted, beyond the few that every run serves")
     parser.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="both")
+    parser.add_argument("--traceparent", action="store_true",
+                        help="send a caller's traceparent and tracestate with each request")
     args = parser.parse_args()
+    if args.traceparent:
+        request = REQUEST[:-2] + TRACEPARENT
     main(args.requests, list(PROTOCOLS) if args.protocol == "both" else [args.protocol])

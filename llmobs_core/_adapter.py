@@ -38,8 +38,12 @@ __all__ = [
     "instrumented_proxy_urls",
     "integrations_from_env", "log", "ml_app_problem", "parse_traceparent", "reading_stream",
     "record_fault", "remote_context", "restore", "safe_str", "shape_io_leniently", "start_span",
-    "stop_reading", "warn_limited",
+    "stop_reading", "tracer_state", "warn_limited",
 ]
+
+# tracer_state.tracer: the tracer while llmobs is enabled, else None; what active_tracer()
+# returns, read without its Python call where a request pays for each one.
+tracer_state = state
 
 
 def active_tracer() -> Tracer | None:

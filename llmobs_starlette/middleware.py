@@ -12,11 +12,11 @@ from llmobs_core._adapter import (
     NOOP_SPAN,
     Tracer,
     activate,
-    active_tracer,
     deactivate,
     ml_app_problem,
     record_fault,
     remote_context,
+    tracer_state,
     warn_limited,
 )
 
@@ -84,7 +84,7 @@ class LLMObsMiddleware:
             traced = False
         if not traced:
             return await self.app(scope, receive, send)
-        tracer = active_tracer()
+        tracer = tracer_state.tracer
         request = None
         if tracer is not None and not (self.excludes and self.is_excluded(scope.get("path"))):
             request = self.start(tracer, scope, receive, send)
@@ -99,7 +99,8 @@ class LLMObsMiddleware:
             request.end(exc)
             raise
         finally:
-            request.end(returned=True)
+            if request.span.duration_ns is None:  # the response did not end it
+                request.end(returned=True)
             request_span_var.reset(request_token)
             deactivate(span_token)
 

@@ -220,11 +220,13 @@ def _reader(getter: Callable[[str], object]) -> Callable[[str], str | None]:
         except Exception:
             log.debug("llmobs propagation: reading %s failed", name, exc_info=True)
             return None
+        if raw is None:  # absent: most of the names asked for, on most requests
+            return None
         limit = _MAX_INPUT.get(name, _MAX_INPUT_DEFAULT)
-        if isinstance(raw, (str, bytes, bytearray)) and len(raw) > limit:
+        if (type(raw) is bytes or isinstance(raw, (str, bytes, bytearray))) and len(raw) > limit:
             log.debug("llmobs propagation: %s ignored: over %d characters", name, limit)
             return None
-        value = _text(raw)
+        value = raw.decode("latin-1") if type(raw) is bytes else _text(raw)  # bytes: ASGI's
         return None if value is None else value.strip(" \t")
 
     return get

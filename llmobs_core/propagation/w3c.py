@@ -98,17 +98,25 @@ def _priority(sampled: int, state_priority: int | None) -> int:
 
 
 def _decode_dd_member(header: str | None) -> tuple[int | None, dict[str, str]]:
-    members = {m.strip(" \t") for m in (header or "").split(",")}
-    dd = [m[3:] for m in members if m.startswith("dd=")]
+    if not header:
+        return None, {}
+    dd = set()  # the distinct dd members, "dd=" removed
+    for member in header.split(","):
+        member = member.strip(" \t")
+        if member.startswith("dd="):
+            dd.add(member[3:])
     if len(dd) != 1:
         if dd:
             log.debug("llmobs propagation: %d different tracestate dd members ignored", len(dd))
         return None, {}
+    (member,) = dd
+    printable = is_printable_ascii(member)  # then so is each of its items
     fields: dict[str, str] = {}
     conflicts: set[str] = set()
-    for item in dd[0].split(";"):
+    for item in member.split(";"):
         key, sep, value = item.partition(":")
-        if sep and key and value and is_printable_ascii(item) and "=" not in item:
+        if (sep and key and value and (printable or is_printable_ascii(item))
+                and "=" not in item):
             add_unique(fields, conflicts, key, value)
     tags = {k[2:]: v.replace("~", "=") for k, v in fields.items() if k.startswith("t.")}
     return parse_priority(fields.get("s")), tags
@@ -135,8 +143,10 @@ def encode_baggage(optional: list[tuple[str, str]]) -> dict[str, str]:
 def decode_baggage(header: str | None) -> dict[str, str]:
     """Members as decoded key -> value; members with bad characters or encoding are skipped."""
     found: dict[str, str] = {}
+    if not header:
+        return found
     conflicts: set[str] = set()
-    for member in (header or "").split(","):
+    for member in header.split(","):
         key, sep, value = member.split(";", 1)[0].partition("=")
         key, value = key.strip(" \t"), value.strip(" \t")
         if not (sep and key and value and is_printable_ascii(key + value)):

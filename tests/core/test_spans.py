@@ -178,3 +178,19 @@ def test_span_finished_without_context_manager_is_exported_once() -> None:
         span.finish()
         span.finish()
     assert [e["name"] for e in captured.spans] == ["manual"]
+
+
+def test_a_record_holds_the_span_fields_in_record_fields_order() -> None:
+    """record() spells its fields out for speed; the writer and the event builder read them by
+    their place in RECORD_FIELDS, so the two must agree (the span is filled in so that most
+    fields differ and an order slip shows)."""
+    from llmobs_core.span import RECORD_FIELDS
+
+    with capture(ml_app="shop") as captured:
+        with LLMObs.llm(name="chat", model_name="m", model_provider="p", session_id="s") as span:
+            LLMObs.annotate(span, input_data="hi", output_data="yo", metadata={"n": 1},
+                            metrics={"input_tokens": 3}, tags={"t": "v"})
+            span.set_exception(ValueError("boom"))
+    assert span.record() == tuple(getattr(span, field) for field in RECORD_FIELDS)
+    (event,) = captured.spans
+    assert event["meta"]["input"]["messages"][0]["content"] == "hi"
