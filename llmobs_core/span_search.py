@@ -34,6 +34,7 @@ _UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h
 _DURATION = re.compile(r"([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)(ns|us|ms|s|m|h)?")
 _OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 MAX_QUERY = 4096
+MAX_NESTING = 100  # parentheses and NOT/- around one term: the parser and the match recurse
 
 
 def compile_query(query: str) -> Predicate:
@@ -43,10 +44,28 @@ def compile_query(query: str) -> Predicate:
     if len(query) > MAX_QUERY:
         raise ValueError(f"query longer than {MAX_QUERY} characters")
     tokens = _tokens(_ranges(query))
+    if _nesting(tokens) > MAX_NESTING:
+        raise ValueError(f"query nests parentheses and NOT deeper than {MAX_NESTING}")
     position, predicate = _or(tokens, 0)
     if position != len(tokens):
         raise ValueError(f"query {query!r}: unexpected {tokens[position]!r}")
     return predicate
+
+
+def _nesting(tokens: list[str]) -> int:
+    """At least how deep the parse goes: open parentheses plus the NOTs before a term."""
+    depth = negations = deepest = 0
+    for token in tokens:
+        if token == "(":
+            depth += 1
+        elif token == ")":
+            depth -= 1
+        elif token in ("-", "NOT"):
+            negations += 1
+        else:
+            negations = 0
+        deepest = max(deepest, depth + negations)
+    return deepest
 
 
 def _ranges(query: str) -> str:

@@ -88,9 +88,16 @@ def test_a_query_combines_with_the_other_filters(store: Path) -> None:
 
 @pytest.mark.parametrize("query", ["(team:care", "team:care)", "a OR", "AND b", "key:",
                                    "@metrics.input_tokens:>many", "@duration:>1parsec", "a AND",
-                                   "@duration:>1y", "x" * 5000])
+                                   "@duration:>1y", "x" * 5000, "(" * 1500 + "a" + ")" * 1500,
+                                   "NOT " * 101 + "a", "-(" * 60 + "a" + ")" * 60])
 def test_a_query_that_cannot_be_read_raises(query: str) -> None:
     """As Datadog's API refuses a malformed query, so does get_spans, naming the problem;
     nothing is silently ignored."""
     with pytest.raises(ValueError, match="query"):
         compile_query(query)
+
+
+def test_a_query_nested_as_deep_as_allowed_still_matches() -> None:
+    """The nesting bound refuses before the parser recurses too deep, not what is usable."""
+    keep = compile_query("(" * 50 + "NOT NOT team:care" + ")" * 50)
+    assert keep({"tags": ["team:care"]}) and not keep({"tags": ["team:other"]})
