@@ -54,12 +54,14 @@ def get_spans(store: Any, default_ml_app: str | None, trace_id: str | None = Non
     since, until = timestamp_ns(from_date, "from_date"), timestamp_ns(to_date, "to_date")
     app = ml_app or default_ml_app
     wanted = [f"{key}:{value}" for key, value in (tags or {}).items()]
-    if trace_id is not None:
-        trace = get_trace(store, trace_id) or {"spans": []}
-        events = trace["spans"]
-    else:
-        events = [row["event"] for row in list_spans(store, ml_app=app, tags=wanted,
-                                                     since_ns=since, limit=_SCAN)]
+    try:
+        if trace_id is not None:
+            events = (get_trace(store, trace_id) or {"spans": []})["spans"]
+        else:
+            events = [row["event"] for row in list_spans(store, ml_app=app, tags=wanted,
+                                                         since_ns=since, limit=_SCAN)]
+    except FileNotFoundError:  # nothing written yet: enabled, but no span has reached it
+        return []
     found = [_record(event) for event in events
              if _matches(event, span_id, span_kind, span_name, app, wanted, since, until)
              and (matches_query is None or matches_query(event))]

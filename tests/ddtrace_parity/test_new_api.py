@@ -155,6 +155,20 @@ def test_feedback_and_get_spans_through_the_local_store(tmp_path: Path) -> None:
     assert '"event_kind": "feedback"' in shown.stdout and '"stars"' in shown.stdout
 
 
+def test_get_spans_before_anything_was_stored_finds_nothing(tmp_path: Path) -> None:
+    """Enabled, no span written yet, so no store file: no spans, not FileNotFoundError."""
+    from llmobs_core.export.local import LocalStoreSink
+
+    path = tmp_path / "not-yet" / "traces.db"
+    LLMObs.enable(ml_app="shop", exporter=LocalStoreSink(path), integrations_enabled=False)
+    try:
+        assert not path.exists()
+        assert LLMObs.get_spans() == [] and LLMObs.get_spans(query="chat") == []
+        assert LLMObs.get_spans(trace_id="6b15e22e00000000340ec271df9954ca") == []
+    finally:
+        LLMObs.disable()
+
+
 def test_enable_twice_keeps_the_first_configuration(caplog) -> None:
     """A second enable() is ignored, with an INFO log, as in ddtrace; after disable() a new
     configuration applies."""
