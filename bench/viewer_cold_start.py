@@ -4,7 +4,7 @@ traces, as the viewer does), the exact dropdown values of `llmobs apps`, `llmobs
 store_info; then `llmobs ui` started on the store (a process of its own, as a user runs it)
 and its pages fetched over HTTP again and again while its thread builds the index: each
 page's median, 95th percentile and maximum during the build and after. Run by
-viewer_queries.py, or alone: viewer_cold_start.py STORE."""
+viewer_queries.py, which gives it its store and its timer."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def forget_summary_index(path: Path) -> None:
 
 
 def cold_start(path: Path, timed, build_limit_s: float = 600) -> None:  # noqa: ANN001
-    """`timed(name, work, runs=None)` prints one figure (viewer_queries.timed)."""
+    """`timed(name, work, runs=None)` prints one figure: the caller's timer, passed in."""
     forget_summary_index(path)
     recent = summary_recent.SESSION_TRACES
     timed(f"Sessions, no summary index (newest {recent:,} traces)",
@@ -107,10 +107,3 @@ def _spread(times: list[float]) -> str:
     return (f"median {statistics.median(ordered):5.1f} ms, p95 {p95:5.1f}, max"
             f" {ordered[-1]:5.1f}, {slow} of {len(ordered)} over 200 ms")
 
-
-if __name__ == "__main__":
-    from viewer_queries import timed  # bench/ is on sys.path when run as a script
-
-    store = Path(sys.argv[1])
-    os.environ.setdefault("XDG_CACHE_HOME", str(store.parent / "cache"))
-    cold_start(store, timed)

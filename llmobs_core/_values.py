@@ -9,6 +9,7 @@ werkzeug's LocalProxy)."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import uuid
@@ -168,3 +169,23 @@ class _Snapshot:
             return _PRIMITIVE_KEYS[key]
         name = as_name(key)
         return name if name is not None else safe_repr(key)
+
+
+def as_text(value: Any) -> str:
+    """Any object as a string: strings as they are, everything else as JSON where it can be,
+    and as its repr (or a placeholder) where it cannot. Never raises."""
+    if isinstance(value, str):
+        return value
+    try:
+        text = json.dumps(value, default=repr_or_stand_in, ensure_ascii=False)
+    except Exception:  # circular references, hostile __repr__, mutation while encoding
+        text = repr_or_stand_in(value)
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + TRUNCATED
+
+
+def repr_or_stand_in(value: Any) -> str:
+    """repr(value), or a stand-in when repr() raises."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"

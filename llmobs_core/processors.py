@@ -12,7 +12,7 @@ import copy
 from typing import Any
 
 from ._log import warn_limited
-from .export.events import as_text
+from ._values import as_text
 
 Message = dict[str, Any]
 

@@ -6,30 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .._values import as_text, repr_or_stand_in
 from ..sampling import format_rate
 from ..span import MODEL_KINDS, LLMObsSpan, SpanRecord
-
-_MAX_TEXT = 1_000_000
-
-
-def as_text(value: Any) -> str:
-    """Any object as a string: strings as they are, everything else as JSON where it can be,
-    and as its repr (or a placeholder) where it cannot. Never raises."""
-    if isinstance(value, str):
-        return value
-    try:
-        text = json.dumps(value, default=_fallback, ensure_ascii=False)
-    except Exception:  # circular references, hostile __repr__, mutation while encoding
-        text = _fallback(value)
-    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "...[truncated]"
-
-
-def _fallback(value: Any) -> str:
-    try:
-        return repr(value)
-    except Exception:
-        return f"<unrepresentable {type(value).__name__}>"
-
 
 _PRIMITIVES = frozenset((str, int, float, bool, type(None)))
 
@@ -43,10 +22,10 @@ def _plain(value: Any) -> Any:
         else:
             return value
     try:
-        return json.loads(json.dumps(value, default=_fallback, ensure_ascii=False,
+        return json.loads(json.dumps(value, default=repr_or_stand_in, ensure_ascii=False,
                                      skipkeys=True))
     except Exception:
-        return _fallback(value)
+        return repr_or_stand_in(value)
 
 
 def _message(message: dict[str, Any]) -> dict[str, Any]:
