@@ -33,9 +33,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from remote_export import Receiver  # bench/ is on sys.path when run as a script
+
 from llmobs_core import LLMObs
 
-TESTS = Path(__file__).resolve().parent.parent / "tests" / "support"
 KEY = "test-api-key"  # what tests/support/fake_intake.py expects
 INPUT = [{"role": "system", "content": "You are terse."},
          {"role": "user", "content": "What is the capital of France?"}]
@@ -44,24 +45,6 @@ METADATA = {"temperature": 0.2, "max_tokens": 64, "top_p": 1.0}
 METRICS = {"input_tokens": 21, "output_tokens": 2, "total_tokens": 23}
 CHUNK = 5_000  # units between flushes: 10,000 spans, well inside the queue's bounds
 TARGETS = {"local store": 8.0, "Datadog form": 8.0, "OTLP": 25.0}
-
-
-class Receiver:
-    """One of the fake servers in tests/support, run in its own process."""
-
-    def __init__(self, script: str, *args: str) -> None:
-        self.process = subprocess.Popen([sys.executable, str(TESTS / script), *args],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.url = self.process.stdout.readline().strip()
-
-    def received(self) -> int:
-        self.process.stdin.write("count\n")
-        self.process.stdin.flush()
-        return int(self.process.stdout.readline())
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait(10)
 
 
 class Discard:

@@ -80,7 +80,8 @@ def _rule(rule: Any) -> SamplingRule | None:
             problem = "sample_rate must be a number"
         else:
             tags = rule.get("tags") or {}
-            return SamplingRule(rate, {str(k): glob(_text(v)) for k, v in tags.items()})
+            # str() as ddtrace reads a glob: True is "True", 1.5 is "1.5"
+            return SamplingRule(rate, {str(k): glob(str(v)) for k, v in tags.items()})
     warn_limited("sampling_rules", "llmobs: DD_LLMOBS_SAMPLING_RULES: rule %.200r skipped: %s",
                  rule, problem)
     return None
@@ -93,11 +94,6 @@ def _rate(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return 0.0 if math.isnan(rate) else min(1.0, max(0.0, rate))
-
-
-def _text(value: Any) -> str:
-    """A JSON value as ddtrace's str() writes it (True is "True", 1.5 is "1.5")."""
-    return value if type(value) is str else str(value)
 
 
 def root_tags(span: Any, static_tags: Mapping[str, str]) -> dict[str, str]:

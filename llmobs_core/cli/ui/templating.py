@@ -51,8 +51,7 @@ def json_for_script(value: Any) -> str:
     return dumped
 
 
-ENV.filters["json_for_script"] = lambda value: Markup(
-    json_for_script(value))
+ENV.filters["json_for_script"] = lambda value: Markup(json_for_script(value))
 
 
 def render(name: str, **context: Any) -> str:
