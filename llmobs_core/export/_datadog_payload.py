@@ -8,13 +8,16 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from ._span_json import PLAIN_METRIC_KEYS, SpanJSON, sanitised_metrics
+from .base import Event, SpanEvents
+from .events import EventBuilder
+
 MAX_BODY_BYTES = 5 << 20
 MAX_EVENT_BYTES = 5_000_000
 DROPPED_VALUE = "dropped: over the size limit"
 _KEEP_CHARS = 1_000
 _KEEP_TAGS = 200
 
-Event = dict[str, Any]
 _EVAL_HEAD = b'{"data":{"type":"evaluation_metric","attributes":{"metrics":['
 _EVAL_TAIL = b"]}}}"
 
@@ -42,8 +45,10 @@ _ENCODE_ERRORS = (ValueError, TypeError, RecursionError)  # orjson's errors are 
 
 
 def _fast(value: Any) -> bytes:
+    """One event, fast: orjson without OPT_NON_STR_KEYS, which costs a third more; an event
+    with a key that is not a string is encoded by _encode()."""
     if orjson is not None:
-        return orjson.dumps(value, default=_unencodable, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(value, default=_unencodable)
     return _std_fast(value).encode("ascii")
 
 
@@ -75,41 +80,58 @@ def span_bodies(events: Sequence[Event], tracer_version: str, encoding: Encoding
                 ) -> Iterator[Body]:
     """The request bodies for `events`, each made as soon as it is full: an event is built
     (when `events` builds them as read), encoded and let go before the next, so a batch is
-    never held as events, only as at most one body of bytes."""
-    head = _encode({"_dd.stage": "raw", "_dd.tracer_version": tracer_version,
-                    "event_type": "span", "spans": []})[:-2]  # up to '"spans":['
+    never held as events, only as at most one body of bytes. Each span goes in an envelope
+    of its own: `[envelope, envelope, ...]`."""
+    envelope = _encode({"_dd.stage": "raw", "_dd.tracer_version": tracer_version,
+                        "event_type": "span", "spans": []})
+    envelope_head, envelope_tail = envelope[:-2], envelope[-2:]  # up to '"spans":[', then ']}'
+    # The envelopes are written as the separators of one join: no copy of each event's bytes.
+    parts = (b"[" + envelope_head, envelope_tail + b"," + envelope_head, envelope_tail + b"]")
+    if type(events) is SpanEvents:
+        builder = getattr(events.build, "__self__", None)
+        if type(builder) is EventBuilder and SpanJSON.available:
+            # The writer's events, built as read: encoded straight from their records, and
+            # built only when that fails (then encoded as any event is, or left out).
+            return _bodies(events.records, SpanJSON(builder).encode,
+                           lambda record: _encode(_sanitised(builder.build(record))),
+                           lambda record: _shrunk_span(builder.build(record)), parts, encoding)
+    return _bodies(events, lambda event: _fast(_sanitised(event)),
+                   lambda event: _encode(_sanitised(event)), _shrunk_span, parts, encoding)
 
-    def fast(event: Event) -> bytes:  # one call an event: this runs for every span
-        metrics = event.get("metrics")
-        if metrics and not _PLAIN_METRIC_KEYS.issuperset(metrics):
-            event = _sanitised(event)
-        return head + _fast(event) + b"]}"
 
-    return _bodies(events, fast, lambda event: head + _encode(_sanitised(event)) + b"]}",
-                   lambda event: head + _shrunk_span(event) + b"]}", b"[", b"]", encoding)
+def _sanitised(event: Event) -> Event:
+    metrics = event.get("metrics")
+    if metrics and type(metrics) is dict and not PLAIN_METRIC_KEYS.issuperset(metrics):
+        return {**event, "metrics": sanitised_metrics(metrics)}
+    return event
 
 
 def evaluation_bodies(metrics: Sequence[Event], encoding: Encoding) -> Iterator[Body]:
     """The eval-metric request bodies for `metrics`, made as for spans."""
-    return _bodies(metrics, _fast, _encode, _shrunk_evaluation, _EVAL_HEAD, _EVAL_TAIL, encoding)
+    return _bodies(metrics, _fast, _encode, _shrunk_evaluation,
+                   (_EVAL_HEAD, b",", _EVAL_TAIL), encoding)
 
 
-def _bodies(items: Sequence[Event], fast: Callable[[Event], bytes],
-            careful: Callable[[Event], bytes], shrink: Callable[[Event], bytes], head: bytes,
-            tail: bytes, encoding: Encoding, limit: int = MAX_BODY_BYTES) -> Iterator[Body]:
-    """`head item,item,... tail` bodies of at most `limit` bytes. An item `fast` refuses is
-    tried with `careful`; one of MAX_EVENT_BYTES or more goes as what `shrink` makes of it;
-    one that cannot be encoded is left out."""
+def _bodies(items: Sequence[Any], fast: Callable[[Any], bytes],
+            careful: Callable[[Any], bytes], shrink: Callable[[Any], bytes],
+            parts: tuple[bytes, bytes, bytes], encoding: Encoding,
+            limit: int = MAX_BODY_BYTES) -> Iterator[Body]:
+    """`head item separator item ... tail` bodies of at most `limit` bytes, from `parts`
+    (head, separator, tail). An item `fast` refuses is tried with `careful`; one of
+    MAX_EVENT_BYTES or more goes as what `shrink` makes of it; one that cannot be encoded is
+    left out."""
+    head, separator, tail = parts
     chunk: list[bytes] = []
     indexes: list[int] = []
     empty = len(head) + len(tail)
     size = empty
+    between = len(separator)
     for index in range(len(items)):
         try:
             item = items[index]  # read by index: a SpanEvents builds the event here
             try:
                 data = fast(item)
-            except _ENCODE_ERRORS:
+            except Exception:  # careful decides: the same bytes, or left out
                 data = careful(item)
             if len(data) >= MAX_EVENT_BYTES:
                 data = shrink(item)
@@ -117,33 +139,14 @@ def _bodies(items: Sequence[Event], fast: Callable[[Event], bytes],
         except Exception:  # a value the event builder, the sanitiser or JSON cannot take
             encoding.left_out.append(index)
             continue
-        if chunk and size + 1 + len(data) > limit:
-            yield head + b",".join(chunk) + tail, indexes
+        if chunk and size + between + len(data) > limit:
+            yield head + separator.join(chunk) + tail, indexes
             chunk, indexes, size = [], [], empty
-        size += len(data) + (1 if chunk else 0)
+        size += len(data) + (between if chunk else 0)
         chunk.append(data)
         indexes.append(index)
     if chunk:
-        yield head + b",".join(chunk) + tail, indexes
-
-
-# Metric keys seen without a "." (most events have the same few): an event whose keys are all
-# here needs no _sanitised() copy.
-_PLAIN_METRIC_KEYS: set[Any] = set()
-_MAX_PLAIN_METRIC_KEYS = 1_000
-
-
-def _sanitised(event: Event) -> Event:
-    metrics = event.get("metrics")
-    if type(metrics) is not dict:
-        return event
-    if not any(type(key) is str and "." in key for key in metrics):
-        if len(_PLAIN_METRIC_KEYS) < _MAX_PLAIN_METRIC_KEYS:
-            _PLAIN_METRIC_KEYS.update(metrics)
-        return event
-    # A "." in a metric key makes the intake drop the whole request (docs/wire-formats.md).
-    return {**event, "metrics": {key.replace(".", "_") if type(key) is str else key: value
-                                 for key, value in metrics.items()}}
+        yield head + separator.join(chunk) + tail, indexes
 
 
 def _shrunk_span(event: Event) -> bytes:

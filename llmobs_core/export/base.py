@@ -45,6 +45,16 @@ class SpanEvents(Sequence[Event]):
         self._records = records
         self._build = build
 
+    @property
+    def records(self) -> list[Any]:
+        return self._records
+
+    @property
+    def build(self) -> Callable[[Any], Event]:
+        """What builds an event from a record: the writer's EventBuilder.build, through which
+        the Datadog sink finds the builder whose events it can encode from the records."""
+        return self._build
+
     def __len__(self) -> int:
         return len(self._records)
 

@@ -88,7 +88,9 @@ class EventBuilder:
             text = self._hex[trace_id] = f"{trace_id:032x}"
         return text
 
-    def _tag_head(self, ml_app: str, session_id: str | None) -> list[str]:
+    def tag_head(self, ml_app: str, session_id: str | None) -> list[str]:
+        """The tags every span of an application (and session) begins with; shared: do not
+        change it."""
         head = self._tag_heads.get((ml_app, session_id))
         if head is None:
             if len(self._tag_heads) >= self._CACHE_MAX:
@@ -101,63 +103,50 @@ class EventBuilder:
             self._tag_heads[(ml_app, session_id)] = head
         return head
 
-    def build(self, span: LLMObsSpan | SpanRecord) -> dict[str, Any]:
-        """The span event of a finished span's record (or of a span); see RECORD_FIELDS."""
-        (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
-         model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
-         metrics, span_tags, tool_definitions, sample_rate, extras, pagent) = (
-            span.record() if isinstance(span, LLMObsSpan) else span)
-        meta: dict[str, Any] = {"span": {"kind": kind}}
-        if kind == "llm":  # annotate()'s tuple of plain messages is copied here, without a call
-            if input_value is not None:
-                meta["input"] = {"messages": list(input_value) if type(input_value) is tuple
-                                 else _messages(input_value)}
-            if output_value is not None:
-                meta["output"] = {"messages": list(output_value) if type(output_value) is tuple
-                                  else _messages(output_value)}
-        else:
-            if input_value is not None:
-                meta["input"] = _input(kind, input_value)
-            if output_value is not None:
-                meta["output"] = _output(kind, output_value)
-        if metadata:
-            metadata = _plain(metadata)
-            meta["metadata"] = metadata if type(metadata) is dict else {"value": metadata}
-        if tool_definitions and kind == "llm":
-            meta["tool_definitions"] = _plain(tool_definitions)
-        if extras:
-            if kind == "llm" and "prompt" in extras:
-                meta.setdefault("input", {})["prompt"] = extras["prompt"]
-            if kind == "tool" and "tool" in extras:
-                meta["tool"] = extras["tool"]
-        if pagent is not None:  # ddtrace's nearest enclosing agent span
-            meta["agent_attribution"] = {
-                "pagent_name": pagent[0],
-                "pagent_span_id": None if pagent[1] is None else str(pagent[1])}
-        if kind in MODEL_KINDS:
-            meta["model_name"] = model_name or "custom"
-            meta["model_provider"] = (model_provider or "custom").lower()
-        head = self._tag_heads.get((ml_app, session_id)) or self._tag_head(ml_app, session_id)
+    def tags(self, head: list[str], error: tuple[str, str, str] | None,
+             span_tags: dict[str, Any] | None) -> list[str]:
+        """A span's tags, beginning with tag_head()'s: the error tags in place of "error:0",
+        then the span's own."""
         if error is None:
             tags = head.copy()
         else:
-            meta["error"] = {"type": error[0], "message": error[1], "stack": error[2]}
             tags = head[:-1]
             tags.append("error:1")
             tags.append("error_type:" + error[0])
         if span_tags:
             for key, value in span_tags.items():  # a comprehension would cost a frame
                 tags.append(f"{key}:{value}")
+        return tags
+
+    def trace_hex(self, trace_id: int, parent_id: int | None) -> str:
+        """The trace id's 32 hex digits, kept for the spans to come of a trace that has more
+        than its root (the root ends after its children)."""
         trace_hex = self._hex.get(trace_id)
         if trace_hex is None:
             trace_hex = f"{trace_id:032x}"
-            if parent_id is not None:  # kept for the root, which ends after its children
+            if parent_id is not None:
                 if len(self._hex) >= self._CACHE_MAX:
                     self._hex.clear()
                 self._hex[trace_id] = trace_hex
+        return trace_hex
+
+    def build(self, span: LLMObsSpan | SpanRecord) -> dict[str, Any]:
+        """The span event of a finished span's record (or of a span); see RECORD_FIELDS."""
+        (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
+         model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
+         metrics, span_tags, tool_definitions, sample_rate, extras, pagent) = (
+            span.record() if isinstance(span, LLMObsSpan) else span)
+        meta = event_meta(kind, model_name, model_provider, error, input_value, output_value,
+                          metadata, tool_definitions, extras, pagent)
+        head = self._tag_heads.get((ml_app, session_id)) or self.tag_head(ml_app, session_id)
+        tags = head.copy() if error is None and not span_tags else self.tags(
+            head, error, span_tags)
+        trace_hex = self._hex.get(trace_id) or self.trace_hex(trace_id, parent_id)
         apm_trace_hex = (trace_hex if apm_trace_id == trace_id
                          else self._trace_hex(apm_trace_id))
         span_id_text = str(span_id)
+        # _span_json.py writes this dict's JSON straight from the record: keep the two in step
+        # (tests/export/test_span_json.py holds them to the same bytes).
         event: dict[str, Any] = {
             "trace_id": trace_hex,
             "span_id": span_id_text,
@@ -176,3 +165,43 @@ class EventBuilder:
         if session_id:
             event["session_id"] = session_id
         return event
+
+
+def event_meta(kind: str, model_name: str | None, model_provider: str | None,
+               error: tuple[str, str, str] | None, input_value: Any, output_value: Any,
+               metadata: Any, tool_definitions: Any, extras: dict[str, Any] | None,
+               pagent: tuple[str, int | None] | None) -> dict[str, Any]:
+    """A span event's "meta" (docs/wire-formats.md), from the fields of its record."""
+    meta: dict[str, Any] = {"span": {"kind": kind}}
+    if kind == "llm":  # annotate()'s tuple of plain messages is copied here, without a call
+        if input_value is not None:
+            meta["input"] = {"messages": list(input_value) if type(input_value) is tuple
+                             else _messages(input_value)}
+        if output_value is not None:
+            meta["output"] = {"messages": list(output_value) if type(output_value) is tuple
+                              else _messages(output_value)}
+    else:
+        if input_value is not None:
+            meta["input"] = _input(kind, input_value)
+        if output_value is not None:
+            meta["output"] = _output(kind, output_value)
+    if metadata:
+        metadata = _plain(metadata)
+        meta["metadata"] = metadata if type(metadata) is dict else {"value": metadata}
+    if tool_definitions and kind == "llm":
+        meta["tool_definitions"] = _plain(tool_definitions)
+    if extras:
+        if kind == "llm" and "prompt" in extras:
+            meta.setdefault("input", {})["prompt"] = extras["prompt"]
+        if kind == "tool" and "tool" in extras:
+            meta["tool"] = extras["tool"]
+    if pagent is not None:  # ddtrace's nearest enclosing agent span
+        meta["agent_attribution"] = {
+            "pagent_name": pagent[0],
+            "pagent_span_id": None if pagent[1] is None else str(pagent[1])}
+    if kind in MODEL_KINDS:
+        meta["model_name"] = model_name or "custom"
+        meta["model_provider"] = (model_provider or "custom").lower()
+    if error is not None:
+        meta["error"] = {"type": error[0], "message": error[1], "stack": error[2]}
+    return meta
