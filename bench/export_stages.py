@@ -4,10 +4,11 @@ this thread, over records made beforehand, and counted by valgrind's cachegrind 
 (count(3n) - count(n)) / 2n, so start-up and imports drop out.
 
 Stages: records (the application's spans, handed through the writer to a sink that keeps
-them), build (records + the span events, as the Datadog and local sinks read them), datadog
-(build + the Datadog sink's JSON bodies, no HTTP), group (build + the local store's grouping and
-encoding), store (group + the SQLite transactions), otlp-map (build + OTLP attributes), otlp
-(otlp-map + protobuf, no HTTP). Subtract `build` from the others for their own share; records
+them), build (records + the span events, as the local store reads them), datadog (records +
+the Datadog sink's JSON bodies, no HTTP), group (build + the local store's grouping and
+encoding), store (group + the SQLite transactions), otlp-map (records + OTLP attributes),
+otlp (otlp-map + protobuf, no HTTP). The Datadog and OTLP sinks read the writer's records
+without building events: subtract `records` from theirs, `build` from the store's; records
 moves by a few thousand from run to run with the writer thread's timing.
 
 HTTP, the store's checkpoints and its retention stay out. --shape request counts
@@ -97,16 +98,16 @@ def run(stage: str, units: int, shape: str) -> None:
             with write_transaction(conn):
                 insert_spans(conn, groups, sink._tag_sets)
     elif stage == "otlp-map":
-        from llmobs_core.export.otlp import span_data
+        from llmobs_core.export.otlp import span_datas
 
         for batch in batches:
-            [span_data(event) for event in SpanEvents(batch, build)]
+            span_datas(SpanEvents(batch, build))
     elif stage == "otlp":
-        from llmobs_core.export.otlp import OTLPSink, span_data
+        from llmobs_core.export.otlp import OTLPSink, span_datas
 
         sink = OTLPSink("http://127.0.0.1:9/v1/traces")
         for batch in batches:
-            sink.encode([span_data(event) for event in SpanEvents(batch, build)])
+            sink.encode(span_datas(SpanEvents(batch, build)))
 
 
 def count(stage: str, units: int, shape: str) -> int:

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ._span_json import PLAIN_METRIC_KEYS, SpanJSON, sanitised_metrics
-from .base import Event, SpanEvents
-from .events import EventBuilder
+from .base import Event
+from .events import builder_of
 
 MAX_BODY_BYTES = 5 << 20
 MAX_EVENT_BYTES = 5_000_000
@@ -87,14 +87,14 @@ def span_bodies(events: Sequence[Event], tracer_version: str, encoding: Encoding
     envelope_head, envelope_tail = envelope[:-2], envelope[-2:]  # up to '"spans":[', then ']}'
     # The envelopes are written as the separators of one join: no copy of each event's bytes.
     parts = (b"[" + envelope_head, envelope_tail + b"," + envelope_head, envelope_tail + b"]")
-    if type(events) is SpanEvents:
-        builder = getattr(events.build, "__self__", None)
-        if type(builder) is EventBuilder and SpanJSON.available:
-            # The writer's events, built as read: encoded straight from their records, and
-            # built only when that fails (then encoded as any event is, or left out).
-            return _bodies(events.records, SpanJSON(builder).encode,
-                           lambda record: _encode(_sanitised(builder.build(record))),
-                           lambda record: _shrunk_span(builder.build(record)), parts, encoding)
+    builder = builder_of(events)
+    if builder is not None and SpanJSON.available:
+        # The writer's events, built as read: encoded straight from their records, and built
+        # only when that fails (then encoded as any event is, or left out).
+        records = events.records  # type: ignore[attr-defined]
+        return _bodies(records, SpanJSON(builder).encode,
+                       lambda record: _encode(_sanitised(builder.build(record))),
+                       lambda record: _shrunk_span(builder.build(record)), parts, encoding)
     return _bodies(events, lambda event: _fast(_sanitised(event)),
                    lambda event: _encode(_sanitised(event)), _shrunk_span, parts, encoding)
 

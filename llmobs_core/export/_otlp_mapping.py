@@ -73,10 +73,13 @@ def fixed_key(event: dict[str, Any]) -> FixedKey:
     names it, its tags, its model and provider. Spans of one application mostly share it."""
     meta = event.get("meta") or {}
     kind = meta.get("span", {}).get("kind", "task")
-    tags = event.get("tags")
-    return (kind, event.get("name", "") if kind in _NAME_ATTRIBUTE else None,
-            tuple(tags) if tags else (), meta.get("model_name", _NO_MODEL),
-            meta.get("model_provider"))
+    return key_of(kind, event.get("name", ""), event.get("tags"), meta)
+
+
+def key_of(kind: str, name: str, tags: Any, meta: dict[str, Any]) -> FixedKey:
+    """fixed_key() of an event of this kind, name, tags and meta."""
+    return (kind, name if kind in _NAME_ATTRIBUTE else None, tuple(tags) if tags else (),
+            meta.get("model_name", _NO_MODEL), meta.get("model_provider"))
 
 
 def fixed_attributes(key: FixedKey) -> Attributes:
@@ -110,23 +113,28 @@ def _fixed_attributes(key: FixedKey) -> Attributes:
 
 def varying_attributes(event: dict[str, Any]) -> Attributes:
     """The attributes of a span event beside its fixed_attributes()."""
-    meta = event.get("meta") or {}
+    return attributes_of(event.get("meta") or {}, event.get("session_id"),
+                         event.get("metrics"), event.get("collection_errors"))
+
+
+def attributes_of(meta: dict[str, Any], session_id: Any, metrics: Any,
+                  collection_errors: Any = None) -> Attributes:
+    """varying_attributes() of an event with this meta, session id, metrics and collection
+    errors: what the OTLP sink maps a span's record to without building its event."""
     attributes: Attributes = {}
-    session_id = event.get("session_id")
     if session_id:
         attributes["session.id"] = attributes["gen_ai.conversation.id"] = session_id
     if meta.get("metadata"):
         attributes["metadata"] = _json(meta["metadata"])
     if "input" in meta or "output" in meta:
         _io(attributes, meta.get("span", {}).get("kind", "task"), meta)
-    metrics = event.get("metrics")
     if metrics:
         _metrics(attributes, metrics)
     error = meta.get("error")
     if error:
         attributes["error.type"] = error.get("type") or "error"
-    if event.get("collection_errors"):
-        attributes["llmobs.collection_errors"] = list(event["collection_errors"])
+    if collection_errors:
+        attributes["llmobs.collection_errors"] = list(collection_errors)
     return attributes
 
 

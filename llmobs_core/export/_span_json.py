@@ -2,17 +2,17 @@
 byte for byte what orjson writes for EventBuilder.build(record) (tests/export/
 test_span_json.py compares the two on hostile records). Building the event's fresh copies
 cost as much as encoding them; here the tags list, the trace's ids and the meta of a span
-with nothing but its kind are shared by the spans of an application and a trace, since orjson
-only reads them. Needs orjson; _datadog_payload.py falls back to build() and the careful
-encoding when it is missing or when encoding a record fails."""
+with nothing but its kind (shared_meta()) are shared by the spans of an application and a
+trace, since orjson only reads them. Needs orjson; _datadog_payload.py falls back to build()
+and the careful encoding when it is missing or when encoding a record fails."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..sampling import format_rate
-from ..span import MODEL_KINDS, SpanRecord
-from .events import EventBuilder, event_meta
+from ..span import SpanRecord
+from .events import EventBuilder, shared_meta
 
 try:
     import orjson
@@ -23,17 +23,6 @@ except ImportError:  # a core dependency; without it the sink encodes built even
 # here needs no sanitised_metrics() copy.
 PLAIN_METRIC_KEYS: set[Any] = set()
 _MAX_PLAIN_METRIC_KEYS = 1_000
-
-# The meta of a span with nothing but its kind (a workflow or task left unannotated).
-_KIND_ONLY: dict[str, dict[str, Any]] = {}
-
-
-def _kind_only(kind: str) -> dict[str, Any]:
-    if len(_KIND_ONLY) >= 64:  # kinds are a few names; a bound all the same
-        _KIND_ONLY.clear()
-    meta = _KIND_ONLY[kind] = {"span": {"kind": kind}}
-    return meta
-
 
 def sanitised_metrics(metrics: dict[Any, Any]) -> dict[Any, Any]:
     """`metrics` with "." in keys rewritten to "_": a "." in a metric key makes the intake
@@ -63,12 +52,8 @@ class SpanJSON:
          model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
          metrics, span_tags, tool_definitions, sample_rate, extras, pagent) = record
         builder = self._builder
-        if (input_value is None and output_value is None and not metadata and not extras
-                and pagent is None and error is None and kind not in MODEL_KINDS):
-            meta = _KIND_ONLY.get(kind) or _kind_only(kind)
-        else:
-            meta = event_meta(kind, model_name, model_provider, error, input_value,
-                              output_value, metadata, tool_definitions, extras, pagent)
+        meta = shared_meta(kind, model_name, model_provider, error, input_value, output_value,
+                           metadata, tool_definitions, extras, pagent)
         head = builder._tag_heads.get((ml_app, session_id)) or builder.tag_head(
             ml_app, session_id)
         tags = head if error is None and not span_tags else builder.tags(head, error, span_tags)

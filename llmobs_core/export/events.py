@@ -4,11 +4,13 @@ thread, never on the caller's: this is where values are encoded."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from .._values import as_text, repr_or_stand_in
 from ..sampling import format_rate
 from ..span import MODEL_KINDS, LLMObsSpan, SpanRecord
+from .base import Event, SpanEvents
 
 _PRIMITIVES = frozenset((str, int, float, bool, type(None)))
 
@@ -205,3 +207,35 @@ def event_meta(kind: str, model_name: str | None, model_provider: str | None,
     if error is not None:
         meta["error"] = {"type": error[0], "message": error[1], "stack": error[2]}
     return meta
+
+
+# The meta of spans with nothing but their kind (a workflow or task left unannotated), shared.
+_KIND_ONLY: dict[str, dict[str, Any]] = {}
+
+
+def shared_meta(kind: str, model_name: str | None, model_provider: str | None,
+                error: tuple[str, str, str] | None, input_value: Any, output_value: Any,
+                metadata: Any, tool_definitions: Any, extras: dict[str, Any] | None,
+                pagent: tuple[str, int | None] | None) -> dict[str, Any]:
+    """event_meta(), for encoders that only read it: the same dict for every span with
+    nothing but its kind, so do not change it."""
+    if (input_value is None and output_value is None and not metadata and not extras
+            and pagent is None and error is None and kind not in MODEL_KINDS):
+        meta = _KIND_ONLY.get(kind)
+        if meta is None:
+            if len(_KIND_ONLY) >= 64:  # kinds are a few names; a bound all the same
+                _KIND_ONLY.clear()
+            meta = _KIND_ONLY[kind] = {"span": {"kind": kind}}
+        return meta
+    return event_meta(kind, model_name, model_provider, error, input_value, output_value,
+                      metadata, tool_definitions, extras, pagent)
+
+
+def builder_of(events: Sequence[Event]) -> EventBuilder | None:
+    """The EventBuilder that builds `events` as they are read, when they are the writer's
+    SpanEvents: a sink may then encode their records without building the events."""
+    if type(events) is SpanEvents:
+        builder = getattr(events.build, "__self__", None)
+        if type(builder) is EventBuilder:
+            return builder
+    return None

@@ -12,19 +12,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from .._log import warn_limited
-from ..span import new_span_id, new_trace_id
+from ..sampling import format_rate
+from ..span import SpanRecord, new_span_id, new_trace_id
 from . import _otlp_wire as wire
 from ._http import DeliveryError, Origin, RetryPolicy, post_with_retries
 from ._otlp_mapping import (
     FixedKey,
+    attributes_of,
     evaluation_attributes,
     fixed_attributes,
     fixed_key,
+    key_of,
     varying_attributes,
 )
 from ._otlp_settings import OTLPSettings, resource_attributes
 from ._secret import Secret
 from .base import Event, tracer_version
+from .events import EventBuilder, builder_of, shared_meta
 
 __all__ = ["OTLPSink", "SpanData"]
 
@@ -61,23 +65,61 @@ class SpanData(NamedTuple):
 
 
 def span_data(event: Event) -> SpanData:
-    fixed = fixed_key(event)
     parent_id = event.get("parent_id")
     start = event["start_ns"]
-    end = start + event["duration"]
     meta = event["meta"]
-    error = meta.get("error")
-    if error:
-        error = (f"{error.get('type')}: {error.get('message')}", {
-            "exception.type": error.get("type") or "",
-            "exception.message": error.get("message") or "",
-            "exception.stacktrace": error.get("stack") or ""})
     # tuple.__new__ skips the Python call of the NamedTuple's generated __new__.
     return _new(SpanData, (None, int(event["trace_id"], 16), int(event["span_id"]),
                            None if parent_id in (None, "undefined") else int(parent_id),
                            event["name"],
                            "client" if meta["span"]["kind"] in _CLIENT_KINDS else "internal",
-                           start, end, fixed, varying_attributes(event), error or None))
+                           start, start + event["duration"], fixed_key(event),
+                           varying_attributes(event), _error(meta)))
+
+
+def record_span_data(builder: EventBuilder, record: SpanRecord) -> SpanData:
+    """span_data(builder.build(record)), without building the event. Raises where build()
+    would, and on ids that are not ints (whose event may say something else)."""
+    (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
+     model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
+     metrics, span_tags, tool_definitions, sample_rate, extras, pagent) = record
+    if (type(trace_id) is not int or type(span_id) is not int or type(apm_trace_id) is not int
+            or (parent_id is not None and type(parent_id) is not int)):
+        raise TypeError("an id that is not an int")
+    if sample_rate != 1.0:
+        format_rate(sample_rate)  # build() fails on a rate it cannot write: so must this
+    meta = shared_meta(kind, model_name, model_provider, error, input_value, output_value,
+                       metadata, tool_definitions, extras, pagent)
+    head = builder._tag_heads.get((ml_app, session_id)) or builder.tag_head(ml_app, session_id)
+    tags = head if error is None and not span_tags else builder.tags(head, error, span_tags)
+    return _new(SpanData, (None, trace_id, span_id, parent_id, name,
+                           "client" if kind in _CLIENT_KINDS else "internal",
+                           start_ns, start_ns + duration_ns, key_of(kind, name, tags, meta),
+                           attributes_of(meta, session_id, metrics), _error(meta)))
+
+
+def span_datas(events: Sequence[Event]) -> list[SpanData]:
+    """span_data() of each event; for the writer's events, made from their records."""
+    builder = builder_of(events)
+    if builder is None:
+        return [span_data(event) for event in events]
+    datas = []
+    for record in events.records:  # type: ignore[attr-defined]
+        try:
+            datas.append(record_span_data(builder, record))
+        except Exception:  # built as any event is: the same SpanData, or the same failure
+            datas.append(span_data(builder.build(record)))
+    return datas
+
+
+def _error(meta: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    error = meta.get("error")
+    if not error:
+        return None
+    return (f"{error.get('type')}: {error.get('message')}", {
+        "exception.type": error.get("type") or "",
+        "exception.message": error.get("message") or "",
+        "exception.stacktrace": error.get("stack") or ""})
 
 
 _new = tuple.__new__
@@ -155,7 +197,7 @@ class OTLPSink:
     # -- the Sink contract (called from the writer thread) --------------------------------------
 
     def send_spans(self, events: Sequence[Event]) -> None:
-        self._export([span_data(event) for event in events], "span events")
+        self._export(span_datas(events), "span events")
 
     def send_evaluations(self, metrics: list[Event]) -> None:
         """Evaluations of a span go as EVALUATOR spans under it (OTLP has no evaluation

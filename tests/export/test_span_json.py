@@ -6,7 +6,6 @@ and on batches split across bodies."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -17,57 +16,7 @@ from llmobs_core.export.base import SpanEvents
 from llmobs_core.export.events import EventBuilder
 from llmobs_core.span import RECORD_FIELDS
 from tests.support import datadog_reference as reference
-from tests.support.hostile import made, values
-
-KINDS = ("llm", "embedding", "retrieval", "workflow", "agent", "tool", "task")
-# An iterator would be used up by the first encoding: the record is encoded three times.
-anything = values.filter(lambda recipe: "iterator" not in repr(recipe))
-texts = st.one_of(st.text(max_size=12), st.sampled_from(["ml.app", "é ✓ 漢", "lone \ud800"]))
-ids = st.one_of(st.integers(1, (1 << 64) - 1), st.sampled_from([1, (1 << 64) - 1, 1 << 64]))
-trace_ids = st.one_of(st.integers(0, (1 << 128) - 1), st.just(1 << 130))
-numbers = st.one_of(st.integers(), st.floats(), st.sampled_from([2**70, -(2**63) - 1, math.nan,
-                                                                 True]))
-metric_keys = st.one_of(st.text(max_size=8), st.sampled_from(["a.b", "input_tokens", "x.y.z"]),
-                        st.integers(-3, 3))
-messages = st.lists(st.fixed_dictionaries({"role": texts, "content": texts}), max_size=3)
-
-
-def _maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.one_of(st.none(), strategy)
-
-
-records = st.fixed_dictionaries({
-    "kind": st.sampled_from(KINDS),
-    "name": texts,
-    "trace_id": trace_ids,
-    "span_id": ids,
-    "parent_id": _maybe(ids),
-    "apm_trace_id": st.one_of(st.none(), trace_ids),  # None: the trace id itself
-    "ml_app": texts,
-    "session_id": _maybe(texts),
-    "model_name": st.one_of(st.none(), texts, anything),
-    "model_provider": st.one_of(st.none(), texts),
-    "start_ns": numbers,
-    "duration_ns": numbers,
-    "error": _maybe(st.tuples(texts, texts, texts)),
-    "input": st.one_of(st.none(), messages.map(tuple), messages, texts, anything),
-    "output": st.one_of(st.none(), messages.map(tuple), messages, texts, anything),
-    "metadata": st.one_of(st.none(), st.dictionaries(texts, numbers, max_size=3), anything),
-    "metrics": st.one_of(st.none(), st.dictionaries(metric_keys, numbers, max_size=4)),
-    "tags": _maybe(st.dictionaries(texts, st.one_of(texts, anything), max_size=3)),
-    "tool_definitions": st.one_of(st.none(), anything),
-    "sample_rate": st.one_of(st.just(1.0), st.floats(0, 1), st.just(math.nan)),
-    "extras": _maybe(st.fixed_dictionaries({}, optional={"prompt": anything,
-                                                         "tool": anything})),
-    "pagent": _maybe(st.tuples(texts, _maybe(ids))),
-})
-
-
-def _record(fields: dict[str, Any]) -> tuple[Any, ...]:
-    fields = made(fields)
-    if fields["apm_trace_id"] is None:
-        fields["apm_trace_id"] = fields["trace_id"]
-    return tuple(fields[name] for name in RECORD_FIELDS)
+from tests.support.records import record_of, records
 
 
 def _bodies_three_ways(batch: list[tuple[Any, ...]], static_tags: list[str]
@@ -92,7 +41,7 @@ def _bodies_three_ways(batch: list[tuple[Any, ...]], static_tags: list[str]
 def test_bodies_from_records_are_the_reference_bodies(fields, static_tags) -> None:
     """Hostile or not, each record gives the bytes the previous implementation gave for its
     built event (or is left out by both)."""
-    batch = [_record(f) for f in fields]
+    batch = [record_of(f) for f in fields]
     from_records, from_events, expected = _bodies_three_ways(batch, static_tags)
     assert from_records == expected
     assert from_events == expected
