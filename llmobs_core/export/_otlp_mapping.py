@@ -44,10 +44,13 @@ except ImportError:  # a core dependency; without it the standard library's json
 
 def _json(value: Any) -> str:
     if orjson is not None:
-        try:
-            return _dumps(value, default=repr, option=_NON_STR_KEYS).decode()
-        except TypeError:  # what orjson refuses (a lone surrogate, a huge int) json may take
-            pass
+        try:  # without OPT_NON_STR_KEYS, which costs a third more, unless a key needs it
+            return _dumps(value, default=repr).decode()
+        except TypeError:
+            try:
+                return _dumps(value, default=repr, option=_NON_STR_KEYS).decode()
+            except TypeError:  # what orjson refuses (a lone surrogate, a huge int) json takes
+                pass
     return json.dumps(value, ensure_ascii=False, default=repr)
 
 

@@ -17,6 +17,7 @@ _DOUBLE = Struct("<d").pack
 _TIMES = Struct("<BQBQ").pack
 _IDS = Struct(">2sQQ2sQ").pack
 _LOW64 = (1 << 64) - 1
+_TWO_BYTES = Struct("<H").pack  # a varint of two bytes, written as one little-endian number
 _SMALL = [bytes((n,)) for n in range(128)]
 _HEADS: dict[str, bytes] = {}  # attribute keys, encoded
 _MAX_HEADS = 8192
@@ -33,6 +34,8 @@ STATUS_OK = b"\x7a\x02\x18\x01"  # code: STATUS_CODE_OK
 def varint(n: int) -> bytes:
     if n < 128:
         return _SMALL[n]
+    if n < 16384:  # most lengths: one C call instead of the loop below
+        return _TWO_BYTES(n & 0x7F | 0x80 | (n >> 7) << 8)
     out = bytearray()
     while n >= 128:
         out.append(n & 0x7F | 0x80)
@@ -90,7 +93,13 @@ def add_attributes(out: list[bytes], tag: bytes, values: dict[str, Any]) -> None
             if size < 128:
                 extend((tag, small[size], head, small[n + 2], b"\x0a", small[n], data))
                 continue
-            encoded = b"\x0a" + varint(n) + data
+            # The same parts with longer lengths, without copying the text into a KeyValue.
+            n_varint = varint(n)
+            value_size = 1 + len(n_varint) + n
+            value_size_varint = varint(value_size)
+            extend((tag, varint(len(head) + len(value_size_varint) + value_size), head,
+                    value_size_varint, b"\x0a", n_varint, data))
+            continue
         elif kind is int and 0 <= value < 128 and len(head) < 124:
             extend((tag, small[len(head) + 3], head, b"\x02\x18", small[value]))
             continue
