@@ -94,9 +94,11 @@ def span_bodies(events: Sequence[Event], tracer_version: str, encoding: Encoding
         records = events.records  # type: ignore[attr-defined]
         return _bodies(records, SpanJSON(builder).encode,
                        lambda record: _encode(_sanitised(builder.build(record))),
-                       lambda record: _shrunk_span(builder.build(record)), parts, encoding)
+                       lambda record: _shrunk_span(_sanitised(builder.build(record))), parts,
+                       encoding)
     return _bodies(events, lambda event: _fast(_sanitised(event)),
-                   lambda event: _encode(_sanitised(event)), _shrunk_span, parts, encoding)
+                   lambda event: _encode(_sanitised(event)),
+                   lambda event: _shrunk_span(_sanitised(event)), parts, encoding)
 
 
 def _sanitised(event: Event) -> Event:

@@ -69,6 +69,8 @@ def test_events_over_the_size_limit_are_cut_down_alike() -> None:
     from_records, from_events, expected = _bodies_three_ways(batch, [])
     assert expected[2] == 3
     assert from_records == expected and from_events == expected
+    bodies = b"".join(body for body, _ in expected[0])
+    assert b'"cost_total"' in bodies and b'"cost.total"' not in bodies  # the intake refuses "."
 
 
 def test_batches_split_across_bodies_alike() -> None:

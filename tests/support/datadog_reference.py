@@ -1,7 +1,7 @@
 """The Datadog sink's request bodies as llmobs wrote them before they were encoded straight from
 the span records (llmobs_core/export/_datadog_payload.py at commit 2645acd, unchanged below
-this docstring but for it): the reference that tests/export/test_span_json.py holds the
-current bodies to, byte for byte."""
+this docstring but for one fix, marked "fixed:"): the reference that tests/export/
+test_span_json.py holds the current bodies to, byte for byte."""
 
 from __future__ import annotations
 
@@ -87,7 +87,9 @@ def span_bodies(events: Sequence[Event], tracer_version: str, encoding: Encoding
         return head + _fast(event) + b"]}"
 
     return _bodies(events, fast, lambda event: head + _encode(_sanitised(event)) + b"]}",
-                   lambda event: head + _shrunk_span(event) + b"]}", b"[", b"]", encoding)
+                   # fixed: an event over the limit lost its metric keys' "." rewriting
+                   lambda event: head + _shrunk_span(_sanitised(event)) + b"]}", b"[", b"]",
+                   encoding)
 
 
 def evaluation_bodies(metrics: Sequence[Event], encoding: Encoding) -> Iterator[Body]:
