@@ -24,6 +24,7 @@ except ImportError:  # a core dependency; without it the sink encodes built even
 PLAIN_METRIC_KEYS: set[Any] = set()
 _MAX_PLAIN_METRIC_KEYS = 1_000
 
+
 def sanitised_metrics(metrics: dict[Any, Any]) -> dict[Any, Any]:
     """`metrics` with "." in keys rewritten to "_": a "." in a metric key makes the intake
     drop the whole request (docs/wire-formats.md)."""
@@ -52,6 +53,8 @@ class SpanJSON:
          model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
          metrics, span_tags, tool_definitions, sample_rate, extras, pagent) = record
         builder = self._builder
+        # The builder's caches are read inline, as build() reads them: a method call per span
+        # would cost what the cache saves.
         meta = shared_meta(kind, model_name, model_provider, error, input_value, output_value,
                            metadata, tool_definitions, extras, pagent)
         head = builder._tag_heads.get((ml_app, session_id)) or builder.tag_head(
