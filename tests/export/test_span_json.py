@@ -16,19 +16,22 @@ from llmobs_core.export.base import SpanEvents
 from llmobs_core.export.events import EventBuilder
 from llmobs_core.span import RECORD_FIELDS
 from tests.support import datadog_reference as reference
+from tests.support import events_reference
 from tests.support.records import record_of, records
 
 
 def _bodies_three_ways(batch: list[tuple[Any, ...]], static_tags: list[str]
                        ) -> list[tuple[list[tuple[bytes, list[int]]], list[int], int]]:
     """The bodies, left-out indexes and truncated count: from the records (the writer's
-    SpanEvents), from built events, and by the reference implementation."""
+    SpanEvents), from built events, and by the previous implementation (its builder and its
+    encoder)."""
     build = EventBuilder(static_tags).build
+    previous_build = events_reference.EventBuilder(static_tags).build
     results = []
     # A build that is not EventBuilder.build itself makes the sink encode built events.
     for module, events in ((payload, SpanEvents(batch, build)),
                            (payload, SpanEvents(batch, lambda record: build(record))),
-                           (reference, SpanEvents(batch, build))):
+                           (reference, SpanEvents(batch, previous_build))):
         encoding = module.Encoding()
         bodies = list(module.span_bodies(events, "1.2.3", encoding))
         results.append((bodies, encoding.left_out, encoding.truncated))
