@@ -45,7 +45,9 @@ def route_template(scope: dict[str, Any], root_path_at_entry: str) -> str | None
         return None
     root_path = scope.get("root_path", "")
     mounted = ""
-    if isinstance(root_path, str) and root_path.startswith(root_path_at_entry):
+    if root_path == root_path_at_entry:  # no mount on the way; startswith() costs more
+        pass
+    elif isinstance(root_path, str) and root_path.startswith(root_path_at_entry):
         mounted = root_path[len(root_path_at_entry):]
     if template.endswith("/{path}") and hasattr(route, "routes"):
         # A mount was the last thing routed (static files, a sub-application): its matched
