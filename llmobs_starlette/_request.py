@@ -135,8 +135,8 @@ class RequestTrace:
         tags = span.tags
         if tags is None:
             span.tags = tags = {}
-        if self.method != "WEBSOCKET":
-            tags.setdefault("http.method", self.method)
+        if self.method != "WEBSOCKET" and "http.method" not in tags:
+            tags["http.method"] = self.method
         route = route_template(self.scope, self.root_path)
         if route is not None:
             span.name = f"{self.method} {route}"

@@ -100,17 +100,22 @@ def _priority(sampled: int, state_priority: int | None) -> int:
 def _decode_dd_member(header: str | None) -> tuple[int | None, dict[str, str]]:
     if not header or "dd=" not in header:
         return None, {}
-    dd = set()  # the distinct dd members, "dd=" removed
-    for member in header.split(","):
-        member = member.strip(" \t")
-        if member.startswith("dd="):
-            dd.add(member[3:])
-    if len(dd) != 1:
-        if dd:
-            log.debug("llmobs propagation: %d different tracestate dd members ignored", len(dd))
-        return None, {}
-    (member,) = dd
-    printable = is_printable_ascii(member)  # then so is each of its items
+    if header.startswith("dd=") and header.count("dd=") == 1:
+        # The usual shape, dd first and alone: what the loop below finds, in fewer calls.
+        member = header.partition(",")[0].rstrip(" \t")[3:]
+    else:
+        dd = set()  # the distinct dd members, "dd=" removed
+        for member in header.split(","):
+            member = member.strip(" \t")
+            if member.startswith("dd="):
+                dd.add(member[3:])
+        if len(dd) != 1:
+            if dd:
+                log.debug("llmobs propagation: %d different tracestate dd members ignored",
+                          len(dd))
+            return None, {}
+        (member,) = dd
+    printable = member.isascii() and member.isprintable()  # then so is each of its items
     fields: dict[str, str] = {}
     conflicts: set[str] = set()
     for item in member.split(";"):
@@ -123,7 +128,7 @@ def _decode_dd_member(header: str | None) -> tuple[int | None, dict[str, str]]:
                 fields[key] = value
     tags = {}
     for key, value in fields.items():  # a loop, not a comprehension: 3.11 calls one
-        if key.startswith("t."):
+        if key[:2] == "t.":  # startswith() costs three times as much
             tags[key[2:]] = value.replace("~", "=")
     return parse_priority(fields.get("s")), tags
 
