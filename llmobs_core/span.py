@@ -179,12 +179,16 @@ class LLMObsSpan:
         parent, self._parent = self._parent, None
         if parent is None:
             return
-        extras = self.extras or {}
         if self.kind == "llm":
-            prompt = (parent.extras or {}).get("prompt")
+            if parent.extras is None:  # the usual case: no prompt to inherit
+                return
+            extras = self.extras or {}
+            prompt = parent.extras.get("prompt")
             if prompt is not None and "prompt" not in extras:
                 self.extras = {**extras, "prompt": prompt}
-        elif parent.kind == "llm" and "tool" not in extras:
+            return
+        extras = self.extras or {}
+        if parent.kind == "llm" and parent.tool_definitions and "tool" not in extras:
             version = next((d.get("version") for d in parent.tool_definitions or ()
                             if type(d) is dict and d.get("name") == self.name), None)
             if version:

@@ -70,7 +70,9 @@ class Tracer:
         else:
             inherited_app = parent.ml_app or self.default_ml_app
             session_id = session_id or parent.session_id  # else the trace's (LLMObsSpan)
-        if ml_app is not None and not (type(ml_app) is str and _valid_ml_app(ml_app)):
+        # A name equal to the inherited one (often the middleware's) is known to be valid.
+        if ml_app is not None and not (type(ml_app) is str and (
+                ml_app == inherited_app or _valid_ml_app(ml_app))):
             ml_app = _checked_ml_app(ml_app, inherited_app)
         span = LLMObsSpan(kind, name, parent, ml_app or inherited_app, session_id,
                           self.enqueue, model_name, model_provider)

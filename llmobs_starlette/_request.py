@@ -94,7 +94,7 @@ class RequestTrace:
             self.end(client_disconnected=True)
             raise
         status = self.status
-        if final and not (kind.startswith("http.") and type(status) is int and status >= 500):
+        if final and not (type(status) is int and status >= 500 and kind.startswith("http.")):
             # A 5xx span ends when the app returns instead: wrapped around Starlette, the
             # exception that caused it (ServerErrorMiddleware re-raises it) comes after.
             self.end()
@@ -108,7 +108,9 @@ class RequestTrace:
             warn_limited("starlette.headers", "llmobs: could not add trace ids to the response "
                          "headers: %s: %s", type(exc).__name__, exc)
             return message
-        return {**message, "headers": headers}
+        message = message.copy()  # the app's own message is left as it was
+        message["headers"] = headers
+        return message
 
     def end(self, exc: BaseException | None = None, *, client_disconnected: bool = False,
             returned: bool = False) -> None:
@@ -133,8 +135,8 @@ class RequestTrace:
         tags = span.tags
         if tags is None:
             span.tags = tags = {}
-        if self.method != "WEBSOCKET":
-            tags.setdefault("http.method", self.method)
+        if self.method != "WEBSOCKET" and "http.method" not in tags:
+            tags["http.method"] = self.method
         route = route_template(self.scope, self.root_path)
         if route is not None:
             span.name = f"{self.method} {route}"

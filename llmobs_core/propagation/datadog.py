@@ -61,7 +61,10 @@ def encode(
 
 
 def decode(get: Callable[[str], str | None]) -> TraceHeaders | None:
-    low = parse_decimal(get(TRACE_ID), MAX_64)
+    low_text = get(TRACE_ID)
+    if low_text is None:  # most requests: no Datadog headers at all
+        return None
+    low = parse_decimal(low_text, MAX_64)
     parent_id = parse_decimal(get(PARENT_ID), MAX_64)
     if low is None or parent_id is None:
         return None
