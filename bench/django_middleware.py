@@ -69,17 +69,17 @@ class ContextvarOnly:
     def __init__(self, get_response):
         from asgiref.sync import markcoroutinefunction
 
-        self.get_response = get_response
+        from llmobs_core.context import current_parent
+
+        self.get_response, self.current_parent = get_response, current_parent
         markcoroutinefunction(self)
 
     async def __call__(self, request):
-        from llmobs_core.context import current_parent
-
-        token = current_parent.set(None)
+        token = self.current_parent.set(None)
         try:
             return await self.get_response(request)
         finally:
-            current_parent.reset(token)
+            self.current_parent.reset(token)
 
 
 def _configure(server: str) -> None:
