@@ -12,7 +12,6 @@ from llmobs_core._adapter import (
     HEADERS,
     LLMObsSpan,
     RemoteContext,
-    extract_styles,
     inject,
     inject_styles,
     remote_context,
@@ -95,13 +94,17 @@ def replace_context(headers: MutableMapping[str, Any], carrier: Mapping[str, str
     headers.update(carrier)
 
 
-def request_context(request: Any) -> RemoteContext | None:
-    """The context a worker-side task request carries, or None (a root)."""
+def request_context(request: Any, styles: tuple[str, ...]) -> RemoteContext | None:
+    """The context a worker-side task request carries, or None (a root), read in the header
+    formats `styles`."""
     headers = getattr(request, "headers", None)
-    values = tuple(map(headers.get, HEADERS)) if isinstance(headers, Mapping) else _ABSENT
+    if type(headers) is dict or isinstance(headers, Mapping):  # the ABC check costs ~2,000
+        values = tuple(map(headers.get, HEADERS))
+    else:
+        values = _ABSENT
     if values == _ABSENT:
         values = tuple(map(getattr(request, "__dict__", {}).get, HEADERS))
-    key = (extract_styles(), values)
+    key = (styles, values)
     try:
         return _read[key]
     except KeyError:
