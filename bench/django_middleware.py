@@ -33,7 +33,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ import time
 from pathlib import Path
 
 import asgi_instructions
-from asgi_middleware import PROTOCOLS, Discard, _pin, asyncio_load, wrk_load
+from asgi_middleware import PROTOCOLS, Discard, _pin, asyncio_load, run_protocol, wrk_load
 
 REPO = Path(__file__).resolve().parent.parent
 SERVERS = ("bare", "floor", "discard", "traced")
@@ -156,66 +155,6 @@ def in_process_cost() -> None:
 # -- the throughput driver ----------------------------------------------------------------------
 
 
-def start_server(server: str, protocol: str, env: dict[str, str]) -> tuple[int, subprocess.Popen]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
-    command = [sys.executable, __file__, "serve", "--fd", str(sock.fileno()), "--server", server,
-               "--protocol", protocol]
-    child = subprocess.Popen(command, env=env, pass_fds=[sock.fileno()])
-    port = sock.getsockname()[1]
-    sock.close()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            asyncio_load(port, 0.05, 1)
-            return port, child
-        except OSError:
-            time.sleep(0.05)
-    child.kill()
-    raise RuntimeError("the server did not start")
-
-
-def measure(port: int, seconds: float, connections: int, use_wrk: bool) -> dict[str, float]:
-    """One round of load, from a process of its own."""
-    command = [sys.executable, __file__, "load", "--port", str(port), "--seconds", str(seconds),
-               "--connections", str(connections)] + ([] if use_wrk else ["--no-wrk"])
-    done = subprocess.run(command, capture_output=True, text=True, check=True,
-                          timeout=seconds + 90)
-    return json.loads(done.stdout)
-
-
-def throughput(protocol: str, rounds: int, seconds: float, connections: int, use_wrk: bool,
-               env: dict[str, str]) -> None:
-    print(f"-- Django under uvicorn, {protocol} + {PROTOCOLS[protocol]['loop']}, throughput; "
-          f"load average {os.getloadavg()[0]:.2f}")
-    servers = {name: start_server(name, protocol, env) for name in SERVERS}
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in SERVERS}
-    try:
-        for port, _ in servers.values():
-            measure(port, 1, connections, use_wrk)  # warm up
-        for index in range(rounds):
-            shift = index % len(SERVERS)
-            for name in SERVERS[shift:] + SERVERS[:shift]:
-                results[name].append(measure(servers[name][0], seconds, connections, use_wrk))
-            print(f"round {index + 1}: " + "  ".join(
-                f"{name} {results[name][-1]['rps']:6.0f} req/s" for name in SERVERS))
-    finally:
-        for _, child in servers.values():
-            child.terminate()
-            child.wait(120)
-    summary = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-               for name, runs in results.items()}
-    bare = summary["bare"]
-    for name, figures in summary.items():
-        added = 1e6 / figures["rps"] - 1e6 / bare["rps"]
-        print(f"median {name:7}: {figures['rps']:6.0f} req/s, {figures['rps'] / bare['rps']:.3f} "
-              f"of bare, {added:5.1f} us added a request, p99 {figures['p99_ms']:6.2f} ms "
-              f"({figures['p99_ms'] - bare['p99_ms']:+.2f} ms vs bare)")
-    print(f"{protocol}: traced (local store) / bare {summary['traced']['rps'] / bare['rps']:.3f} "
-          f"(target >= 0.85); load average at the end {os.getloadavg()[0]:.2f}")
-
-
 def main(args: argparse.Namespace) -> None:
     protocols = list(PROTOCOLS) if args.protocol == "both" else [args.protocol]
     if args.instructions:
@@ -231,7 +170,10 @@ def main(args: argparse.Namespace) -> None:
     print(f"load: {'wrk' if use_wrk else 'asyncio keep-alive loop'}, {args.connections} "
           f"connections, {args.seconds:g} s a round, {args.rounds} rounds")
     for protocol in protocols:
-        throughput(protocol, args.rounds, args.seconds, args.connections, use_wrk, env)
+        print(f"Django, load average {os.getloadavg()[0]:.2f}")
+        run_protocol(protocol, args.rounds, args.seconds, args.connections, use_wrk, env,
+                     script=__file__, target=0.85)
+        print(f"load average after the rounds {os.getloadavg()[0]:.2f}")
     subprocess.run([sys.executable, __file__, "cost"], env=env, check=True, timeout=300)
 
 
