@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -155,6 +156,71 @@ def in_process_cost() -> None:
 # -- the throughput driver ----------------------------------------------------------------------
 
 
+def chain(count: int, server: str, with_traceparent: bool) -> None:
+    """`chain COUNT --server S`: COUNT requests through the server's middleware alone, in
+    process (a request object in, the view's response out; no server, no Django handler)."""
+    import asyncio
+    import io
+
+    _configure(server)
+    from django.core.handlers.asgi import ASGIRequest
+    from django.urls import resolve
+
+    from llmobs_core import LLMObs
+    from llmobs_django.middleware import LLMObsMiddleware
+
+    match = resolve("/")
+
+    async def view(request):
+        request.resolver_match = match  # as Django's URL resolution leaves it
+        return await hello(request)
+
+    handler = {"bare": view, "floor": ContextvarOnly(view)}.get(server) or LLMObsMiddleware(view)
+    headers = [(b"host", b"bench")] + ([
+        (b"traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        (b"tracestate", b"dd=s:1;p:b7ad6b7169203331;t.dm:-0,rojo=00f067aa0ba902b7"),
+    ] if with_traceparent else [])
+    scope = {"type": "http", "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": "/", "raw_path": b"/", "query_string": b"", "root_path": "",
+             "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+
+    async def requests() -> None:
+        for _ in range(count):
+            await handler(ASGIRequest(dict(scope), io.BytesIO()))
+
+    asyncio.run(requests())
+    if server in ("discard", "traced"):
+        LLMObs.flush(60)
+
+
+def chain_instructions(requests: int, with_traceparent: bool) -> None:
+    """Instructions a request costs in the middleware alone: chain() under cachegrind for
+    FEW and FEW + `requests` requests, the difference divided. Steadier than the servers'
+    counts, which Django's thread hops for its request signals make wander by ~1%."""
+    workdir = Path(tempfile.mkdtemp(prefix="llmobs-instructions-"))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0",
+           "LLMOBS_LOCAL_PATH": str(workdir / "traces.db")}
+
+    def total(server: str, count: int) -> int:
+        out = workdir / f"chain.{server}.{count}.cachegrind"
+        subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
+                        f"--cachegrind-out-file={out}", sys.executable, __file__, "chain",
+                        "--requests", str(count), "--server", server]
+                       + (["--traceparent"] if with_traceparent else []),
+                       env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        (summary,) = re.findall(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
+        return int(summary)
+
+    caller = ", each request with a caller's traceparent" if with_traceparent else ""
+    print(f"-- the middleware alone, in process (no server){caller}")
+    few = asgi_instructions.FEW
+    cost = {server: (total(server, few + requests) - total(server, few)) / requests
+            for server in SERVERS}
+    for server, figure in cost.items():
+        print(f"{server:8} {figure:9,.0f} instructions a request, {figure - cost['bare']:+8,.0f} "
+              "on bare")
+
+
 def main(args: argparse.Namespace) -> None:
     protocols = list(PROTOCOLS) if args.protocol == "both" else [args.protocol]
     if args.instructions:
@@ -162,6 +228,7 @@ def main(args: argparse.Namespace) -> None:
             asgi_instructions.request = (asgi_instructions.REQUEST[:-2]
                                          + asgi_instructions.TRACEPARENT)
         print("Django's hello world, instructions a request under cachegrind")
+        chain_instructions(args.requests, args.traceparent)
         asgi_instructions.main(args.requests, protocols, script=Path(__file__).name)
         return
     use_wrk = shutil.which("wrk") is not None and not args.no_wrk
@@ -179,7 +246,8 @@ def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", nargs="?", choices=("run", "serve", "load", "cost"), default="run")
+    parser.add_argument("mode", nargs="?", choices=("run", "serve", "load", "cost", "chain"),
+                        default="run")
     parser.add_argument("--fd", type=int)
     parser.add_argument("--port", type=int)
     parser.add_argument("--server", choices=SERVERS)
@@ -201,6 +269,8 @@ if __name__ == "__main__":
         serve(args.fd, args.server, args.protocol)
     elif args.mode == "cost":
         in_process_cost()
+    elif args.mode == "chain":
+        chain(args.requests, args.server, args.traceparent)
     elif args.mode == "load":
         _pin(1)
         load = wrk_load if shutil.which("wrk") and not args.no_wrk else asyncio_load
