@@ -167,11 +167,10 @@ def instructions(tasks: int) -> None:
                                              ("llmobs, local store", True, "local")):
             few = worker_instructions(FEW, with_llmobs, folder, exporter)
             many = worker_instructions(FEW + tasks, with_llmobs, folder, exporter)
-            per_task[label] = (many - few) / tasks
-    without = per_task["without llmobs"]
-    for label, cost in per_task.items():
-        print(f"{label:24} {cost:9,.0f} instructions a task, {cost - without:+8,.0f}, "
-              f"without / this: {without / cost:.3f}")
+            cost = per_task[label] = (many - few) / tasks
+            without = per_task["without llmobs"]
+            print(f"{label:24} {cost:9,.0f} instructions a task, {cost - without:+8,.0f}, "
+                  f"without / this: {without / cost:.3f}", flush=True)
     print("target: with llmobs (local store) at least 0.97 of the throughput without")
 
 
