@@ -73,8 +73,12 @@ bench: $(STAMP)
 	if command -v valgrind >/dev/null; then $(BIN)/python bench/asgi_instructions.py; \
 	else echo "bench/asgi_instructions.py skipped: valgrind is not installed"; fi
 	$(BIN)/python bench/django_middleware.py
+	if command -v valgrind >/dev/null; then $(BIN)/python bench/django_middleware.py --instructions; \
+	else echo "bench/django_middleware.py --instructions skipped: valgrind is not installed"; fi
 	$(BIN)/python bench/remote_export.py
 	$(BIN)/python bench/celery_tasks.py
+	if command -v valgrind >/dev/null; then $(BIN)/python bench/celery_tasks.py --instructions; \
+	else echo "bench/celery_tasks.py --instructions skipped: valgrind is not installed"; fi
 	$(BIN)/python bench/llm_clients.py
 
 # Re-pin every development dependency from requirements/dev.in.

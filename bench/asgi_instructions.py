@@ -65,14 +65,15 @@ async def _requests(port: int, count: int) -> None:
 
 
 def instructions(server: str, protocol: str, count: int, env: dict[str, str],
-                 workdir: Path) -> int:
-    """Instructions the whole server process ran, serving `count` requests."""
+                 workdir: Path, script: str = "asgi_middleware.py") -> int:
+    """Instructions the whole server process ran, serving `count` requests (`script serve`
+    is the server: this bench's Starlette app, or django_middleware.py's Django project)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
     out = workdir / f"{server}.{protocol}.{count}.cachegrind"
     command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}",
-               sys.executable, str(BENCH / "asgi_middleware.py"), "serve", "--fd",
+               sys.executable, str(BENCH / script), "serve", "--fd",
                str(sock.fileno()), "--server", server, "--protocol", protocol]
     child = subprocess.Popen(command, env=env, pass_fds=[sock.fileno()],
                              stderr=subprocess.DEVNULL)
@@ -96,7 +97,7 @@ def instructions(server: str, protocol: str, count: int, env: dict[str, str],
     return int(total)
 
 
-def main(requests: int, protocols: list[str]) -> None:
+def main(requests: int, protocols: list[str], script: str = "asgi_middleware.py") -> None:
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")
     workdir = Path(tempfile.mkdtemp(prefix="llmobs-instructions-"))
@@ -108,8 +109,9 @@ def main(requests: int, protocols: list[str]) -> None:
         print(f"-- uvicorn, {protocol} + {PROTOCOLS[protocol]['loop']}{caller}")
         per_request = {}
         for server in ("bare", "floor", "discard", "traced"):
-            per_request[server] = (instructions(server, protocol, many, env, workdir)
-                                   - instructions(server, protocol, FEW, env, workdir)) / requests
+            per_request[server] = (instructions(server, protocol, many, env, workdir, script)
+                                   - instructions(server, protocol, FEW, env, workdir, script)
+                                   ) / requests
         bare = per_request["bare"]
         for server, cost in per_request.items():
             print(f"{server:8} {cost:9,.0f} instructions a request, {cost - bare:+8,.0f} on "

@@ -228,12 +228,14 @@ def _pin(core: int) -> None:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[core]})
 
 
-def start_server(name: str, protocol: str, env: dict[str, str]) -> tuple[int, subprocess.Popen]:
+def start_server(name: str, protocol: str, env: dict[str, str],
+                 script: str = __file__) -> tuple[int, subprocess.Popen]:
+    """`script serve` on a fresh port: this bench's Starlette app, or django_middleware.py's."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
-    command = [sys.executable, __file__, "serve", "--fd", str(sock.fileno()), "--server", name,
+    command = [sys.executable, script, "serve", "--fd", str(sock.fileno()), "--server", name,
                "--protocol", protocol]
     child = subprocess.Popen(command, env=env, pass_fds=[sock.fileno()])
     port = sock.getsockname()[1]
@@ -249,9 +251,10 @@ def start_server(name: str, protocol: str, env: dict[str, str]) -> tuple[int, su
     raise RuntimeError("the server did not start")
 
 
-def measure(port: int, seconds: float, connections: int, use_wrk: bool) -> dict[str, float]:
-    """One round of load, from a process of its own."""
-    command = [sys.executable, __file__, "load", "--port", str(port), "--seconds", str(seconds),
+def measure(port: int, seconds: float, connections: int, use_wrk: bool,
+            script: str = __file__) -> dict[str, float]:
+    """One round of load, from a process of its own (`script load`)."""
+    command = [sys.executable, script, "load", "--port", str(port), "--seconds", str(seconds),
                "--connections", str(connections)] + ([] if use_wrk else ["--no-wrk"])
     done = subprocess.run(command, capture_output=True, text=True, check=True,
                           timeout=seconds + 90)
@@ -273,20 +276,22 @@ def main(rounds: int, seconds: float, connections: int, use_wrk: bool,
 
 
 def run_protocol(protocol: str, rounds: int, seconds: float, connections: int, use_wrk: bool,
-                 env: dict[str, str]) -> None:
+                 env: dict[str, str], script: str = __file__, target: float = 0.8) -> None:
+    """Rounds of load on the four servers of `script` (this bench's, or django_middleware.py's)."""
     loop = PROTOCOLS[protocol]["loop"]
     print(f"-- uvicorn, {protocol} + {loop}" + (" (production: uvicorn[standard])"
                                                if protocol == "httptools" else ""))
-    servers = {name: start_server(name, protocol, env) for name in SERVERS}
+    servers = {name: start_server(name, protocol, env, script) for name in SERVERS}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in SERVERS}
     names = list(SERVERS)
     try:
         for port, _ in servers.values():
-            measure(port, 1, connections, use_wrk)  # warm up
+            measure(port, 1, connections, use_wrk, script)  # warm up
         for index in range(rounds):
             shift = index % len(names)
             for name in names[shift:] + names[:shift]:
-                results[name].append(measure(servers[name][0], seconds, connections, use_wrk))
+                results[name].append(measure(servers[name][0], seconds, connections, use_wrk,
+                                             script))
             print(f"round {index + 1}: " + "  ".join(
                 f"{name} {results[name][-1]['rps']:6.0f} req/s" for name in names))
     finally:
@@ -304,7 +309,7 @@ def run_protocol(protocol: str, rounds: int, seconds: float, connections: int, u
               "vs bare)")
     traced = summary["traced"]
     print(f"{protocol}: traced (local store) / bare throughput "
-          f"{traced['rps'] / bare['rps']:.3f} (target >= 0.8), p99 "
+          f"{traced['rps'] / bare['rps']:.3f} (target >= {target}), p99 "
           f"{traced['p99_ms'] - bare['p99_ms']:+.2f} ms vs bare (target <= +2 ms)")
 
 

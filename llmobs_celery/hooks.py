@@ -14,12 +14,13 @@ from llmobs_core._adapter import (
     active_parent,
     active_tracer,
     shape_io_leniently,
+    tracer_state,
     warn_limited,
 )
 
 from . import carrier
 from .execution import Execution, count_fault, running
-from .options import TaskSettings, configuration
+from .options import TaskSettings, active
 from .worker import task_done
 
 
@@ -53,13 +54,19 @@ def _write_message_context(headers: MutableMapping[str, Any], body: Any) -> None
     carrier.stash_for_chord_body(body, context)
 
 
+# task_prerun reads the tracer, its header formats and the configuration without calls, and
+# takes the common case (a first attempt, the task name as span name) inline: with the dict
+# check in carrier.request_context, -4,900 instructions a task of the ~87,000 llmobs adds in
+# process (measured under cachegrind; Celery's own dispatch of the two signals is ~33,000).
+
+
 def on_task_prerun(task_id: Any = None, task: Any = None, args: Any = None,
                    kwargs: Any = None, **_: Any) -> None:
-    tracer = active_tracer()
+    tracer = tracer_state.tracer
     if tracer is None or task is None:
         return
     try:
-        settings = configuration().settings_for(task)
+        settings = active[0].settings_for(task)
         if settings is None:
             return
         request = task.request
@@ -67,12 +74,15 @@ def on_task_prerun(task_id: Any = None, task: Any = None, args: Any = None,
         # Eager: nothing was sent, the task runs in its caller's context, under its active
         # span. Otherwise the message's context is the parent; None (a message without
         # context) starts a new trace, whatever a previous task left in this thread.
-        remote = active_parent() if eager else carrier.request_context(request)
-        span = tracer.start_span(settings.kind, _span_name(settings, task), parent=remote)
+        remote = active_parent() if eager else carrier.request_context(
+            request, tracer.config.propagation_extract)
+        name = task.name if settings.name is None else _span_name(settings, task)
+        span = tracer.start_span(settings.kind, name, parent=remote)
         # The task id goes into metadata: a tag with a new value per span would bloat tag
         # indexes (the local store's, Datadog's facets) for no filtering anyone needs.
         span.metadata = {"celery.task_id": str(task_id)}
-        tags = {"celery.attempt": _attempt(request.retries)}
+        retries = request.retries
+        tags = {"celery.attempt": "1" if retries == 0 else _attempt(retries)}
         if eager:
             tags["celery.eager"] = "true"
         span.tags = tags

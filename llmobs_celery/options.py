@@ -130,12 +130,13 @@ class Configuration:
         return settings if settings.enabled else None
 
 
-_active = [Configuration()]
+# The configuration in force, in a one-item list: the task receivers read active[0] directly.
+active = [Configuration()]
 
 
 def configuration() -> Configuration:
-    return _active[0]
+    return active[0]
 
 
 def configure(new: Configuration) -> None:
-    _active[0] = new
+    active[0] = new
