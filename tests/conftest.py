@@ -70,17 +70,25 @@ def _disabled_between_tests():
 
 @pytest.fixture
 def redis_leftovers_closed():
-    """Close every Redis connection a test left open, then collect, so the test that leaked
-    one is the one that fails. Celery keeps a Redis result backend per thread (`app.backend`
-    is thread-local) and `app.close()` closes none of them (celery/celery#4465): a backend
-    used from another thread, or a pub/sub connection, is otherwise closed by the garbage
-    collector in whatever later test happens to run it, as a ResourceWarning."""
+    """Close every Redis connection left open, before the test and after it, then collect, so
+    the test that leaked one is the one that fails. Celery keeps a Redis result backend per
+    thread (`app.backend` is thread-local) and `app.close()` closes none of them
+    (celery/celery#4465), and redis-py drops a pool's connections unclosed when it resets the
+    pool: such a socket is otherwise closed by the garbage collector in whatever later test
+    happens to run it, as a ResourceWarning."""
+    _close_redis_connections()
     yield
+    _close_redis_connections()
+
+
+def _close_redis_connections() -> None:
     redis = sys.modules.get("redis")
     if redis is None:
         return
+    # Pools, and connections a pool let go of without closing them.
+    owners = (redis.ConnectionPool, redis.connection.AbstractConnection)
     for thing in gc.get_objects():  # type(), not isinstance(): a lazy proxy's __class__ raises
-        if issubclass(type(thing), redis.ConnectionPool):
+        if issubclass(type(thing), owners):
             thing.disconnect()
     gc.collect()
 
