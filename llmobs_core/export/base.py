@@ -45,6 +45,10 @@ class SpanEvents(Sequence[Event]):
         self._records = records
         self._build = build
 
+    @property
+    def records(self) -> list[Any]:
+        return self._records
+
     def __len__(self) -> int:
         return len(self._records)
 

@@ -1,0 +1,156 @@
+"""Settling: the span records the writing processes left in the inbox (store/inbox.py) become
+span events stored as traces, exactly as the sink stores built events (group_by_trace and
+insert_spans: a span stored before is dropped by its id, tag sets, chunks and counters kept as
+ever). Every reader settles before it reads; several processes may settle and write at once.
+
+The events are built before the write lock is taken; the transaction then checks that the
+rows it built are still in the inbox (another reader may have settled them meanwhile) before
+it stores the events and deletes the rows, so a batch is stored once, whole, or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .._faults import safe_str
+from .._log import warn_limited
+from ..export.events import EventBuilder
+from .codec import Event
+from .inbox import events_of
+from .tags import TagSets
+from .traces import group_by_trace
+from .write import insert_spans, open_store, write_transaction
+
+_SPANS_PER_TRANSACTION = 2_000
+_ATTEMPTS = 5  # builds of a transaction raced by another settling process, before giving up
+_UNWRITABLE_RETRY_S = 10.0  # how long a store found read-only is not tried again
+_WAITING = "SELECT count(*), coalesce(sum(span_count), 0) FROM inbox"
+
+_lock = threading.Lock()  # one settling thread a process; the others wait for it, then read
+_last_settled: dict[str, float] = {}
+_left_waiting: dict[str, int] = {}  # spans the last read of a store found waiting, unsettled
+_unwritable_until: dict[str, float] = {}
+_min_interval_s = 0.0
+
+
+def settle_at_most_every(seconds: float) -> None:
+    """Let readers of this process settle at most once in `seconds` (the viewer: its pages
+    stay fast while spans arrive). The default, 0, settles before every read."""
+    global _min_interval_s
+    _min_interval_s = seconds
+
+
+def settle(path: Path, timeout: float = 10.0) -> int:
+    """Store every batch waiting in the inbox of the store at `path`; returns how many spans
+    were settled (new ones). Raises sqlite3.Error or OSError when the store cannot be written."""
+    conn = open_store(path, timeout)
+    try:
+        settled = 0
+        while (batch := _next_batch(conn)) is not None:
+            settled += _settle_batch(conn, batch, timeout)
+        return settled
+    finally:
+        conn.close()
+
+
+def spans_waiting(path: Path) -> int:
+    """How many spans the last read of the store at `path` left unsettled in its inbox (the
+    store could not be written here, or settling waits for the viewer's next turn)."""
+    return _left_waiting.get(str(path), 0)
+
+
+def settle_before_reading(path: Path, conn: sqlite3.Connection) -> None:
+    """Settle what waits in the inbox of the store `conn` reads (read-only) at `path`."""
+    key = str(path)
+    _left_waiting[key] = _settle_before_reading(key, path, conn)
+
+
+def _settle_before_reading(key: str, path: Path, conn: sqlite3.Connection) -> int:
+    count, spans = conn.execute(_WAITING).fetchone()
+    if not count:
+        return 0
+    now = time.monotonic()
+    if now < _unwritable_until.get(key, 0.0) or now - _last_settled.get(key, -1e9) < (
+            _min_interval_s):
+        return spans
+    with _lock:
+        try:
+            settle(path)
+        except (sqlite3.Error, OSError) as exc:
+            _unwritable_until[key] = time.monotonic() + _UNWRITABLE_RETRY_S
+            warn_limited(f"settle.{key}", "llmobs: %s spans wait in the inbox of %s and are not "
+                         "shown: settling them into traces needs to write the store, which "
+                         "failed here (%s)", f"{spans:,}", path, safe_str(exc))
+            return spans
+        _last_settled[key] = time.monotonic()
+    return conn.execute(_WAITING).fetchone()[1]
+
+
+class _Batch:
+    """Inbox rows, oldest first, and the events built from them."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.first_id, self.last_id = rows[0][0], rows[-1][0]
+        self.row_count = len(rows)
+        self.rows = rows
+
+
+def _next_batch(conn: sqlite3.Connection) -> _Batch | None:
+    """The oldest inbox rows, up to about _SPANS_PER_TRANSACTION spans (at least one row)."""
+    rows, spans = [], 0
+    for row in conn.execute("SELECT id, static_tags, span_count, received_ns, records"
+                            " FROM inbox ORDER BY id"):
+        rows.append(row)
+        spans += row[2]
+        if spans >= _SPANS_PER_TRANSACTION:
+            break
+    return _Batch(rows) if rows else None
+
+
+def _settle_batch(conn: sqlite3.Connection, batch: _Batch, timeout: float) -> int:
+    for _ in range(_ATTEMPTS):
+        events, now_ns = _built(batch), batch.rows[-1][3]
+        groups = group_by_trace(events, now_ns)
+        tag_sets = TagSets()  # its cached ids hold for one transaction, committed or not
+        try:
+            with write_transaction(conn, timeout):
+                (present,) = conn.execute("SELECT count(*) FROM inbox WHERE id BETWEEN ? AND ?",
+                                          (batch.first_id, batch.last_id)).fetchone()
+                if present != batch.row_count:
+                    raise _Raced
+                stored = insert_spans(conn, groups, tag_sets)
+                conn.execute("DELETE FROM inbox WHERE id BETWEEN ? AND ?",
+                             (batch.first_id, batch.last_id))
+            return stored
+        except _Raced:
+            fresh = _next_batch(conn)
+            if fresh is None:
+                return 0
+            batch = fresh
+    raise sqlite3.OperationalError("the inbox was settled by other processes meanwhile, "
+                                   f"{_ATTEMPTS} times in a row")
+
+
+class _Raced(Exception):
+    """Another process settled some of the batch's rows first."""
+
+
+def _built(batch: _Batch) -> list[Event]:
+    builders: dict[str, Any] = {}
+    events: list[Event] = []
+    for _, static_tags, _, _, records in batch.rows:
+        build = builders.get(static_tags)
+        if build is None:
+            build = builders[static_tags] = EventBuilder(json.loads(static_tags)).build
+        events += events_of(records, build, _unbuildable)
+    return events
+
+
+def _unbuildable(exc: Exception) -> None:
+    warn_limited("settle.build", "llmobs: a span record in the inbox could not be turned into "
+                 "an event (%s: %s); it was dropped", type(exc).__name__, safe_str(exc))
