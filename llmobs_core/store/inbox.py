@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .codec import Event, decode, encode
+from .traces import span_facts
 
 try:
     import orjson
@@ -63,24 +64,40 @@ def pack(records: Sequence[Any], build: Callable[[Any], Event], now_ns: int) -> 
             items.append((*record[:2], f"{record[_TRACE_ID]:032x}", *record[3:5],
                           f"{record[_APM_TRACE_ID]:032x}", *record[6:]))
         else:
-            items.append(build(record))
+            items.append(_built_now(record, build, now_ns))
     if low > high or not _INT64_MIN <= low <= high <= _INT64_MAX:
         low = high = now_ns
-    return Packed(_encode_items(items, records, build), len(items), low, high)
+    return Packed(_encode_items(items, records, build, now_ns), len(items), low, high)
 
 
-def _encode_items(items: list[Any], records: Sequence[Any],
-                  build: Callable[[Any], Event]) -> bytes:
+def _built_now(record: Any, build: Callable[[Any], Event], now_ns: int) -> Event:
+    """The record's event, having raised as storing it would (group_by_trace, then SQLite
+    taking its tags): so the writer counts an event the store cannot take, as before."""
+    event = build(record)
+    check_storable(event, now_ns)
+    return event
+
+
+def check_storable(event: Event, now_ns: int) -> None:
+    """Raise as the store would on this event: its tags must be text UTF-8 can encode."""
+    _, _, tags, _, facts = span_facts(event, now_ns)
+    for tag in (*tags, *facts):
+        if type(tag) is str and not tag.isascii():
+            tag.encode()
+
+
+def _encode_items(items: list[Any], records: Sequence[Any], build: Callable[[Any], Event],
+                  now_ns: int) -> bytes:
     if orjson is not None:
         try:
             return orjson.dumps(items, option=_STRICT)
         except TypeError:  # orjson.JSONEncodeError: a value JSON cannot hold as it is
             pass
-    return b"[" + b",".join([_encode_item(item, record, build)
+    return b"[" + b",".join([_encode_item(item, record, build, now_ns)
                              for item, record in zip(items, records)]) + b"]"
 
 
-def _encode_item(item: Any, record: Any, build: Callable[[Any], Event]) -> bytes:
+def _encode_item(item: Any, record: Any, build: Callable[[Any], Event], now_ns: int) -> bytes:
     """One item; a record JSON cannot hold as it is (an int past 64 bits, a lone surrogate)
     becomes its event, encoded as the store encodes events."""
     if orjson is not None and type(item) is tuple:
@@ -88,7 +105,7 @@ def _encode_item(item: Any, record: Any, build: Callable[[Any], Event]) -> bytes
             return orjson.dumps(item, option=_STRICT)
         except TypeError:
             pass
-    return encode(item if type(item) is dict else build(record))
+    return encode(item if type(item) is dict else _built_now(record, build, now_ns))
 
 
 def events_of(data: bytes | str, build: Callable[[Any], Event],

@@ -21,7 +21,7 @@ from .._faults import safe_str
 from .._log import warn_limited
 from ..export.events import EventBuilder
 from .codec import Event
-from .inbox import events_of
+from .inbox import check_storable, events_of
 from .tags import TagSets
 from .traces import group_by_trace
 from .write import insert_spans, open_store, write_transaction
@@ -81,7 +81,7 @@ def _settle_before_reading(key: str, path: Path, conn: sqlite3.Connection) -> in
     with _lock:
         try:
             settle(path)
-        except (sqlite3.Error, OSError) as exc:
+        except Exception as exc:  # never fails a read: what was settled before is read
             _unwritable_until[key] = time.monotonic() + _UNWRITABLE_RETRY_S
             warn_limited(f"settle.{key}", "llmobs: %s spans wait in the inbox of %s and are not "
                          "shown: settling them into traces needs to write the store, which "
@@ -115,25 +115,50 @@ def _next_batch(conn: sqlite3.Connection) -> _Batch | None:
 def _settle_batch(conn: sqlite3.Connection, batch: _Batch, timeout: float) -> int:
     for _ in range(_ATTEMPTS):
         events, now_ns = _built(batch), batch.rows[-1][3]
-        groups = group_by_trace(events, now_ns)
-        tag_sets = TagSets()  # its cached ids hold for one transaction, committed or not
         try:
-            with write_transaction(conn, timeout):
-                (present,) = conn.execute("SELECT count(*) FROM inbox WHERE id BETWEEN ? AND ?",
-                                          (batch.first_id, batch.last_id)).fetchone()
-                if present != batch.row_count:
-                    raise _Raced
-                stored = insert_spans(conn, groups, tag_sets)
-                conn.execute("DELETE FROM inbox WHERE id BETWEEN ? AND ?",
-                             (batch.first_id, batch.last_id))
-            return stored
+            return _store(conn, batch, events, now_ns, timeout)
         except _Raced:
             fresh = _next_batch(conn)
             if fresh is None:
                 return 0
             batch = fresh
+        except (sqlite3.Error, OSError):
+            raise
+        except Exception:  # an event the store cannot take: again without such events
+            return _store(conn, batch, _storable(events, now_ns), now_ns, timeout)
     raise sqlite3.OperationalError("the inbox was settled by other processes meanwhile, "
                                    f"{_ATTEMPTS} times in a row")
+
+
+def _store(conn: sqlite3.Connection, batch: _Batch, events: list[Event], now_ns: int,
+           timeout: float) -> int:
+    """Store the batch's events and take its rows out of the inbox, in one transaction;
+    raises _Raced when another process settled some of its rows first."""
+    groups = group_by_trace(events, now_ns)
+    tag_sets = TagSets()  # its cached ids hold for one transaction, committed or not
+    with write_transaction(conn, timeout):
+        (present,) = conn.execute("SELECT count(*) FROM inbox WHERE id BETWEEN ? AND ?",
+                                  (batch.first_id, batch.last_id)).fetchone()
+        if present != batch.row_count:
+            raise _Raced
+        stored = insert_spans(conn, groups, tag_sets)
+        conn.execute("DELETE FROM inbox WHERE id BETWEEN ? AND ?",
+                     (batch.first_id, batch.last_id))
+    return stored
+
+
+def _storable(events: list[Event], now_ns: int) -> list[Event]:
+    """The events the store can take (the writer's sink dropped the others before they
+    reached the inbox, unless an older or newer llmobs wrote them)."""
+    kept = []
+    for event in events:
+        try:
+            check_storable(event, now_ns)
+        except Exception as exc:
+            _unbuildable(exc)
+            continue
+        kept.append(event)
+    return kept
 
 
 class _Raced(Exception):
@@ -152,5 +177,5 @@ def _built(batch: _Batch) -> list[Event]:
 
 
 def _unbuildable(exc: Exception) -> None:
-    warn_limited("settle.build", "llmobs: a span record in the inbox could not be turned into "
+    warn_limited("settle.build", "llmobs: a span record in the inbox could not be stored as "
                  "an event (%s: %s); it was dropped", type(exc).__name__, safe_str(exc))
