@@ -6,9 +6,12 @@ this thread, over records made beforehand, and counted by valgrind's cachegrind 
 Stages: records (the application's spans, handed through the writer to a sink that keeps
 them), build (records + the span events, as the Datadog and local sinks read them), datadog
 (build + the Datadog sink's JSON bodies, no HTTP), group (build + the local store's grouping and
-encoding), store (group + the SQLite transactions), otlp-map (build + OTLP attributes), otlp
-(otlp-map + protobuf, no HTTP). Subtract `build` from the others for their own share; records
-moves by a few thousand from run to run with the writer thread's timing.
+encoding of events), store (group + the SQLite transactions: how the sink stores built events,
+with a span processor or in a store before the inbox), inbox (records + what the local store's
+sink does now: the records packed and one inbox row a batch, in SQLite), settle (inbox + a
+reader settling those rows into traces), otlp-map (build + OTLP attributes), otlp (otlp-map +
+protobuf, no HTTP). Subtract `build` (or `records`, or `inbox`) from the others for their own
+share; records moves by a few thousand from run to run with the writer thread's timing.
 
 HTTP, the store's checkpoints and its retention stay out. --shape request counts
 asgi_middleware.py's request span instead of the unit.
@@ -26,7 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-STAGES = ("records", "build", "datadog", "group", "store", "otlp-map", "otlp")
+STAGES = ("records", "build", "datadog", "group", "store", "inbox", "settle", "otlp-map", "otlp")
 
 
 def request() -> None:
@@ -96,6 +99,20 @@ def run(stage: str, units: int, shape: str) -> None:
             groups = group_by_trace(SpanEvents(batch, build), 0)
             with write_transaction(conn):
                 insert_spans(conn, groups, sink._tag_sets)
+    elif stage in ("inbox", "settle"):
+        from llmobs_core.store.inbox import pack
+        from llmobs_core.store.settle import settle
+        from llmobs_core.store.write import insert_inbox, open_store, write_transaction
+
+        path = Path(tempfile.mkdtemp()) / "stages.db"
+        conn = open_store(path, 10)
+        for batch in batches:  # as LocalStoreSink.send_spans does with the writer's records
+            packed = pack(batch, build, 0)
+            with write_transaction(conn):
+                insert_inbox(conn, packed, "[]", 0)
+        conn.close()
+        if stage == "settle":
+            settle(path)
     elif stage == "otlp-map":
         from llmobs_core.export.otlp import span_data
 

@@ -11,6 +11,7 @@ it stores the events and deletes the rows, so a batch is stored once, whole, or 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -36,6 +37,14 @@ _last_settled: dict[str, float] = {}
 _left_waiting: dict[str, int] = {}  # spans the last read of a store found waiting, unsettled
 _unwritable_until: dict[str, float] = {}
 _min_interval_s = 0.0
+
+
+def _new_lock_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at fork time
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def settle_at_most_every(seconds: float) -> None:

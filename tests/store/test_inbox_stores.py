@@ -158,3 +158,16 @@ def test_a_store_that_cannot_be_written_is_read_with_its_waiting_count(
     assert listed.returncode == 0, listed.stderr
     assert [json.loads(line)["span_count"] for line in listed.stdout.splitlines()] == [2]
     assert "7 spans wait in the inbox" in listed.stderr
+
+
+def test_llmobs_settle_makes_the_spans_view_whole(store: Path) -> None:
+    """`llmobs settle` stores what waits in the inbox, so SQL on the `spans` view sees it."""
+    sink = LocalStoreSink(store)
+    sink.send_spans(_inbox_batch(6, time.time_ns()))
+    sink.shutdown()
+    assert stored_span_count(store) == 0
+    done = subprocess.run([LLMOBS, "--path", str(store), "settle"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "6 spans settled" in done.stdout
+    assert stored_span_count(store) == 6
