@@ -14,7 +14,6 @@ application's objects is kept, so later changes to them change nothing.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,7 +29,7 @@ except ImportError:  # the store still works without orjson, only slower
     orjson = None  # type: ignore[assignment]
 
 _MAX_DEPTH = 32  # deeper values are not checked: their record's event is built at once
-_TRACE_ID, _APM_TRACE_ID, _START = 2, 5, 10  # positions in RECORD_FIELDS
+_TRACE_ID, _APM_TRACE_ID, _START, _INPUT, _OUTPUT = 2, 5, 10, 13, 14  # in RECORD_FIELDS
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _MESSAGE_KINDS = ("llm",)
 _DOCUMENT_INPUTS, _DOCUMENT_OUTPUTS = ("embedding",), ("retrieval",)
@@ -49,10 +48,13 @@ class Packed:
 
 def pack(records: Sequence[Any], build: Callable[[Any], Event], now_ns: int) -> Packed:
     """The batch's records as one JSON array: a record as an array of its fields (trace ids
-    as hex text), or, where the record would not keep its meaning, its event built now. A
-    record whose event cannot be built raises, as building it would."""
+    as hex text) and flags saying which of its input (1) and output (2) were tuples (JSON
+    makes them lists, and the builder copies an llm span's tuple of messages as it is but reads
+    a list message by message), or, where the record would not keep its meaning, its
+    event built now. A record whose event cannot be built raises, as building it would."""
     items: list[Any] = []
     low, high = _INT64_MAX, _INT64_MIN
+    hex_ids: dict[int, str] = {}  # the spans of a trace share its id
     for record in records:
         start = record[_START]
         if type(start) is int:
@@ -61,8 +63,17 @@ def pack(records: Sequence[Any], build: Callable[[Any], Event], now_ns: int) -> 
             if start > high:
                 high = start
         if _keeps_its_meaning(record):
-            items.append((*record[:2], f"{record[_TRACE_ID]:032x}", *record[3:5],
-                          f"{record[_APM_TRACE_ID]:032x}", *record[6:]))
+            item = list(record)
+            trace_id = record[_TRACE_ID]
+            hex_id = hex_ids.get(trace_id)
+            if hex_id is None:
+                hex_id = hex_ids[trace_id] = f"{trace_id:032x}"
+            item[_TRACE_ID] = hex_id
+            apm_trace_id = record[_APM_TRACE_ID]
+            item[_APM_TRACE_ID] = hex_id if apm_trace_id == trace_id else f"{apm_trace_id:032x}"
+            # tuple_flags(record), inlined: this runs for every span
+            item.append((type(record[_INPUT]) is tuple) | (type(record[_OUTPUT]) is tuple) << 1)
+            items.append(item)
         else:
             items.append(_built_now(record, build, now_ns))
     if low > high or not _INT64_MIN <= low <= high <= _INT64_MAX:
@@ -100,7 +111,7 @@ def _encode_items(items: list[Any], records: Sequence[Any], build: Callable[[Any
 def _encode_item(item: Any, record: Any, build: Callable[[Any], Event], now_ns: int) -> bytes:
     """One item; a record JSON cannot hold as it is (an int past 64 bits, a lone surrogate)
     becomes its event, encoded as the store encodes events."""
-    if orjson is not None and type(item) is tuple:
+    if orjson is not None and type(item) is list:
         try:
             return orjson.dumps(item, option=_STRICT)
         except TypeError:
@@ -118,8 +129,13 @@ def events_of(data: bytes | str, build: Callable[[Any], Event],
             events.append(item)
             continue
         try:
+            flags = item.pop()
             item[_TRACE_ID] = int(item[_TRACE_ID], 16)
             item[_APM_TRACE_ID] = int(item[_APM_TRACE_ID], 16)
+            if flags & 1:
+                item[_INPUT] = tuple(item[_INPUT])
+            if flags & 2:
+                item[_OUTPUT] = tuple(item[_OUTPUT])
             events.append(build(item))
         except Exception as exc:
             failed(exc)
@@ -128,10 +144,18 @@ def events_of(data: bytes | str, build: Callable[[Any], Event],
 
 # -- which records keep their meaning through JSON -------------------------------------------
 
+_JSON_SCALARS = frozenset((str, int, bool, type(None)))  # and finite floats, checked apart
+_FLAT_VALUES = frozenset((str, int, float, bool, type(None)))
+_STR = frozenset((str,))
+
+
 def _keeps_its_meaning(record: Any) -> bool:
-    """Whether the builder, given this record back from JSON, builds the same event: each
-    field the builder reads by type has the type the tracer gives it, and each value it
-    formats or turns into text is made of exact JSON types."""
+    """Whether the builder, given this record back from JSON, builds the same event (the
+    JSON itself refuses what it cannot hold as it is, _encode_items): each field the builder
+    reads by type has the type the tracer gives it, and each value the builder formats or
+    turns into text is of exact JSON types. The common shapes are checked by C-level set
+    operations; values the builder passes on as they are (name, metrics, the messages of an
+    llm span as annotate() leaves them: a tuple) need no check."""
     (kind, _name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
      model_provider, _start, _duration, error, input_value, output_value, metadata, metrics,
      tags, tool_definitions, sample_rate, extras, pagent) = record
@@ -147,28 +171,27 @@ def _keeps_its_meaning(record: Any) -> bool:
             and (extras is None or type(extras) is dict)
             and (pagent is None or (type(pagent) is tuple and len(pagent) == 2
                                     and (pagent[1] is None or type(pagent[1]) is int)))
-            and (type(sample_rate) is float or type(sample_rate) is int)
-            and math.isfinite(sample_rate)
+            and (type(sample_rate) is float and sample_rate - sample_rate == 0.0
+                 or type(sample_rate) is int)
             and (tags is None or _plain_tags(tags))
-            and (metadata is None or _json_exact(metadata, 0))
+            and (metadata is None or _plain_metadata(metadata))
             and (tool_definitions is None or _json_exact(tool_definitions, 0))
-            and _input_keeps(kind, input_value, _DOCUMENT_INPUTS)
-            and _input_keeps(kind, output_value, _DOCUMENT_OUTPUTS))
+            and (input_value is None or type(input_value) is str and kind not in _DOCUMENT_INPUTS
+                 or _input_keeps(kind, input_value, _DOCUMENT_INPUTS))
+            and (output_value is None or type(output_value) is str
+                 and kind not in _DOCUMENT_OUTPUTS
+                 or _input_keeps(kind, output_value, _DOCUMENT_OUTPUTS)))
 
 
 def _input_keeps(kind: str, value: Any, document_kinds: tuple[str, ...]) -> bool:
-    if value is None or type(value) is str and kind not in document_kinds:
-        return True
     if kind in _MESSAGE_KINDS:
-        if type(value) is tuple:  # annotate()'s plain messages, copied as they are
-            return all(type(message) is dict and len(message) == 2
-                       and type(message.get("role")) is str
-                       and type(message.get("content")) is str for message in value)
-        return type(value) is list and all(type(message) is dict and _json_exact(message, 1)
-                                           for message in value)
+        if type(value) is tuple:  # copied as it is: what JSON holds of it is what is stored
+            return True
+        return type(value) is list and _json_exact(value, 0) and all(
+            type(message) is dict for message in value)
     if kind in document_kinds:
-        return type(value) is list and all(type(document) is dict and _json_exact(document, 1)
-                                           for document in value)
+        return type(value) is list and _json_exact(value, 0) and all(
+            type(document) is dict for document in value)
     return _json_exact(value, 0)
 
 
@@ -176,28 +199,46 @@ def _plain_tags(tags: Any) -> bool:
     """Tags the builder formats as "key:value": the same text before and after JSON."""
     if type(tags) is not dict:
         return False
+    if _STR.issuperset(map(type, tags)) and _JSON_SCALARS.issuperset(map(type, tags.values())):
+        return True
     for key, value in tags.items():
         kind = type(value)
-        if type(key) is not str or not (kind is str or kind is int or kind is bool
-                                        or value is None
-                                        or (kind is float and math.isfinite(value))):
+        if type(key) is not str or not (kind in _JSON_SCALARS
+                                        or (kind is float and value - value == 0.0)):
             return False
     return True
 
 
+def _plain_metadata(metadata: Any) -> bool:
+    """A flat dict of str, int, float (NaN too), bool and None the builder passes on as it
+    is, as the event builder's _plain does; anything else must be of exact JSON types."""
+    if (type(metadata) is dict and _STR.issuperset(map(type, metadata))
+            and _FLAT_VALUES.issuperset(map(type, metadata.values()))):
+        return True
+    return _json_exact(metadata, 0)
+
+
 def _json_exact(value: Any, depth: int) -> bool:
     """Whether `value` is made of str, int, finite float, bool, None, lists and dicts with
-    string keys only, exactly those types."""
+    string keys only, exactly those types. (x - x == 0.0 holds for finite floats only.)"""
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return True
-    if kind is float:
-        return math.isfinite(value)
-    if depth >= _MAX_DEPTH:
-        return False
     if kind is dict:
-        return all(type(key) is str and _json_exact(item, depth + 1)
-                   for key, item in value.items())
+        if depth >= _MAX_DEPTH:
+            return False
+        for key, item in value.items():
+            kind = type(item)
+            if type(key) is not str or not (
+                    kind in _JSON_SCALARS
+                    or (item - item == 0.0 if kind is float else _json_exact(item, depth + 1))):
+                return False
+        return True
     if kind is list:
-        return all(_json_exact(item, depth + 1) for item in value)
-    return False
+        if depth >= _MAX_DEPTH:
+            return False
+        for item in value:
+            kind = type(item)
+            if not (kind in _JSON_SCALARS
+                    or (item - item == 0.0 if kind is float else _json_exact(item, depth + 1))):
+                return False
+        return True
+    return kind in _JSON_SCALARS or (kind is float and value - value == 0.0)
