@@ -72,9 +72,10 @@ CREATE INDEX IF NOT EXISTS evaluations_by_time ON evaluations (timestamp_ms);
 
 INBOX = """
 -- One row per batch of span records a writer handed over (store/inbox.py), settled into
--- traces and chunks by the next reader (store/settle.py).
+-- traces and chunks by the next reader (store/settle.py). AUTOINCREMENT: an id is never
+-- given again, so a settling reader that finds its rows' ids still there knows they are its.
 CREATE TABLE IF NOT EXISTS inbox (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     static_tags TEXT NOT NULL,
     span_count INTEGER NOT NULL,
     min_start_ns INTEGER NOT NULL,

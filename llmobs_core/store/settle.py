@@ -55,13 +55,15 @@ def settle_at_most_every(seconds: float) -> None:
 
 
 def settle(path: Path, timeout: float = 10.0) -> int:
-    """Store every batch waiting in the inbox of the store at `path`; returns how many spans
+    """Store every batch waiting in the inbox of the store at `path` (not those that arrive
+    meanwhile: writers that never stop cannot keep a reader settling); returns how many spans
     were settled (new ones). Raises sqlite3.Error or OSError when the store cannot be written."""
     conn = open_store(path, timeout)
     try:
         settled = 0
-        while (batch := _next_batch(conn)) is not None:
-            settled += _settle_batch(conn, batch, timeout)
+        (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM inbox").fetchone()
+        while (batch := _next_batch(conn, last_id)) is not None:
+            settled += _settle_batch(conn, batch, last_id, timeout)
         return settled
     finally:
         conn.close()
@@ -101,7 +103,7 @@ def _settle_before_reading(key: str, path: Path, conn: sqlite3.Connection) -> in
 
 
 class _Batch:
-    """Inbox rows, oldest first, and the events built from them."""
+    """Inbox rows (id, static_tags, span_count, received_ns, records), oldest first."""
 
     def __init__(self, rows: list[tuple[Any, ...]]) -> None:
         self.first_id, self.last_id = rows[0][0], rows[-1][0]
@@ -109,11 +111,12 @@ class _Batch:
         self.rows = rows
 
 
-def _next_batch(conn: sqlite3.Connection) -> _Batch | None:
-    """The oldest inbox rows, up to about _SPANS_PER_TRANSACTION spans (at least one row)."""
+def _next_batch(conn: sqlite3.Connection, last_id: int) -> _Batch | None:
+    """The oldest inbox rows up to `last_id`, about _SPANS_PER_TRANSACTION spans (at least
+    one row)."""
     rows, spans = [], 0
     for row in conn.execute("SELECT id, static_tags, span_count, received_ns, records"
-                            " FROM inbox ORDER BY id"):
+                            " FROM inbox WHERE id <= ? ORDER BY id", (last_id,)):
         rows.append(row)
         spans += row[2]
         if spans >= _SPANS_PER_TRANSACTION:
@@ -121,13 +124,13 @@ def _next_batch(conn: sqlite3.Connection) -> _Batch | None:
     return _Batch(rows) if rows else None
 
 
-def _settle_batch(conn: sqlite3.Connection, batch: _Batch, timeout: float) -> int:
+def _settle_batch(conn: sqlite3.Connection, batch: _Batch, last_id: int, timeout: float) -> int:
     for _ in range(_ATTEMPTS):
         events, now_ns = _built(batch), batch.rows[-1][3]
         try:
             return _store(conn, batch, events, now_ns, timeout)
         except _Raced:
-            fresh = _next_batch(conn)
+            fresh = _next_batch(conn, last_id)
             if fresh is None:
                 return 0
             batch = fresh
