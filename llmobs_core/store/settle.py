@@ -146,7 +146,7 @@ def _store(conn: sqlite3.Connection, batch: _Batch, events: list[Event], now_ns:
            timeout: float) -> int:
     """Store the batch's events and take its rows out of the inbox, in one transaction;
     raises _Raced when another process settled some of its rows first."""
-    groups = group_by_trace(events, now_ns)
+    groups = group_by_trace(events, now_ns, yield_now_and_then=False)
     tag_sets = TagSets()  # its cached ids hold for one transaction, committed or not
     with write_transaction(conn, timeout):
         (present,) = conn.execute("SELECT count(*) FROM inbox WHERE id BETWEEN ? AND ?",
