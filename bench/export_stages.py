@@ -127,10 +127,15 @@ def run(stage: str, units: int, shape: str) -> None:
 
 
 def count(stage: str, units: int, shape: str) -> int:
+    return instructions_of([sys.executable, __file__, "--run", stage, "--units", str(units),
+                            "--shape", shape])
+
+
+def instructions_of(command: list[str]) -> int:
+    """The instructions `command` executes, counted by valgrind's cachegrind."""
     done = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-         sys.executable, __file__, "--run", stage, "--units", str(units), "--shape", shape],
-        capture_output=True, text=True, timeout=1800)
+         *command], capture_output=True, text=True, timeout=3600)
     found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
     if found is None:
         raise SystemExit(done.stderr[-2000:])

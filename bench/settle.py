@@ -15,7 +15,6 @@ workflow span and an annotated llm child), then
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import statistics
 import subprocess
@@ -65,15 +64,10 @@ def settle_s(store: Path) -> float:
 
 
 def instructions(store: Path) -> int:
-    done = subprocess.run(
-        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-         sys.executable, "-c", "import sys, pathlib; from llmobs_core.store.settle import "
-         "settle; settle(pathlib.Path(sys.argv[1]))", str(store)],
-        capture_output=True, text=True, timeout=3600)
-    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
-    if found is None:
-        raise SystemExit(done.stderr[-2000:])
-    return int(found.group(1).replace(",", ""))
+    from export_stages import instructions_of
+
+    return instructions_of([sys.executable, "-c", "import sys, pathlib; from llmobs_core.store."
+                            "settle import settle; settle(pathlib.Path(sys.argv[1]))", str(store)])
 
 
 def main() -> None:
