@@ -16,6 +16,7 @@ from llmobs_core import LLMObs
 from llmobs_core.export.base import SpanEvents
 from llmobs_core.export.events import EventBuilder
 from llmobs_core.export.local import LocalStoreSink
+from llmobs_core.export.memory import MemorySink
 from llmobs_core.store import queries
 from llmobs_core.store.settle import settle, spans_waiting
 from tests.store.helpers import stored_span_count, trace_events
@@ -171,3 +172,27 @@ def test_llmobs_settle_makes_the_spans_view_whole(store: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "6 spans settled" in done.stdout
     assert stored_span_count(store) == 6
+
+
+def test_beside_another_sink_the_store_keeps_records_and_a_failing_sink_costs_itself(
+        store: Path) -> None:
+    """With several sinks and no span processor, each sink gets the records: the local store
+    keeps them in its inbox beside a sink that builds events, and a sink that fails on every
+    event drops them alone, counted, while the others deliver."""
+    memory = MemorySink()
+
+    class Refusing(MemorySink):
+        def send_spans(self, events: Any) -> None:
+            raise ValueError("refused")
+
+    LLMObs.enable(ml_app="two", exporter=[LocalStoreSink(store), memory, Refusing()])
+    with LLMObs.workflow(name="outer"), LLMObs.task(name="inner"):
+        pass
+    assert LLMObs.flush(10)
+    stats = LLMObs.stats()
+    LLMObs.disable()
+    with sqlite3.connect(store) as conn:
+        assert conn.execute("SELECT sum(span_count) FROM inbox").fetchone() == (2,)
+    assert sorted(event["name"] for event in memory.spans) == ["inner", "outer"]
+    assert sorted(event["name"] for event in queries.list_spans(store)) == ["inner", "outer"]
+    assert stats["sent"] == 2 and stats["sinks"]["Refusing"] == {"sent": 0, "dropped": 2}
