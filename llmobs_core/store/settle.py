@@ -60,10 +60,11 @@ def settle(path: Path, timeout: float = 10.0) -> int:
     were settled (new ones). Raises sqlite3.Error or OSError when the store cannot be written."""
     conn = open_store(path, timeout)
     try:
-        settled = 0
+        settled, after = 0, 0
         (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM inbox").fetchone()
-        while (batch := _next_batch(conn, last_id)) is not None:
-            settled += _settle_batch(conn, batch, last_id, timeout)
+        while rows := _next_rows(conn, after, last_id):
+            settled += _settle_rows(conn, rows, timeout)
+            after = rows[-1][0]
         return settled
     finally:
         conn.close()
@@ -102,60 +103,57 @@ def _settle_before_reading(key: str, path: Path, conn: sqlite3.Connection) -> in
     return conn.execute(_WAITING).fetchone()[1]
 
 
-class _Batch:
-    """Inbox rows (id, static_tags, span_count, received_ns, records), oldest first."""
-
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
-        self.first_id, self.last_id = rows[0][0], rows[-1][0]
-        self.row_count = len(rows)
-        self.rows = rows
+Row = tuple[Any, ...]  # id, static_tags, span_count, received_ns, records
 
 
-def _next_batch(conn: sqlite3.Connection, last_id: int) -> _Batch | None:
-    """The oldest inbox rows up to `last_id`, about _SPANS_PER_TRANSACTION spans (at least
-    one row)."""
+def _next_rows(conn: sqlite3.Connection, after: int, last_id: int) -> list[Row]:
+    """The oldest inbox rows after `after` up to `last_id`, about _SPANS_PER_TRANSACTION spans
+    (at least one row)."""
     rows, spans = [], 0
     for row in conn.execute("SELECT id, static_tags, span_count, received_ns, records"
-                            " FROM inbox WHERE id <= ? ORDER BY id", (last_id,)):
+                            " FROM inbox WHERE id > ? AND id <= ? ORDER BY id", (after, last_id)):
         rows.append(row)
         spans += row[2]
         if spans >= _SPANS_PER_TRANSACTION:
             break
-    return _Batch(rows) if rows else None
+    return rows
 
 
-def _settle_batch(conn: sqlite3.Connection, batch: _Batch, last_id: int, timeout: float) -> int:
+def _settle_rows(conn: sqlite3.Connection, rows: list[Row], timeout: float) -> int:
     for _ in range(_ATTEMPTS):
-        events, now_ns = _built(batch), batch.rows[-1][3]
+        events, ids = _built(rows)
+        now_ns = rows[-1][3]
         try:
-            return _store(conn, batch, events, now_ns, timeout)
-        except _Raced:
-            fresh = _next_batch(conn, last_id)
-            if fresh is None:
+            return _store(conn, ids, events, now_ns, timeout)
+        except _Raced:  # settle what is left of these rows
+            rows = _next_rows(conn, rows[0][0] - 1, rows[-1][0])
+            if not rows:
                 return 0
-            batch = fresh
         except (sqlite3.Error, OSError):
             raise
         except Exception:  # an event the store cannot take: again without such events
-            return _store(conn, batch, _storable(events, now_ns), now_ns, timeout)
+            return _store(conn, ids, _storable(events, now_ns), now_ns, timeout)
     raise sqlite3.OperationalError("the inbox was settled by other processes meanwhile, "
                                    f"{_ATTEMPTS} times in a row")
 
 
-def _store(conn: sqlite3.Connection, batch: _Batch, events: list[Event], now_ns: int,
+def _store(conn: sqlite3.Connection, ids: list[int], events: list[Event], now_ns: int,
            timeout: float) -> int:
-    """Store the batch's events and take its rows out of the inbox, in one transaction;
-    raises _Raced when another process settled some of its rows first."""
+    """Store the events of the inbox rows `ids` and take those rows out of the inbox, in one
+    transaction; raises _Raced when another process settled some of them first."""
+    if not ids:
+        return 0
     groups = group_by_trace(events, now_ns, yield_now_and_then=False)
     tag_sets = TagSets()  # its cached ids hold for one transaction, committed or not
+    listed = json.dumps(ids)
     with write_transaction(conn, timeout):
-        (present,) = conn.execute("SELECT count(*) FROM inbox WHERE id BETWEEN ? AND ?",
-                                  (batch.first_id, batch.last_id)).fetchone()
-        if present != batch.row_count:
+        (present,) = conn.execute("SELECT count(*) FROM inbox WHERE id IN (SELECT value FROM"
+                                  " json_each(?))", (listed,)).fetchone()
+        if present != len(ids):
             raise _Raced
         stored = insert_spans(conn, groups, tag_sets)
-        conn.execute("DELETE FROM inbox WHERE id BETWEEN ? AND ?",
-                     (batch.first_id, batch.last_id))
+        conn.execute("DELETE FROM inbox WHERE id IN (SELECT value FROM json_each(?))",
+                     (listed,))
     return stored
 
 
@@ -177,15 +175,26 @@ class _Raced(Exception):
     """Another process settled some of the batch's rows first."""
 
 
-def _built(batch: _Batch) -> list[Event]:
+def _built(rows: list[Row]) -> tuple[list[Event], list[int]]:
+    """The events of the rows, and the ids of the rows read. A row that cannot be read at all
+    (written by a newer Python, or damaged) is left in the inbox, with a warning, for a
+    reader that can, or for retention."""
     builders: dict[str, Any] = {}
     events: list[Event] = []
-    for _, static_tags, _, _, records in batch.rows:
+    ids = []
+    for rowid, static_tags, _, _, records in rows:
         build = builders.get(static_tags)
-        if build is None:
-            build = builders[static_tags] = EventBuilder(json.loads(static_tags)).build
-        events += events_of(records, build, _unbuildable)
-    return events
+        try:
+            if build is None:
+                build = builders[static_tags] = EventBuilder(json.loads(static_tags)).build
+            events += events_of(records, build, _unbuildable)
+        except Exception as exc:
+            warn_limited("settle.row", "llmobs: a batch of spans in the inbox cannot be read "
+                         "here (%s: %s); it is left for another reader", type(exc).__name__,
+                         safe_str(exc))
+            continue
+        ids.append(rowid)
+    return events, ids
 
 
 def _unbuildable(exc: Exception) -> None:

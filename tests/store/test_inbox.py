@@ -153,8 +153,10 @@ def one_span(kind: str = "task", **fields: Any) -> list[list[Any]]:
 def test_a_reader_gets_the_events_the_direct_path_stores(tmp_path: Path,
                                                          recipes: list[Any]) -> None:
     """For any records, the events a reader gets from the inbox after settling are those that
-    building them on the writer thread and storing the events gives, counted the same, even
-    when the application changes its values after handing the spans over."""
+    building them on the writer thread and storing the events gives, even when the
+    application changes its values after handing the spans over. One difference, by design:
+    a record marshal takes whose event cannot be built or stored is counted by the writer as
+    sent, and dropped with a warning by the reader that settles it (docs/local-store.md)."""
     build = EventBuilder(STATIC_TAGS).build
     batch = [tuple(made(field) for field in span) for trace in recipes for span in trace]
     example = tmp_path / str(time.monotonic_ns())
@@ -172,9 +174,9 @@ def test_a_reader_gets_the_events_the_direct_path_stores(tmp_path: Path,
         _mutate(record)
     expected, found = _stored_events(direct.path), _stored_events(inbox.path)
     assert found == expected
-    assert inbox_tally.sent == direct_tally.sent
-    assert inbox_tally.dropped.get("unencodable", 0) == (
-        len(batch) - len(built) + direct_tally.dropped.get("unencodable", 0))
+    assert inbox_tally.sent >= direct_tally.sent
+    assert inbox_tally.sent + sum(inbox_tally.dropped.values()) == len(batch)
+    assert set(inbox_tally.dropped) <= {"unencodable"}
     direct.shutdown(), inbox.shutdown()
 
 
@@ -188,19 +190,33 @@ def _enabled_batch(path: Path, spans: int) -> list[Any]:
 
 
 def test_a_record_that_cannot_be_built_costs_only_itself(store: Path, warnings_logged) -> None:
-    """An inbox row holding a record no builder can read (a store written by a newer llmobs
-    with more fields, say) loses that record only, logged; the rest are settled."""
+    """A record the builder cannot read (an ml_app that is not text, set on a span by hand)
+    loses that span only, logged by the reader that settles it; the rest are settled."""
+    batch = _enabled_batch(store, 3)
+    batch[1] = batch[1][:6] + (None,) + batch[1][7:]
     sink = LocalStoreSink(store)
-    sink.send_spans(SpanEvents(_enabled_batch(store, 3), EventBuilder([]).build))
+    sink.send_spans(SpanEvents(batch, EventBuilder([]).build))
     sink.shutdown()
-    with sqlite3.connect(store) as conn:
-        (data,) = conn.execute("SELECT records FROM inbox").fetchone()
-        broken = data.replace(b'["task","t1"', b'["task","t1",7', 1)
-        conn.execute("UPDATE inbox SET records = ?", (broken,))
     assert sorted(row["name"] for row in queries.list_spans(store)) == ["t0", "t2"]
     assert "could not be stored as an event" in warnings_logged()[0].getMessage()
     with sqlite3.connect(store) as conn:
         assert conn.execute("SELECT count(*) FROM inbox").fetchone() == (0,)
+
+
+def test_a_batch_that_cannot_be_read_is_left_for_another_reader(store: Path,
+                                                                warnings_logged) -> None:
+    """A damaged inbox row (or one a newer Python wrote) stays in the inbox, with a
+    warning; the rows around it are settled."""
+    sink = LocalStoreSink(store)
+    for _ in range(3):
+        sink.send_spans(SpanEvents(_enabled_batch(store, 2), EventBuilder([]).build))
+    sink.shutdown()
+    with sqlite3.connect(store) as conn:
+        conn.execute("UPDATE inbox SET records = x'ff00' WHERE id = 2")
+    assert len(queries.list_spans(store)) == 4
+    assert "cannot be read here" in warnings_logged()[0].getMessage()
+    with sqlite3.connect(store) as conn:
+        assert conn.execute("SELECT id FROM inbox").fetchall() == [(2,)]
 
 
 def test_settling_twice_stores_once(store: Path) -> None:
