@@ -6,10 +6,12 @@ from them, and stored as traces, when the store is next read (store/settle.py).
 marshal is C code of the standard library that writes exactly str (lone surrogates too), int
 of any size, float (NaN too), bool, None, bytes, tuples, lists, dicts and sets, and refuses any
 other object, subclasses of those included. So a record it takes comes back as values of the
-very types it held, and the builder makes of it the event it would have made at once, with no
-check on the writer's side; changing the application's objects afterwards changes nothing.
-A record holding anything else (an object of the application's) has its event built at once,
-as the direct path does, and that event is kept in its place, as JSON. Version 4 of the format
+very types it held, and the builder makes of it the event it would have made at once (but
+that a set, which JSON does not have and the event holds as its repr, may list its members
+in another order); changing the application's objects afterwards changes nothing. A
+record holding anything else (an object of the application's), or whose ids, ml_app,
+session or error are not of the tracer's types, has its event built at once, as the direct
+path does, and that event is kept in its place, as JSON. Version 4 of the format
 is written whatever the Python: every Python since 3.4 reads it.
 """
 
@@ -43,9 +45,13 @@ def pack(records: list[Any], build: Callable[[Any], Event], now_ns: int) -> Pack
     """The batch's records in one marshal blob; a record marshal refuses is replaced by its
     event, built now and encoded as the store encodes events. A record whose event cannot be
     built, or could not be stored, raises as building or storing it would."""
-    try:
-        data = marshal.dumps(records, MARSHAL_VERSION)
-    except ValueError:  # an object marshal does not write, or a value nested too deep
+    data = None
+    if all(map(_builder_reads, records)):
+        try:
+            data = marshal.dumps(records, MARSHAL_VERSION)
+        except ValueError:  # an object marshal does not write, or a value nested too deep
+            pass
+    if data is None:
         data = marshal.dumps([_item(record, build, now_ns) for record in records],
                              MARSHAL_VERSION)
     try:
@@ -58,13 +64,27 @@ def pack(records: list[Any], build: Callable[[Any], Event], now_ns: int) -> Pack
 
 
 def _item(record: Any, build: Callable[[Any], Event], now_ns: int) -> Any:
-    try:
-        marshal.dumps(record, MARSHAL_VERSION)
-        return record
-    except ValueError:
-        event = build(record)
-        check_storable(event, now_ns)
-        return encode(event)
+    """The record, or its event built now and encoded as the store encodes events."""
+    if _builder_reads(record):
+        try:
+            marshal.dumps(record, MARSHAL_VERSION)
+            return record
+        except ValueError:
+            pass
+    event = build(record)
+    check_storable(event, now_ns)
+    return encode(event)
+
+
+def _builder_reads(record: Any) -> bool:
+    """Whether the fields the builder joins into text or formats have the types the tracer
+    gives them (a span changed by hand may not): a record that fails to build then fails at
+    once, and the writer counts it."""
+    session_id, model_provider, error = record[7], record[9], record[12]
+    return (type(record[6]) is str and type(record[2]) is int and type(record[5]) is int
+            and (session_id is None or type(session_id) is str)
+            and (model_provider is None or type(model_provider) is str)
+            and (error is None or type(error) is tuple and type(error[0]) is str))
 
 
 def check_storable(event: Event, now_ns: int) -> None:

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from llmobs_core.export.base import SpanEvents
@@ -112,6 +112,18 @@ def _stored_events(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return {(row["trace_id"], row["span_id"]): row["event"] for row in rows}
 
 
+def _holds_a_set(value: Any, depth: int) -> bool:
+    kind = type(value)
+    if kind in (set, frozenset) or depth > 50:
+        return kind in (set, frozenset)
+    if kind is dict:
+        return any(_holds_a_set(key, depth + 1) or _holds_a_set(item, depth + 1)
+                   for key, item in value.items())
+    if kind in (list, tuple):
+        return any(_holds_a_set(item, depth + 1) for item in value)
+    return False
+
+
 def _mutate(record: tuple[Any, ...]) -> None:
     """What an application may do to its values once the span has been handed over."""
     for value in record:
@@ -147,18 +159,21 @@ def one_span(kind: str = "task", **fields: Any) -> list[list[Any]]:
           one_span("llm", output=[{"content": (1,)}]),
           one_span("retrieval", output=[{"text": math.nan, "score": math.nan}]),
           one_span("embedding", input=[{"text": uuid.UUID(int=1)}])])
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(recipes=st.lists(records(), min_size=1, max_size=3))
 def test_a_reader_gets_the_events_the_direct_path_stores(tmp_path: Path,
                                                          recipes: list[Any]) -> None:
     """For any records, the events a reader gets from the inbox after settling are those that
     building them on the writer thread and storing the events gives, even when the
-    application changes its values after handing the spans over. One difference, by design:
+    application changes its values after handing the spans over. Sets aside: JSON has none,
+    the event holds a set as its repr, and marshal may give back its members in another
+    order (docs/local-store.md). One difference, by design:
     a record marshal takes whose event cannot be built or stored is counted by the writer as
     sent, and dropped with a warning by the reader that settles it (docs/local-store.md)."""
     build = EventBuilder(STATIC_TAGS).build
     batch = [tuple(made(field) for field in span) for trace in recipes for span in trace]
+    assume(not _holds_a_set(batch, 0))
     example = tmp_path / str(time.monotonic_ns())
     direct, inbox = LocalStoreSink(example / "direct.db"), LocalStoreSink(example / "inbox.db")
     built = []
@@ -190,10 +205,11 @@ def _enabled_batch(path: Path, spans: int) -> list[Any]:
 
 
 def test_a_record_that_cannot_be_built_costs_only_itself(store: Path, warnings_logged) -> None:
-    """A record the builder cannot read (an ml_app that is not text, set on a span by hand)
-    loses that span only, logged by the reader that settles it; the rest are settled."""
+    """A record the builder cannot read (an embedding span's input that is not a list of
+    documents, set by hand) loses that span only, logged by the reader that settles it; the
+    rest are settled."""
     batch = _enabled_batch(store, 3)
-    batch[1] = batch[1][:6] + (None,) + batch[1][7:]
+    batch[1] = ("embedding",) + batch[1][1:13] + (["not a document"],) + batch[1][14:]
     sink = LocalStoreSink(store)
     sink.send_spans(SpanEvents(batch, EventBuilder([]).build))
     sink.shutdown()
