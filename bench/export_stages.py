@@ -4,12 +4,16 @@ this thread, over records made beforehand, and counted by valgrind's cachegrind 
 (count(3n) - count(n)) / 2n, so start-up and imports drop out.
 
 Stages: records (the application's spans, handed through the writer to a sink that keeps
-them), build (records + the span events, as the local store reads them), datadog (records +
-the Datadog sink's JSON bodies, no HTTP), group (build + the local store's grouping and
-encoding), store (group + the SQLite transactions), otlp-map (records + OTLP attributes),
-otlp (otlp-map + protobuf, no HTTP). The Datadog and OTLP sinks read the writer's records
-without building events: subtract `records` from theirs, `build` from the store's; records
-moves by a few thousand from run to run with the writer thread's timing.
+them), build (records + the span events, as the local store builds them when a span processor
+is set or a reader settles), datadog (records + the Datadog sink's JSON bodies, no HTTP), group
+(build + the local store's grouping and encoding of events), store (group + the SQLite
+transactions: how the sink stores built events, with a span processor or in a store before the
+inbox), inbox (records + what the local store's sink does now: the records packed and one inbox
+row a batch, in SQLite), settle (inbox + a reader settling those rows into traces), otlp-map
+(records + OTLP attributes), otlp (otlp-map + protobuf, no HTTP). The Datadog and OTLP sinks
+read the writer's records without building events: subtract `records` from theirs and from
+`inbox`, `build` from group's and store's, `inbox` from settle's; records moves by a few
+thousand from run to run with the writer thread's timing.
 
 HTTP, the store's checkpoints and its retention stay out. --shape request counts
 asgi_middleware.py's request span instead of the unit.
@@ -27,7 +31,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-STAGES = ("records", "build", "datadog", "group", "store", "otlp-map", "otlp")
+STAGES = ("records", "build", "datadog", "group", "store", "inbox", "settle", "otlp-map", "otlp")
 
 
 def request() -> None:
@@ -97,6 +101,20 @@ def run(stage: str, units: int, shape: str) -> None:
             groups = group_by_trace(SpanEvents(batch, build), 0)
             with write_transaction(conn):
                 insert_spans(conn, groups, sink._tag_sets)
+    elif stage in ("inbox", "settle"):
+        from llmobs_core.store.inbox import pack
+        from llmobs_core.store.settle import settle
+        from llmobs_core.store.write import insert_inbox, open_store, write_transaction
+
+        path = Path(tempfile.mkdtemp()) / "stages.db"
+        conn = open_store(path, 10)
+        for batch in batches:  # as LocalStoreSink.send_spans does with the writer's records
+            packed = pack(batch, build, 0)
+            with write_transaction(conn):
+                insert_inbox(conn, packed, "[]", 0)
+        conn.close()
+        if stage == "settle":
+            settle(path)
     elif stage == "otlp-map":
         from llmobs_core.export.otlp import span_datas
 
@@ -111,10 +129,15 @@ def run(stage: str, units: int, shape: str) -> None:
 
 
 def count(stage: str, units: int, shape: str) -> int:
+    return instructions_of([sys.executable, __file__, "--run", stage, "--units", str(units),
+                            "--shape", shape])
+
+
+def instructions_of(command: list[str]) -> int:
+    """The instructions `command` executes, counted by valgrind's cachegrind."""
     done = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-         sys.executable, __file__, "--run", stage, "--units", str(units), "--shape", shape],
-        capture_output=True, text=True, timeout=1800)
+         *command], capture_output=True, text=True, timeout=3600)
     found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
     if found is None:
         raise SystemExit(done.stderr[-2000:])

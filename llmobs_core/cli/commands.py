@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -15,9 +17,10 @@ from ..config import resolve_store_path
 from ..store import queries as store_queries
 from ..store import summaries
 from ..store.codec import integer
+from ..store.settle import settle as settle_inbox
 from . import draw
-from .common import nothing_found, print_json_lines, read, say_store
-from .literal import literal
+from .common import empty_hint, nothing_found, print_json_lines, read, say_store
+from .literal import literal, visible
 from .serve import ui
 from .show import show
 
@@ -173,6 +176,22 @@ def apps(store: Path, limit: int, as_json: bool) -> None:
         if values:
             draw.console().print(table)
             draw.console().print()
+
+
+@main.command()
+@click.pass_obj
+def settle(store: Path) -> None:
+    """Store the spans waiting in the store's inbox as traces, as every read does first: for
+    SQL of your own on the store's tables and its `spans` view."""
+    if not store.is_file():
+        click.echo(empty_hint(store), err=True)
+        return
+    try:
+        settled = settle_inbox(store)
+    except (sqlite3.Error, OSError) as exc:
+        click.echo(visible(f"Cannot settle {store}: {exc}"), err=True)
+        sys.exit(1)
+    click.echo(f"{settled:,} spans settled")
 
 
 main.add_command(show)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from ..store.settle import settle_at_most_every
 from .literal import visible
 
 
@@ -47,6 +48,9 @@ def ui(store: Path, host: str, port: int, open_browser: bool) -> None:
     click.echo(f"llmobs ui: open {url} (Ctrl-C stops it)")
     if open_browser:
         threading.Timer(0.5, webbrowser.open, (url,)).start()
+    # Pages settle the store's inbox at most once a second, so they stay fast while spans
+    # arrive; the indexing process settles it too, each time it looks for new rows.
+    settle_at_most_every(1.0)
     # lifespan on: it starts the thread that builds the summary and free-text indexes
     config = uvicorn.Config(create_app(store), log_level="warning", lifespan="on",
                             server_header=False)

@@ -62,33 +62,54 @@ class Delivery:
 
     def set_processor(self, processor: Callable[[Event], Event | None] | None) -> None:
         self._processor = processor
-        # Events are built as one sink reads them (SpanEvents), unless a span processor must
-        # see them first or several sinks would each build them again.
-        self._lazy = processor is None and len(self.sinks) == 1
+        # Unless a span processor must see the events first, each sink gets the records in a
+        # SpanEvents, which builds events as the sink reads them: a sink that stores records
+        # (the local store) builds none, and a sink that fails on an event costs only itself.
+        self._lazy = processor is None
 
     def spans(self, records: list[Any], tally: Tally) -> None:
         if not self._lazy:
             self._to_every_sink(self._built(records, tally), "send_spans", tally)
             return
-        sink, name = self.sinks[0], self.names[0]
+        rebuilt: list[Any] = []  # the events and their records' indexes, once a sink needs them
+        results = [self._send_lazily(sink, records, rebuilt) for sink in self.sinks]
+        self._count(tally, results, len(records))
+
+    def _send_lazily(self, sink: Sink, records: list[Any],
+                     rebuilt: list[Any]) -> Undelivered | None:
         try:
             sink.send_spans(SpanEvents(records, self._build))
         except Exception as exc:
             if isinstance(exc, PartialDelivery) or _is_delivery_failure(exc):
-                self._count(tally, [self._failed(sink, exc, len(records))], len(records))
-                return
+                return self._failed(sink, exc, len(records))
             # Maybe one event's fault: again without what cannot be built, then narrowed down.
-            events = self._built(records, tally)
-            self._count(tally, [self._search(sink, "send_spans", events, whole_failed=False)],
-                        len(events))
-            return
-        tally.sent += len(records)
-        self.sink_counts[name]["sent"] += len(records)
+            if not rebuilt:
+                rebuilt.append(self._built_with_indexes(records))
+            events, indexes, unbuilt = rebuilt[0]
+            found = self._search(sink, "send_spans", events, whole_failed=False) or {}
+            undelivered = {indexes[index]: why for index, why in found.items()}
+            undelivered.update(dict.fromkeys(unbuilt, "unencodable"))
+            return undelivered
+        return None
 
     def evaluations(self, metrics: list[Event], tally: Tally) -> None:
         self._to_every_sink(metrics, "send_evaluations", tally)
 
     # -- building ------------------------------------------------------------------------------
+
+    def _built_with_indexes(self, records: list[Any]) -> tuple[list[Event], list[int], list[int]]:
+        """The events that can be built, the index of each one's record, and the indexes of
+        the records that cannot be built (each logged)."""
+        events, indexes, unbuilt = [], [], []
+        for index, record in enumerate(records):
+            try:
+                events.append(self._build(record))
+            except Exception as exc:
+                unbuilt.append(index)
+                _warn_unbuildable(exc)
+                continue
+            indexes.append(index)
+        return events, indexes, unbuilt
 
     def _built(self, records: list[Any], tally: Tally) -> list[Event]:
         build, processor = self._build, self._processor
@@ -98,8 +119,7 @@ class Delivery:
                 event = build(record)
             except Exception as exc:
                 tally.drop("unencodable")
-                warn_limited("writer.build", "llmobs: a span could not be turned into an event "
-                             "(%s: %s); it was dropped", type(exc).__name__, safe_str(exc))
+                _warn_unbuildable(exc)
                 continue
             if processor is not None:
                 processed = _processed(processor, event, tally)
@@ -198,6 +218,11 @@ class Delivery:
                 tally.sent += 1
             else:
                 tally.drop("unencodable" if "unencodable" in reasons else "sink_error")
+
+
+def _warn_unbuildable(exc: Exception) -> None:
+    warn_limited("writer.build", "llmobs: a span could not be turned into an event (%s: %s); "
+                 "it was dropped", type(exc).__name__, safe_str(exc))
 
 
 def _processed(processor: Callable[[Event], Event | None], event: Event,

@@ -78,7 +78,7 @@ class EventBuilder:
     _CACHE_MAX = 4096
 
     def __init__(self, static_tags: list[str]) -> None:
-        self._static_tags = static_tags
+        self.static_tags = static_tags
         self._tag_heads: dict[tuple[str, str | None], list[str]] = {}
         self._hex: dict[int, str] = {}
 
@@ -98,7 +98,7 @@ class EventBuilder:
             if len(self._tag_heads) >= self._CACHE_MAX:
                 self._tag_heads.clear()
             # agent_service: ddtrace 4.x's name for ml_app, repeated on every span as it does
-            head = ["ml_app:" + ml_app, "agent_service:" + ml_app, *self._static_tags]
+            head = ["ml_app:" + ml_app, "agent_service:" + ml_app, *self.static_tags]
             if session_id:
                 head.append("session_id:" + session_id)
             head.append("error:0")  # the common case's last tag; an error span replaces it

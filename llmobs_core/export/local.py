@@ -6,6 +6,7 @@ docs/local-store.md; why checkpoints run on a thread of their own: store/checkpo
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -13,23 +14,26 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .._log import log, warn_limited
 from ..config import resolve_store_path
 from ..store.checkpoint import Checkpoints
+from ..store.inbox import pack
+from ..store.retention import prune
 from ..store.tags import TagSets
 from ..store.traces import group_by_trace
 from ..store.write import (
     StoreTooNew,
     StoreTooOld,
     insert_evaluations,
+    insert_inbox,
     insert_spans,
     open_store,
-    prune,
     write_transaction,
 )
-from .base import Event, SinkError
+from .base import Event, SinkError, SpanEvents
+from .events import builder_of
 
 __all__ = ["LocalStoreSink", "SinkError"]
 
@@ -100,6 +104,8 @@ class LocalStoreSink:
         self._pid = 0
         self._file_identity: tuple[int, int] | None = None
         self._tag_sets = TagSets()
+        self._static_tags: list[str] | None = None
+        self._static_tags_json = "[]"
         self._stored_since_prune = self._prune_every  # check retention on the first batch
         self._failing = False
         self._in_use = threading.Lock()  # held by a batch, by shutdown, and across a fork
@@ -112,22 +118,39 @@ class LocalStoreSink:
         return f"LocalStoreSink({str(self.path)!r})"
 
     def send_spans(self, events: Sequence[Event]) -> None:
+        """Span records (a SpanEvents batch the writer's event builder would build) go to the
+        inbox, as they are, for a reader to settle; built events are stored as traces."""
         if not events:
             return
         now_ns = time.time_ns()
+        builder = _writers_builder(events)
+        if builder is not None:
+            static_tags, build, records = builder
+            packed = pack(records, build, now_ns)
+            self._store(f"{len(events)} spans", lambda conn: insert_inbox(
+                conn, packed, self._tags_json(static_tags), now_ns), len(packed.data))
+            return
         groups = group_by_trace(events, now_ns)  # encoded before the write lock is taken
+        written = sum(len(group.events) + _INDEX_BYTES_PER_TRACE for group in groups.values())
+        self._store(f"{len(events)} spans", lambda conn: insert_spans(
+            conn, groups, self._tag_sets), written)
+
+    def _store(self, what: str, work: Callable[[sqlite3.Connection], int],
+               written: int) -> None:
         with self._in_use:
             self._stopping.clear()  # a sink given to a new enable() after its shutdown
-            stored = self._write(f"{len(events)} spans", lambda conn: insert_spans(
-                conn, groups, self._tag_sets))
+            stored = self._write(what, work)
             if self._connection is not None:
-                written = sum(len(group.events) + _INDEX_BYTES_PER_TRACE
-                              for group in groups.values())
                 self._checkpoints.committed(self._connection, written)
             self._stored_since_prune += stored
             if self._stored_since_prune >= self._prune_every:
                 self._stored_since_prune = 0
                 self._apply_retention()
+
+    def _tags_json(self, static_tags: list[str]) -> str:
+        if static_tags is not self._static_tags:  # one writer's list, the same at every batch
+            self._static_tags, self._static_tags_json = static_tags, json.dumps(static_tags)
+        return self._static_tags_json
 
     def send_evaluations(self, metrics: list[Event]) -> None:
         if metrics:
@@ -247,6 +270,17 @@ class LocalStoreSink:
         if "readonly" in text or "unable to open" in text or "i/o error" in text:
             return "unwritable", f"cannot write the local trace store {path}: {exc}"
         return "error", f"the local trace store {path} failed: {exc}"
+
+
+def _writers_builder(events: Sequence[Event]) -> tuple[list[str], Callable[[Any], Event],
+                                                      list[Any]] | None:
+    """The static tags and build method of the writer's EventBuilder behind a SpanEvents batch
+    (a reader settling the records builds them with a builder given the same tags), and the
+    records. None for events built already, or some other way: those are stored as events."""
+    builder = builder_of(events)
+    if builder is None or not isinstance(events, SpanEvents):
+        return None
+    return builder.static_tags, builder.build, events.records
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:

@@ -1,5 +1,6 @@
-"""What the store's read functions share: a read-only connection, the tag filters that find
-traces through the tag index, and the spans of a stored trace."""
+"""What the store's read functions share: a read-only connection (after the inbox is settled,
+store/settle.py), the tag filters that find traces through the tag index, and the spans of a
+stored trace."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any
 
 from ..config import resolve_store_path
 from .codec import decode, has_tag, integer, kind_of, session_of, tag_value, text
-from .schema import SCHEMA_VERSION
+from .schema import OLDEST_MIGRATED, SCHEMA_VERSION
+from .settle import settle_before_reading
 
 StorePath = str | os.PathLike[str] | None
 
@@ -34,10 +36,12 @@ def reading(path: StorePath) -> Iterator[sqlite3.Connection | None]:
         raise FileNotFoundError(errno.ENOENT, "no llmobs trace store", str(store))
     conn, version = open_read_only(store)
     try:
-        if version not in (0, SCHEMA_VERSION):
+        if version and not OLDEST_MIGRATED <= version <= SCHEMA_VERSION:
             made_by = "a newer llmobs" if version > SCHEMA_VERSION else "an llmobs before 0.1.0"
             raise sqlite3.DatabaseError(f"the store was made by {made_by} (schema version"
                                         f" {version}, this llmobs reads {SCHEMA_VERSION})")
+        if version == SCHEMA_VERSION:  # an older store has no inbox, so nothing to settle
+            settle_before_reading(store, conn)
         yield conn if version else None
     finally:
         conn.close()

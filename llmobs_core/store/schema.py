@@ -1,12 +1,13 @@
 """The local trace store's tables, shared by the sink and the reader: a trace's spans kept as
-JSON arrays (one row per trace, then one per later batch), tags indexed by tag set. Why it is
-laid out so (docs/local-store.md, "How traces are stored")."""
+JSON arrays (one row per trace, then one per later batch), tags indexed by tag set, and the
+inbox of span records the writing processes left for a reader to settle. Why it is laid out so
+(docs/local-store.md, "How traces are stored" and "The inbox")."""
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PAGE_SIZE = 16_384  # fewer, fuller pages for chunks of a few kilobytes; only for new files
 
 
@@ -67,10 +68,30 @@ CREATE INDEX IF NOT EXISTS evaluations_by_tag ON evaluations (tag_key, tag_value
 CREATE INDEX IF NOT EXISTS evaluations_by_label ON evaluations (label, timestamp_ms);
 CREATE INDEX IF NOT EXISTS evaluations_by_ml_app ON evaluations (ml_app, timestamp_ms);
 CREATE INDEX IF NOT EXISTS evaluations_by_time ON evaluations (timestamp_ms);
-
 """
 
-# For ad-hoc SQL only (the library never reads it): a row per span. A stored row whose JSON
+INBOX = """
+-- One row per batch of span records a writer handed over (store/inbox.py), settled into
+-- traces and chunks by the next reader (store/settle.py). AUTOINCREMENT: an id is never
+-- given again, so a settling reader that finds its rows' ids still there knows they are its.
+CREATE TABLE IF NOT EXISTS inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    static_tags TEXT NOT NULL,
+    span_count INTEGER NOT NULL,
+    min_start_ns INTEGER NOT NULL,
+    max_start_ns INTEGER NOT NULL,
+    received_ns INTEGER NOT NULL,
+    records BLOB NOT NULL
+)
+"""
+
+# What a store of each older version needs to become the current one, statement by statement.
+MIGRATIONS = {2: INBOX}
+# Stores before version 2 held a row per span: not converted (write.StoreTooOld).
+OLDEST_MIGRATED = 2
+
+# For ad-hoc SQL only (the library never reads it): a row per settled span (`llmobs settle`
+# first stores what waits in the inbox). A stored row whose JSON
 # SQLite cannot read (NaN or Infinity, which stores written before the JSON was made strict
 # hold) shows once, whole, with its trace id but no span id, instead of failing the query.
 SPANS_VIEW = """

@@ -1,4 +1,5 @@
-"""The SQL side of the local store's sink: opening the file, batch inserts and pruning."""
+"""The SQL side of the local store's sink: opening the file and batch inserts (retention:
+store/retention.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from .codec import Event, decode, encode
-from .schema import PAGE_SIZE, SCHEMA, SCHEMA_VERSION, ensure_spans_view
-from .tags import TagSets, forget_unused_tag_sets
+from .inbox import Packed
+from .schema import (
+    INBOX,
+    MIGRATIONS,
+    OLDEST_MIGRATED,
+    PAGE_SIZE,
+    SCHEMA,
+    SCHEMA_VERSION,
+    ensure_spans_view,
+)
+from .tags import TagSets
 from .traces import OneSpan, TraceGroup
 
-_PRUNE_TRACES_PER_TRANSACTION = 200
-_PRUNE_DOWN_TO = 0.9  # prune below the limit, so the next check does not prune again at once
 _WAL_RETRY_S = 0.005
 # SQLite's own wait for another process's lock cannot be cut short, so the sink's connection
 # waits in steps of this long, and write_transaction tries again until its time is up or it
@@ -47,10 +55,12 @@ def open_store(path: Path, timeout: float,
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             if version > SCHEMA_VERSION:
                 raise StoreTooNew(f"schema version {version} is newer than {SCHEMA_VERSION}")
-            if 0 < version < SCHEMA_VERSION:
+            if 0 < version < OLDEST_MIGRATED:
                 raise StoreTooOld(f"schema version {version} is older than {SCHEMA_VERSION}")
             if version < SCHEMA_VERSION:
-                for statement in SCHEMA.split(";"):
+                script = SCHEMA + ";" + INBOX if version == 0 else "".join(
+                    MIGRATIONS[older] for older in range(version, SCHEMA_VERSION))
+                for statement in script.split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -230,6 +240,21 @@ def _drop_stored_spans(conn: sqlite3.Connection, rowid: int, group: TraceGroup) 
             group.summarise()
 
 
+# -- the inbox ---------------------------------------------------------------------------------
+
+_INSERT_INBOX = ("INSERT INTO inbox (static_tags, span_count, min_start_ns, max_start_ns,"
+                 " received_ns, records) VALUES (?,?,?,?,?,?)")
+
+
+def insert_inbox(conn: sqlite3.Connection, packed: Packed, static_tags: str,
+                 now_ns: int) -> int:
+    """One row of the inbox holding a batch of span records (store/inbox.py), inside a write
+    transaction; returns its span count."""
+    conn.execute(_INSERT_INBOX, (static_tags, packed.span_count, packed.min_start_ns,
+                                 packed.max_start_ns, now_ns, packed.data))
+    return packed.span_count
+
+
 # -- evaluations -------------------------------------------------------------------------------
 
 _INSERT_EVALUATION = (
@@ -258,74 +283,3 @@ def insert_evaluations(conn: sqlite3.Connection, metrics: list[Event]) -> int:
     before = conn.total_changes
     conn.executemany(_INSERT_EVALUATION, [_evaluation_row(metric) for metric in metrics])
     return conn.total_changes - before
-
-
-# -- retention ---------------------------------------------------------------------------------
-
-def prune(conn: sqlite3.Connection, max_spans: int, max_age_days: float, now_ns: int,
-          wait: float = 0.0) -> int:
-    """Delete whole traces, oldest first, older than max_age_days or past max_spans (0: no
-    limit), in short transactions so other writers are not held up, then the tag sets only
-    they used; each transaction waits up to `wait` seconds for the write lock. Returns spans
-    deleted."""
-    cutoff = _prune_cutoff(conn, max_spans, max_age_days, now_ns)
-    deleted, tag_set_ids = 0, set[int]()
-    if max_age_days:
-        with write_transaction(conn, wait):
-            conn.execute("DELETE FROM evaluations WHERE timestamp_ms < ?",
-                         ((now_ns - int(max_age_days * 86_400e9)) // 1_000_000,))
-    while cutoff is not None:
-        with write_transaction(conn, wait):
-            doomed = conn.execute(
-                "SELECT id, trace_id, span_count, tag_set_id FROM traces"
-                " WHERE start_ns <= ? ORDER BY start_ns LIMIT ?",
-                (cutoff, _PRUNE_TRACES_PER_TRANSACTION)).fetchall()
-            deleted += _delete_traces(conn, doomed)
-        tag_set_ids.update(set_id for *_, set_id in doomed)
-        if len(doomed) < _PRUNE_TRACES_PER_TRANSACTION:
-            break
-    if tag_set_ids:
-        with write_transaction(conn, wait):
-            forget_unused_tag_sets(conn, tag_set_ids)
-    return deleted
-
-
-def _delete_traces(conn: sqlite3.Connection, doomed: list[tuple[Any, ...]]) -> int:
-    """Delete traces (id, trace_id, span_count, tag_set_id), their chunks and evaluations;
-    returns how many spans they held."""
-    rowids = [(rowid,) for rowid, *_ in doomed]
-    conn.executemany("DELETE FROM chunks WHERE trace_rowid = ?", rowids)
-    conn.executemany("DELETE FROM evaluations WHERE trace_id = ?",
-                     [(trace_id,) for _, trace_id, *_ in doomed])
-    conn.executemany("DELETE FROM traces WHERE id = ?", rowids)
-    spans = sum(span_count for _, _, span_count, _ in doomed)
-    conn.execute("UPDATE counters SET value = value - ? WHERE name = 'spans'", (spans,))
-    return spans
-
-
-def _prune_cutoff(conn: sqlite3.Connection, max_spans: int, max_age_days: float,
-                  now_ns: int) -> int | None:
-    """The start_ns at or before which traces go, or None when nothing needs to."""
-    cutoff = None
-    if max_age_days:
-        too_old = now_ns - int(max_age_days * 86_400e9)
-        (oldest,) = conn.execute("SELECT min(start_ns) FROM traces").fetchone()
-        if oldest is not None and oldest < too_old:
-            cutoff = too_old - 1
-    if max_spans:
-        (count,) = conn.execute("SELECT value FROM counters WHERE name = 'spans'").fetchone()
-        if count > max_spans:
-            excess = count - int(max_spans * _PRUNE_DOWN_TO)
-            cutoff = max(cutoff or 0, _start_covering(conn, excess))
-    return cutoff
-
-
-def _start_covering(conn: sqlite3.Connection, span_count: int) -> int:
-    """The start_ns of the newest of the oldest traces that together hold span_count spans."""
-    covered, newest = 0, 0
-    oldest_first = conn.execute("SELECT start_ns, span_count FROM traces ORDER BY start_ns")
-    for start_ns, spans in oldest_first:
-        covered, newest = covered + spans, start_ns
-        if covered >= span_count:
-            break
-    return newest

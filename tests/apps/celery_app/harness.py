@@ -196,10 +196,14 @@ def running_worker(spec: WorkerSpec) -> Iterator[Worker]:
 
 
 def stored_spans(store: Path) -> list[dict[str, Any]]:
-    """Every span event in the local store (none while the store does not exist yet)."""
+    """Every span event in the local store (none while the store does not exist yet), the
+    spans waiting in its inbox settled first, as every reader does."""
+    from llmobs_core.store.settle import settle
+
     if not store.exists():
         return []
     try:
+        settle(store)
         with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as conn:
             rows = conn.execute("SELECT event FROM spans ORDER BY start_ns").fetchall()
     except sqlite3.OperationalError:
