@@ -17,6 +17,8 @@ from ..config import resolve_store_path
 from ..store import queries as store_queries
 from ..store import summaries
 from ..store.codec import integer
+from ..store.reading import open_read_only
+from ..store.settle import dropped_when_settled
 from ..store.settle import settle as settle_inbox
 from . import draw
 from .common import empty_hint, nothing_found, print_json_lines, read, say_store
@@ -188,10 +190,18 @@ def settle(store: Path) -> None:
         return
     try:
         settled = settle_inbox(store)
+        conn, _ = open_read_only(store)
+        try:
+            dropped = dropped_when_settled(conn)
+        finally:
+            conn.close()
     except (sqlite3.Error, OSError) as exc:
         click.echo(visible(f"Cannot settle {store}: {exc}"), err=True)
         sys.exit(1)
     click.echo(f"{settled:,} spans settled")
+    if dropped:
+        click.echo(f"dropped when settled, since the store was made: {dropped:,} (span "
+                   "records that could not be stored as events; each was logged then)")
 
 
 main.add_command(show)

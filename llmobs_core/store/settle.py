@@ -30,6 +30,7 @@ from .write import insert_spans, open_store, write_transaction
 _SPANS_PER_TRANSACTION = 2_000
 _ATTEMPTS = 5  # builds of a transaction raced by another settling process, before giving up
 _UNWRITABLE_RETRY_S = 10.0  # how long a store found read-only is not tried again
+DROPPED_COUNTER = "dropped_when_settled"  # in the counters table
 _WAITING = "SELECT count(*), coalesce(sum(span_count), 0) FROM inbox"
 
 _lock = threading.Lock()  # one settling thread a process; the others wait for it, then read
@@ -123,8 +124,10 @@ def _settle_rows(conn: sqlite3.Connection, rows: list[Row], timeout: float) -> i
     for _ in range(_ATTEMPTS):
         events, ids = _built(rows)
         now_ns = rows[-1][3]
+        listed = set(ids)
+        spans = sum(row[2] for row in rows if row[0] in listed)
         try:
-            return _store(conn, ids, events, now_ns, timeout)
+            return _store(conn, ids, events, now_ns, timeout, spans)
         except _Raced:  # settle what is left of these rows
             rows = _next_rows(conn, rows[0][0] - 1, rows[-1][0])
             if not rows:
@@ -132,15 +135,16 @@ def _settle_rows(conn: sqlite3.Connection, rows: list[Row], timeout: float) -> i
         except (sqlite3.Error, OSError):
             raise
         except Exception:  # an event the store cannot take: again without such events
-            return _store(conn, ids, _storable(events, now_ns), now_ns, timeout)
+            return _store(conn, ids, _storable(events, now_ns), now_ns, timeout, spans)
     raise sqlite3.OperationalError("the inbox was settled by other processes meanwhile, "
                                    f"{_ATTEMPTS} times in a row")
 
 
 def _store(conn: sqlite3.Connection, ids: list[int], events: list[Event], now_ns: int,
-           timeout: float) -> int:
-    """Store the events of the inbox rows `ids` and take those rows out of the inbox, in one
-    transaction; raises _Raced when another process settled some of them first."""
+           timeout: float, spans: int) -> int:
+    """Store the events of the inbox rows `ids` (which held `spans` records) and take those
+    rows out of the inbox, in one transaction, counting the records left out as dropped;
+    raises _Raced when another process settled some of them first."""
     if not ids:
         return 0
     groups = group_by_trace(events, now_ns, yield_now_and_then=False)
@@ -154,7 +158,19 @@ def _store(conn: sqlite3.Connection, ids: list[int], events: list[Event], now_ns
         stored = insert_spans(conn, groups, tag_sets)
         conn.execute("DELETE FROM inbox WHERE id IN (SELECT value FROM json_each(?))",
                      (listed,))
+        if spans > len(events):
+            conn.execute("INSERT OR IGNORE INTO counters (name, value) VALUES (?, 0)",
+                         (DROPPED_COUNTER,))
+            conn.execute("UPDATE counters SET value = value + ? WHERE name = ?",
+                         (spans - len(events), DROPPED_COUNTER))
     return stored
+
+
+def dropped_when_settled(conn: sqlite3.Connection) -> int:
+    """How many span records settling has dropped from the store since it was made (records
+    whose event could not be built or stored: each was also logged)."""
+    row = conn.execute("SELECT value FROM counters WHERE name = ?", (DROPPED_COUNTER,)).fetchone()
+    return row[0] if row else 0
 
 
 def _storable(events: list[Event], now_ns: int) -> list[Event]:

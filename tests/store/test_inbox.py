@@ -22,7 +22,7 @@ from llmobs_core.export.delivery import Delivery, Tally
 from llmobs_core.export.events import EventBuilder
 from llmobs_core.export.local import LocalStoreSink
 from llmobs_core.store import queries
-from llmobs_core.store.settle import settle
+from llmobs_core.store.settle import dropped_when_settled, settle
 from tests.support.hostile import made, values
 
 
@@ -217,6 +217,7 @@ def test_a_record_that_cannot_be_built_costs_only_itself(store: Path, warnings_l
     assert "could not be stored as an event" in warnings_logged()[0].getMessage()
     with sqlite3.connect(store) as conn:
         assert conn.execute("SELECT count(*) FROM inbox").fetchone() == (0,)
+        assert dropped_when_settled(conn) == 1
 
 
 def test_a_batch_that_cannot_be_read_is_left_for_another_reader(store: Path,

@@ -172,6 +172,26 @@ def test_llmobs_settle_makes_the_spans_view_whole(store: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "6 spans settled" in done.stdout
     assert stored_span_count(store) == 6
+    assert "dropped" not in done.stdout
+
+
+def test_llmobs_settle_says_how_many_records_settling_dropped(store: Path,
+                                                              warnings_logged) -> None:
+    """A record the builder cannot read (an embedding input set by hand to something that is
+    not a list of documents) is dropped by the reader that settles it: logged there, and
+    counted in the store, where `llmobs settle` shows the count."""
+    batch = _inbox_batch(3, time.time_ns())
+    bad = batch.records[1]
+    batch.records[1] = ("embedding",) + bad[1:13] + (["not a document"],) + bad[14:]
+    sink = LocalStoreSink(store)
+    sink.send_spans(batch)
+    sink.shutdown()
+    assert len(queries.list_spans(store)) == 2  # this read settled the inbox
+    done = subprocess.run([LLMOBS, "--path", str(store), "settle"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "0 spans settled" in done.stdout
+    assert "dropped when settled, since the store was made: 1 (span records" in done.stdout
 
 
 def test_beside_another_sink_the_store_keeps_records_and_a_failing_sink_costs_itself(
