@@ -70,7 +70,7 @@ def records(units: int, shape: str = "unit") -> list[Any]:
 
 def run(stage: str, units: int, shape: str) -> None:
     from llmobs_core.export.base import SpanEvents
-    from llmobs_core.export.events import EventBuilder
+    from llmobs_core.span_events import EventBuilder
 
     kept = records(units, shape)
     if stage == "records":

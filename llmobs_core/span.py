@@ -21,7 +21,7 @@ _MAX_STACK_CHARS = 8000
 
 
 # What a finished span hands to the writer: a plain tuple of these fields, in this order (built
-# by LLMObsSpan.record, read by export/events.py). Never a tuple subclass: the cyclic GC
+# by LLMObsSpan.record, read by span_events.py). Never a tuple subclass: the cyclic GC
 # untracks only exact tuples, and records wait in the writer's queue.
 SpanRecord = tuple
 RECORD_FIELDS = (

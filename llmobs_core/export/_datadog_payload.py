@@ -9,8 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ._span_json import PLAIN_METRIC_KEYS, SpanJSON, sanitised_metrics
-from .base import Event
-from .events import builder_of
+from .base import Event, builder_of
 
 MAX_BODY_BYTES = 5 << 20
 MAX_EVENT_BYTES = 5_000_000

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..sampling import format_rate
 from ..span import SpanRecord
-from .events import EventBuilder, shared_meta
+from ..span_events import EventBuilder, shared_meta
 
 try:
     import orjson

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any, Protocol, overload, runtime_checkable
 
+from ..span_events import EventBuilder
+
 Event = dict[str, Any]
 
 
@@ -74,6 +76,16 @@ class SpanEvents(Sequence[Event]):
 
     def __repr__(self) -> str:
         return f"<SpanEvents of {len(self._records)}>"
+
+
+def builder_of(events: Sequence[Event]) -> EventBuilder | None:
+    """The EventBuilder that builds `events` as they are read, when they are the writer's
+    SpanEvents: a sink may then encode their records without building the events."""
+    if type(events) is SpanEvents:
+        builder = getattr(events.build, "__self__", None)
+        if type(builder) is EventBuilder:
+            return builder
+    return None
 
 
 class SinkError(Exception):

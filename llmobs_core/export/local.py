@@ -32,8 +32,7 @@ from ..store.write import (
     open_store,
     write_transaction,
 )
-from .base import Event, SinkError, SpanEvents
-from .events import builder_of
+from .base import Event, SinkError, SpanEvents, builder_of
 
 __all__ = ["LocalStoreSink", "SinkError"]
 

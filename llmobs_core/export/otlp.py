@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from .._log import warn_limited
 from ..sampling import format_rate
 from ..span import SpanRecord, new_span_id, new_trace_id
+from ..span_events import EventBuilder, shared_meta
 from . import _otlp_wire as wire
 from ._http import DeliveryError, Origin, RetryPolicy, post_with_retries
 from ._otlp_mapping import (
@@ -27,8 +28,7 @@ from ._otlp_mapping import (
 )
 from ._otlp_settings import OTLPSettings, resource_attributes
 from ._secret import Secret
-from .base import Event, tracer_version
-from .events import EventBuilder, builder_of, shared_meta
+from .base import Event, builder_of, tracer_version
 
 __all__ = ["OTLPSink", "SpanData"]
 

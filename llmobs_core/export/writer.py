@@ -18,9 +18,9 @@ from .._faults import capture_faults
 from .._log import log
 from ..sampling import SampledOut
 from ..span import SpanRecord
+from ..span_events import EventBuilder
 from .base import Event, Sink
 from .delivery import Delivery, Tally
-from .events import EventBuilder
 from .sizes import evaluation_size, record_size
 
 DROP_REASONS = ("queue_full", "queue_bytes", "span_processor", "unencodable", "sink_error",

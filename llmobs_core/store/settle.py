@@ -20,7 +20,7 @@ from typing import Any
 
 from .._faults import safe_str
 from .._log import warn_limited
-from ..export.events import EventBuilder
+from ..span_events import EventBuilder
 from .codec import Event
 from .inbox import check_storable, events_of
 from .tags import TagSets

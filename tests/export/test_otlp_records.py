@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmobs_core.export.base import SpanEvents
-from llmobs_core.export.events import EventBuilder
 from llmobs_core.export.otlp import OTLPSink, span_data, span_datas
+from llmobs_core.span_events import EventBuilder
 from tests.support import events_reference
 from tests.support.records import record_of, records
 

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from llmobs_core.export import _datadog_payload as payload
 from llmobs_core.export.base import SpanEvents
-from llmobs_core.export.events import EventBuilder
 from llmobs_core.span import RECORD_FIELDS
+from llmobs_core.span_events import EventBuilder
 from tests.support import datadog_reference as reference
 from tests.support import events_reference
 from tests.support.records import record_of, records

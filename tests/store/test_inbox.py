@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from llmobs_core.export.base import SpanEvents
 from llmobs_core.export.delivery import Delivery, Tally
-from llmobs_core.export.events import EventBuilder
 from llmobs_core.export.local import LocalStoreSink
+from llmobs_core.span_events import EventBuilder
 from llmobs_core.store import queries
 from llmobs_core.store.settle import dropped_when_settled, settle
 from tests.support.hostile import made, values

@@ -14,9 +14,9 @@ from typing import Any
 
 from llmobs_core import LLMObs
 from llmobs_core.export.base import SpanEvents
-from llmobs_core.export.events import EventBuilder
 from llmobs_core.export.local import LocalStoreSink
 from llmobs_core.export.memory import MemorySink
+from llmobs_core.span_events import EventBuilder
 from llmobs_core.store import queries
 from llmobs_core.store.settle import settle, spans_waiting
 from tests.store.helpers import stored_span_count, trace_events

@@ -1,16 +1,15 @@
 """Turning finished spans into span events (docs/wire-formats.md). Runs on the writer
-thread, never on the caller's: this is where values are encoded."""
+thread, or in a reader settling the local store's inbox (store/settle.py), never on the
+caller's: this is where values are encoded."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
-from .._values import as_text, repr_or_stand_in
-from ..sampling import format_rate
-from ..span import MODEL_KINDS, LLMObsSpan, SpanRecord
-from .base import Event, SpanEvents
+from ._values import as_text, repr_or_stand_in
+from .sampling import format_rate
+from .span import MODEL_KINDS, LLMObsSpan, SpanRecord
 
 _PRIMITIVES = frozenset((str, int, float, bool, type(None)))
 
@@ -229,13 +228,3 @@ def shared_meta(kind: str, model_name: str | None, model_provider: str | None,
         return meta
     return event_meta(kind, model_name, model_provider, error, input_value, output_value,
                       metadata, tool_definitions, extras, pagent)
-
-
-def builder_of(events: Sequence[Event]) -> EventBuilder | None:
-    """The EventBuilder that builds `events` as they are read, when they are the writer's
-    SpanEvents: a sink may then encode their records without building the events."""
-    if type(events) is SpanEvents:
-        builder = getattr(events.build, "__self__", None)
-        if type(builder) is EventBuilder:
-            return builder
-    return None
