@@ -54,18 +54,10 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
             else _message(m) for m in messages]
 
 
-def _input(kind: str, value: Any) -> dict[str, Any]:
-    if kind == "llm":
-        return {"messages": _messages(value)}
-    if kind == "embedding":
-        return {"documents": [_document(d) for d in value]}
-    return {"value": value if type(value) is str else as_text(value)}
-
-
-def _output(kind: str, value: Any) -> dict[str, Any]:
-    if kind == "llm":
-        return {"messages": _messages(value)}
-    if kind == "retrieval":
+def _value_or_documents(value: Any, documents: bool) -> dict[str, Any]:
+    """A span's input or output other than an llm span's messages: documents (an embedding
+    span's input, a retrieval span's output) or text."""
+    if documents:
         return {"documents": [_document(d) for d in value]}
     return {"value": value if type(value) is str else as_text(value)}
 
@@ -133,21 +125,27 @@ class EventBuilder:
 
     def build(self, span: LLMObsSpan | SpanRecord) -> dict[str, Any]:
         """The span event of a finished span's record (or of a span); see RECORD_FIELDS."""
+        return self.event(span.record() if isinstance(span, LLMObsSpan) else span)
+
+    def event(self, record: SpanRecord, fresh: bool = True) -> dict[str, Any]:
+        """The span event of a record. With fresh=False, for an encoder that only reads it
+        (export/_span_json.py), the tags list and the meta of a span with nothing but its kind
+        are shared with other events: do not change them."""
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
          model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
-         metrics, span_tags, tool_definitions, sample_rate, extras, pagent) = (
-            span.record() if isinstance(span, LLMObsSpan) else span)
-        meta = event_meta(kind, model_name, model_provider, error, input_value, output_value,
-                          metadata, tool_definitions, extras, pagent)
+         metrics, span_tags, tool_definitions, sample_rate, extras, pagent) = record
+        meta = (event_meta if fresh else shared_meta)(
+            kind, model_name, model_provider, error, input_value, output_value, metadata,
+            tool_definitions, extras, pagent)
         head = self._tag_heads.get((ml_app, session_id)) or self.tag_head(ml_app, session_id)
-        tags = head.copy() if error is None and not span_tags else self.tags(
-            head, error, span_tags)
+        if error is None and not span_tags:
+            tags = head.copy() if fresh else head
+        else:
+            tags = self.tags(head, error, span_tags)
         trace_hex = self._hex.get(trace_id) or self.trace_hex(trace_id, parent_id)
         apm_trace_hex = (trace_hex if apm_trace_id == trace_id
                          else self._trace_hex(apm_trace_id))
         span_id_text = str(span_id)
-        # _span_json.py writes this dict's JSON straight from the record: keep the two in step
-        # (tests/export/test_span_json.py holds them to the same bytes).
         event: dict[str, Any] = {
             "trace_id": trace_hex,
             "span_id": span_id_text,
@@ -183,9 +181,9 @@ def event_meta(kind: str, model_name: str | None, model_provider: str | None,
                               else _messages(output_value)}
     else:
         if input_value is not None:
-            meta["input"] = _input(kind, input_value)
+            meta["input"] = _value_or_documents(input_value, kind == "embedding")
         if output_value is not None:
-            meta["output"] = _output(kind, output_value)
+            meta["output"] = _value_or_documents(output_value, kind == "retrieval")
     if metadata:
         metadata = _plain(metadata)
         meta["metadata"] = metadata if type(metadata) is dict else {"value": metadata}
