@@ -7,7 +7,6 @@ import os
 import random
 import traceback
 from collections.abc import Callable
-from contextvars import Token
 from time import perf_counter_ns, time_ns
 from typing import Any
 
@@ -58,6 +57,37 @@ class LLMObsSpan:
         "error", "input", "output", "metadata", "metrics", "tags", "tool_definitions", "extras",
         "_parent", "_token", "_on_finish", "sample_rate", "sampled", "pagent", "trace_session",
     )
+
+    # The compiled build (setup.py) keeps these in C struct fields: Any where code other than
+    # llmobs's may assign (annotate, adapters, users' own code), so any value is accepted.
+    kind: str
+    name: Any
+    trace_id: int
+    span_id: int
+    parent_id: int | None
+    apm_trace_id: int
+    ml_app: Any
+    session_id: Any
+    model_name: Any
+    model_provider: Any
+    start_ns: int
+    duration_ns: int | None
+    _start_perf: int
+    error: Any
+    input: Any
+    output: Any
+    metadata: Any
+    metrics: Any
+    tags: Any
+    tool_definitions: Any
+    extras: Any
+    _parent: Any
+    _token: Any
+    _on_finish: Callable[[SpanRecord], None]
+    sample_rate: Any
+    sampled: bool
+    pagent: tuple[Any, int] | None
+    trace_session: list[Any]
 
     def __init__(
         self,
@@ -114,15 +144,15 @@ class LLMObsSpan:
         self.session_id = session_id
         self.model_name = model_name
         self.model_provider = model_provider
-        self.error: tuple[str, str, str] | None = None
-        self.input: Any = None
-        self.output: Any = None
-        self.metadata: dict[str, Any] | None = None
-        self.metrics: dict[str, float] | None = None
-        self.tags: dict[str, str] | None = None
-        self.tool_definitions: list[dict[str, Any]] | None = None
-        self.extras: dict[str, Any] | None = None  # "prompt", "tool": rare, so kept apart
-        self._token: Token[Any] | None = None
+        self.error = None
+        self.input = None
+        self.output = None
+        self.metadata = None
+        self.metrics = None
+        self.tags = None
+        self.tool_definitions = None
+        self.extras = None  # "prompt", "tool": rare, so kept apart
+        self._token = None
         self._on_finish = on_finish
         self.duration_ns: int | None = None
         self._start_perf = perf_counter_ns()
@@ -245,7 +275,10 @@ class NoopSpan:
     nothing is recorded."""
 
     __slots__ = ()
-    kind = name = ml_app = session_id = None
+    kind = None
+    name = None
+    ml_app = None
+    session_id = None
     finished = True
 
     def __enter__(self) -> NoopSpan:

@@ -51,7 +51,7 @@ class RequestTrace:
         self.app_receive = receive
         self.app_send = send
 
-    async def receive(self) -> dict[str, Any]:
+    async def receive(self) -> Any:
         message = await self.app_receive()
         try:
             kind = message["type"]
@@ -65,7 +65,7 @@ class RequestTrace:
             self.end()
         return message
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: Any) -> None:
         try:
             kind = message["type"]
         except Exception:  # not an ASGI message: the server says what is wrong with it
@@ -99,7 +99,7 @@ class RequestTrace:
             # exception that caused it (ServerErrorMiddleware re-raises it) comes after.
             self.end()
 
-    def with_ids(self, message: dict[str, Any]) -> dict[str, Any]:
+    def with_ids(self, message: Any) -> Any:
         span = self.span
         try:
             headers = [*message.get("headers", ()),
@@ -127,8 +127,8 @@ class RequestTrace:
             elif returned and self.status is None and self.http:
                 span.error = ("IncompleteResponse",
                               "the application returned without starting a response", "")
-        except Exception as exc:
-            record_fault("asgi.end", exc)
+        except Exception as fault:
+            record_fault("asgi.end", fault)
         span.finish()
 
     def describe(self, span: LLMObsSpan, client_disconnected: bool) -> None:

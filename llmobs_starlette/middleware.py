@@ -77,7 +77,7 @@ class LLMObsMiddleware:
         self.excluded_prefixes = tuple(p[:-1] for p in paths if p.endswith("*"))
         self.excludes = bool(paths)
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
             traced = isinstance(scope, dict) and scope["type"] in _TRACED
         except Exception:  # no "type", or one that cannot even be hashed: not ours to judge

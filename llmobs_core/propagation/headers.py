@@ -5,7 +5,7 @@ raises. The formats, their size budgets and which header wins (docs/wire-formats
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..config import PROPAGATION_STYLES, ml_app_problem
 from ..sampling import format_rate, parse_decision, parse_rate
@@ -53,19 +53,20 @@ class RemoteContext(NamedTuple):
 def inject(
     setter: Callable[[str, str], None],
     *,
-    trace_id: int,
-    span_id: int,
-    apm_trace_id: int,
-    ml_app: str | None,
-    session_id: str | None,
-    sampling_priority: int = 1,
+    trace_id: Any,
+    span_id: Any,
+    apm_trace_id: Any,
+    ml_app: Any,
+    session_id: Any,
+    sampling_priority: Any = 1,
     sample_rate: float | None = None,
     sampled: bool | None = None,
     styles: Collection[str] = PROPAGATION_STYLES,
     pagent: tuple[str | None, int | None] | None = None,
 ) -> None:
     """Write the context of the span `span_id` through `setter(name, value)`, in the header
-    formats `styles` names (DD_TRACE_PROPAGATION_STYLE_INJECT's values)."""
+    formats `styles` names (DD_TRACE_PROPAGATION_STYLE_INJECT's values). The ids (ints in
+    range) and names (str or None) are checked here: ValueError, and nothing written."""
     _check_int("trace_id", trace_id, 1, MAX_128)
     _check_int("span_id", span_id, 1, MAX_64)
     _check_int("apm_trace_id", apm_trace_id, 1, MAX_128)
@@ -101,12 +102,12 @@ def inject(
 def inject_dict(
     headers: dict,
     *,
-    trace_id: int,
-    span_id: int,
-    apm_trace_id: int,
-    ml_app: str | None,
-    session_id: str | None,
-    sampling_priority: int = 1,
+    trace_id: Any,
+    span_id: Any,
+    apm_trace_id: Any,
+    ml_app: Any,
+    session_id: Any,
+    sampling_priority: Any = 1,
     sample_rate: float | None = None,
     sampled: bool | None = None,
     styles: Collection[str] = PROPAGATION_STYLES,
@@ -248,6 +249,6 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _check_int(name: str, value: int, low: int, high: int) -> None:
+def _check_int(name: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValueError(f"{name} must be an int from {low} to {high}, got {value!r}")

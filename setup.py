@@ -1,0 +1,69 @@
+"""The accelerator: the modules every traced request or task runs through are also compiled to
+C with mypyc when the package is built, from the same .py files, which stay beside the compiled
+modules as their reference and fallback (docs/accelerator.md). LLMOBS_COMPILE=0 builds the
+pure-Python package; so does a machine without a C compiler, with a warning. Everything else
+about the package is in pyproject.toml."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+# Each measured by bench/asgi_instructions.py, bench/celery_tasks.py --instructions and
+# bench/export_cost.py --instructions before it was added (docs/accelerator.md).
+COMPILED = [
+    "llmobs_core/context.py",
+    "llmobs_core/span.py",
+    "llmobs_core/tracer.py",
+    "llmobs_core/propagation/headers.py",
+    "llmobs_core/propagation/w3c.py",
+    "llmobs_starlette/middleware.py",
+    "llmobs_starlette/_request.py",
+    "llmobs_starlette/_scope.py",
+]
+
+
+def _say(message: str) -> None:
+    print(f"llmobs: {message}", file=sys.stderr)
+
+
+def compiled_modules() -> list:
+    if os.environ.get("LLMOBS_COMPILE", "1") == "0":
+        return []
+    try:
+        from mypyc.build import mypycify
+    except ImportError:
+        _say("mypyc (from mypy) is not installed: building the pure-Python package")
+        return []
+    here = Path(__file__).resolve().parent
+    os.chdir(here)  # mypyc names the modules from their paths relative to here
+    # The build environment has none of the optional frameworks and clients: their types
+    # matter to `make test`'s mypy run, not to the compiled modules.
+    try:
+        return mypycify(["--ignore-missing-imports", *COMPILED], opt_level="3",
+                        group_name="llmobs")
+    except (Exception, SystemExit) as exc:  # mypy's type errors end in SystemExit
+        _say(f"mypyc could not translate the accelerator ({exc!r}); building the pure-Python "
+             "package")
+        return []
+
+
+class BuildOptionalExt(build_ext):
+    """All or nothing: when any compiled module fails to build (no C compiler, say), none is
+    kept and the package runs on its .py files."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:
+            for output in self.get_outputs():
+                Path(output).unlink(missing_ok=True)
+            _say(f"the accelerator could not be compiled ({type(exc).__name__}: {exc}); the "
+                 "package runs on its pure-Python modules")
+
+
+setup(ext_modules=compiled_modules(), cmdclass={"build_ext": BuildOptionalExt})
