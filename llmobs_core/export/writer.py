@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,7 +28,10 @@ MAX_QUEUE = 64_000
 MAX_QUEUE_BYTES = 32 << 20
 BATCH_BYTES = 4 << 20
 _SINK_STOP_S = 0.5  # after the drain's deadline, what sinks get to stop their batch in flight
-_live_writers: weakref.WeakSet[Writer] = weakref.WeakSet()
+# The writers not shut down yet, reset in a forked child. Strong references, each dropped by
+# shutdown(): the compiled Writer (setup.py) cannot be weakly referenced, and every writer that
+# enable() starts is shut down by disable() or at exit.
+_running_writers: set[Writer] = set()
 _WARN_EVERY_S = 60.0
 
 
@@ -72,7 +74,7 @@ class Writer:
         self.sampled_out = SampledOut()  # counted on the caller's side, without the lock
         self._reset_state()
         self._stopped = False
-        _live_writers.add(self)
+        _running_writers.add(self)
 
     def _reset_state(self) -> None:
         # Entries: (record or evaluation, its estimated size), or a _FlushMarker.
@@ -88,7 +90,7 @@ class Writer:
                                       for name in self._delivery.names}
         self._last_warned_drops = 0
         self._last_warning = 0.0
-        self._thread: threading.Thread | None = None
+        self._writer_thread: threading.Thread | None = None
         self._pid = os.getpid()
         self.sampled_out.reset()
 
@@ -109,7 +111,7 @@ class Writer:
             return
         queue.append((item, size))
         self._bytes_in += size
-        if self._thread is None:
+        if self._writer_thread is None:
             self._start()
         elif len(queue) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
@@ -128,11 +130,11 @@ class Writer:
         return self._request_flush()
 
     def _request_flush(self) -> _FlushMarker | None:
-        if self._stopped or threading.current_thread() is self._thread:
+        if self._stopped or threading.current_thread() is self._writer_thread:
             return None
         marker = _FlushMarker()
         self._queue.append(marker)
-        if self._thread is None:
+        if self._writer_thread is None:
             self._start()
         self._wake.set()
         return marker
@@ -156,8 +158,9 @@ class Writer:
         counted as dropped ("shutdown") and logged in one line. Safe to call more than once."""
         if self._stopped:
             return
+        _running_writers.discard(self)
         if self._pid == os.getpid():
-            if self._thread is not None:
+            if self._writer_thread is not None:
                 self.flush(timeout)
             elif self._queue:  # no thread could be started: deliver from this one
                 with capture_faults("writer"):
@@ -181,7 +184,7 @@ class Writer:
                 sink.shutdown()
             except Exception:
                 log.warning("llmobs: sink %r failed to shut down", sink, exc_info=True)
-        thread = self._thread
+        thread = self._writer_thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(_SINK_STOP_S)  # a sink told to stop ends its batch in flight
 
@@ -189,14 +192,14 @@ class Writer:
 
     def _start(self) -> None:
         thread = threading.Thread(target=self._run, name="llmobs-writer", daemon=True)
-        self._thread = thread
+        self._writer_thread = thread
         try:
             thread.start()
         except RuntimeError:
             # No thread now: the interpreter is shutting down (Python 3.12+ refuses threads
             # in atexit handlers) or the process is at its thread limit. What is queued waits
             # for a later start, or for shutdown(), which then drains on its own thread.
-            self._thread = None
+            self._writer_thread = None
 
     def _run(self) -> None:
         while not self._stopped:
@@ -305,7 +308,7 @@ class Writer:
 
 
 def _reset_writers_in_child() -> None:
-    for writer in list(_live_writers):
+    for writer in list(_running_writers):
         writer.after_fork_in_child()
 
 
