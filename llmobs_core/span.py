@@ -86,7 +86,7 @@ class LLMObsSpan:
     _on_finish: Callable[[SpanRecord], None]
     sample_rate: Any
     sampled: bool
-    pagent: tuple[Any, int] | None
+    pagent: Any
     trace_session: list[Any]
 
     def __init__(

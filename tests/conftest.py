@@ -14,6 +14,7 @@ import pytest
 from llmobs_core._faults import faults, reset_faults
 from llmobs_core._log import reset_rate_limits
 from llmobs_core.tracer import state
+from tests.support.accelerator import accelerated_modules, is_compiled, stale_compiled_modules
 
 
 class _FaultCollector(logging.Handler):
@@ -97,3 +98,27 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "llmobs_errors_expected: the test provokes llmobs ERROR logs on purpose"
     )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The run tests what it says it tests: compiled modules under LLMOBS_EXPECT_COMPILED=1
+    (make test's first run), the .py files under 0, and never a compiled module older than
+    the source beside it."""
+    stale = stale_compiled_modules()
+    if stale:
+        pytest.exit(f"compiled modules older than their .py files would run instead of them: "
+                    f"{', '.join(map(str, stale))}; run `make clean-compiled` (or `make "
+                    "compiled`)", returncode=4)
+    expected = os.environ.get("LLMOBS_EXPECT_COMPILED")
+    if expected in ("0", "1"):
+        wrong = [name for name in accelerated_modules() if is_compiled(name) != (expected == "1")]
+        if wrong:
+            pytest.exit(f"LLMOBS_EXPECT_COMPILED={expected}, but these modules are "
+                        f"{'not ' if expected == '1' else ''}compiled: {', '.join(wrong)}",
+                        returncode=4)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    compiled = [name for name in accelerated_modules() if is_compiled(name)]
+    return (f"llmobs: {len(compiled)} of {len(accelerated_modules())} accelerated modules "
+            "compiled" if compiled else "llmobs: pure Python")
