@@ -8,14 +8,14 @@ import random
 import traceback
 from collections.abc import Callable
 from time import perf_counter_ns, time_ns
-from typing import Any
+from typing import Any, Final
 
 from ._values import clean_text
 from .context import current_parent, restore
 
 KINDS = ("agent", "embedding", "llm", "retrieval", "task", "tool", "workflow")
 MODEL_KINDS = frozenset(("llm", "embedding"))
-_INHERITING = frozenset(("llm", "tool"))
+_INHERITING: Final = frozenset(("llm", "tool"))
 _MAX_STACK_CHARS = 8000
 
 
@@ -32,7 +32,10 @@ RECORD_FIELDS = (
 # Ids come from a generator of llmobs's own, seeded by the operating system and again in each
 # forked child, so an application's random.seed() (or a fork) never makes ids repeat.
 _ids = random.Random()
-_random_bits = _ids.getrandbits
+# Final: the compiled build (setup.py) reads these from C statics, not the module's dict.
+_random_bits: Final = _ids.getrandbits
+_clock_ns: Final = time_ns
+_monotonic_ns: Final = perf_counter_ns
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_ids.seed)
 
@@ -103,7 +106,7 @@ class LLMObsSpan:
         self.kind = kind
         self.name = name
         self.span_id = _random_bits(64) or 1  # new_span_id() and new_trace_id(), inlined
-        self.start_ns = start_ns = time_ns()
+        self.start_ns = start_ns = _clock_ns()
         # A child shares its parent's sampling decision; the tracer decides for the others.
         # pagent: the nearest enclosing agent span, (name, span id), as ddtrace resolves it
         # when a span starts. trace_session: one cell shared by the spans of this trace in
@@ -155,7 +158,7 @@ class LLMObsSpan:
         self._token = None
         self._on_finish = on_finish
         self.duration_ns: int | None = None
-        self._start_perf = perf_counter_ns()
+        self._start_perf = _monotonic_ns()
 
     @property
     def finished(self) -> bool:
@@ -175,7 +178,7 @@ class LLMObsSpan:
             if exc is not None:
                 self.set_exception(exc)
             if self.duration_ns is None:
-                self.duration_ns = perf_counter_ns() - self._start_perf
+                self.duration_ns = _monotonic_ns() - self._start_perf
                 if self._parent is not None:
                     self._inherit()
                 self._on_finish(self.record())
@@ -200,7 +203,7 @@ class LLMObsSpan:
     def finish(self) -> None:
         """End the span and hand it to the exporter. Calling it again does nothing."""
         if self.duration_ns is None:
-            self.duration_ns = perf_counter_ns() - self._start_perf
+            self.duration_ns = _monotonic_ns() - self._start_perf
             if self._parent is not None:
                 self._inherit()
             self._on_finish(self.record())

@@ -30,11 +30,15 @@ def is_compiled(module_name: str) -> bool:
 
 def stale_compiled_modules() -> list[Path]:
     """Compiled modules in the source tree older than their .py file: they would run instead
-    of the edited source."""
+    of the edited source. mypyc puts the code of all of them in one library beside the
+    packages (llmobs__mypyc.*) and gives each module a small loader, rebuilt only when its
+    own C changes: the library's time counts too."""
     stale = []
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        libraries = [path.stat().st_mtime for path in REPO.glob(f"llmobs__mypyc*{suffix}")]
         for built in REPO.glob(f"llmobs_*/**/*{suffix}"):
             source = built.with_name(built.name.removesuffix(suffix) + ".py")
-            if source.exists() and source.stat().st_mtime > built.stat().st_mtime:
+            built_at = max([built.stat().st_mtime, *libraries])
+            if source.exists() and source.stat().st_mtime > built_at:
                 stale.append(built)
     return stale
