@@ -113,8 +113,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if expected in ("0", "1"):
         wrong = [name for name in accelerated_modules() if is_compiled(name) != (expected == "1")]
         if wrong:
+            hint = ("; `make compiled` builds them (it needs a C compiler and Python's "
+                    "headers)" if expected == "1" else "; `make clean-compiled` removes them")
             pytest.exit(f"LLMOBS_EXPECT_COMPILED={expected}, but these modules are "
-                        f"{'not ' if expected == '1' else ''}compiled: {', '.join(wrong)}",
+                        f"{'not ' if expected == '1' else ''}compiled: {', '.join(wrong)}{hint}",
                         returncode=4)
 
 
