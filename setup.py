@@ -16,9 +16,17 @@ from setuptools.command.build_ext import build_ext
 # Each measured by bench/asgi_instructions.py, bench/celery_tasks.py --instructions and
 # bench/export_cost.py --instructions before it was added (docs/accelerator.md).
 COMPILED = [
+    "llmobs_core/_values.py",
+    "llmobs_core/annotation_context.py",
+    "llmobs_core/annotations.py",
     "llmobs_core/context.py",
+    "llmobs_core/span_events.py",
     "llmobs_core/span.py",
     "llmobs_core/tracer.py",
+    "llmobs_core/export/_otlp_mapping.py",
+    "llmobs_core/export/_otlp_wire.py",
+    "llmobs_core/export/_span_json.py",
+    "llmobs_core/export/otlp.py",
     "llmobs_core/export/sizes.py",
     "llmobs_core/export/writer.py",
     "llmobs_core/export/delivery.py",

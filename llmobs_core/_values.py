@@ -22,7 +22,7 @@ MAX_ITEMS = 100_000  # container items kept in one snapshot; the rest is cut
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what every sink carries as a JSON integer
 _PRIMITIVE_KEYS = {True: "true", False: "false", None: "null"}
 TRUNCATED = "...[truncated]"
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = re.compile(f"[{chr(0xD800)}-{chr(0xDFFF)}]")  # no surrogate literal: mypyc
 
 
 def clean_text(text: str) -> str:

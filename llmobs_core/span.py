@@ -61,20 +61,22 @@ class LLMObsSpan:
         "_parent", "_token", "_on_finish", "sample_rate", "sampled", "pagent", "trace_session",
     )
 
-    # The compiled build (setup.py) keeps these in C struct fields: Any where code other than
-    # llmobs's may assign (annotate, adapters, users' own code), so any value is accepted.
-    kind: str
+    # The compiled build (setup.py) keeps these in C struct fields, which check their declared
+    # types: every field code outside llmobs may set (annotate, adapters, users' own code) is
+    # Any, so that any value is taken, as here, and a bad one costs only its span (dropped and
+    # counted when its event cannot be built), never an exception in the application.
+    kind: Any
     name: Any
-    trace_id: int
-    span_id: int
-    parent_id: int | None
-    apm_trace_id: int
+    trace_id: Any
+    span_id: Any
+    parent_id: Any
+    apm_trace_id: Any
     ml_app: Any
     session_id: Any
     model_name: Any
     model_provider: Any
-    start_ns: int
-    duration_ns: int | None
+    start_ns: Any
+    duration_ns: Any
     _start_perf: int
     error: Any
     input: Any
@@ -88,7 +90,7 @@ class LLMObsSpan:
     _token: Any
     _on_finish: Callable[[SpanRecord], None]
     sample_rate: Any
-    sampled: bool
+    sampled: Any
     pagent: Any
     trace_session: list[Any]
 

@@ -29,7 +29,7 @@ def _plain(value: Any) -> Any:
         return repr_or_stand_in(value)
 
 
-def _message(message: dict[str, Any]) -> dict[str, Any]:
+def _message(message: Any) -> Any:
     # Messages were copied into new dicts by annotate(); the common one is reused as it is.
     content = message.get("content")
     if type(content) is str and "tool_calls" not in message and "tool_results" not in message:
@@ -43,11 +43,11 @@ def _message(message: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _document(document: dict[str, Any]) -> dict[str, Any]:
+def _document(document: Any) -> dict[str, Any]:
     return {key: value if key == "score" else as_text(value) for key, value in document.items()}
 
 
-def _messages(messages: Any) -> list[dict[str, Any]]:
+def _messages(messages: Any) -> list[Any]:
     if type(messages) is tuple:  # annotate() found them all plain {"role", "content"} messages
         return list(messages)
     return [m if len(m) == 2 and type(m.get("content")) is str and type(m.get("role")) is str
@@ -73,7 +73,7 @@ class EventBuilder:
         self._tag_heads: dict[tuple[str, str | None], list[str]] = {}
         self._hex: dict[int, str] = {}
 
-    def _trace_hex(self, trace_id: int) -> str:
+    def _trace_hex(self, trace_id: Any) -> str:
         text = self._hex.get(trace_id)
         if text is None:
             if len(self._hex) >= self._CACHE_MAX:
@@ -81,7 +81,7 @@ class EventBuilder:
             text = self._hex[trace_id] = f"{trace_id:032x}"
         return text
 
-    def tag_head(self, ml_app: str, session_id: str | None) -> list[str]:
+    def tag_head(self, ml_app: Any, session_id: Any) -> list[str]:
         """The tags every span of an application (and session) begins with; shared: do not
         change it."""
         head = self._tag_heads.get((ml_app, session_id))
@@ -96,8 +96,7 @@ class EventBuilder:
             self._tag_heads[(ml_app, session_id)] = head
         return head
 
-    def tags(self, head: list[str], error: tuple[str, str, str] | None,
-             span_tags: dict[str, Any] | None) -> list[str]:
+    def tags(self, head: list[str], error: Any, span_tags: Any) -> list[str]:
         """A span's tags, beginning with tag_head()'s: the error tags in place of "error:0",
         then the span's own."""
         if error is None:
@@ -111,7 +110,7 @@ class EventBuilder:
                 tags.append(f"{key}:{value}")
         return tags
 
-    def trace_hex(self, trace_id: int, parent_id: int | None) -> str:
+    def trace_hex(self, trace_id: Any, parent_id: Any) -> str:
         """The trace id's 32 hex digits, kept for the spans to come of a trace that has more
         than its root (the root ends after its children)."""
         trace_hex = self._hex.get(trace_id)
@@ -166,11 +165,11 @@ class EventBuilder:
         return event
 
 
-def event_meta(kind: str, model_name: str | None, model_provider: str | None,
-               error: tuple[str, str, str] | None, input_value: Any, output_value: Any,
-               metadata: Any, tool_definitions: Any, extras: dict[str, Any] | None,
-               pagent: tuple[str, int | None] | None) -> dict[str, Any]:
-    """A span event's "meta" (docs/wire-formats.md), from the fields of its record."""
+def event_meta(kind: Any, model_name: Any, model_provider: Any, error: Any, input_value: Any,
+               output_value: Any, metadata: Any, tool_definitions: Any, extras: Any,
+               pagent: Any) -> dict[str, Any]:
+    """A span event's "meta" (docs/wire-formats.md), from the fields of its record (Any: a
+    span's fields can be set to anything, and the compiled build checks annotations)."""
     meta: dict[str, Any] = {"span": {"kind": kind}}
     if kind == "llm":  # annotate()'s tuple of plain messages is copied here, without a call
         if input_value is not None:
@@ -210,10 +209,9 @@ def event_meta(kind: str, model_name: str | None, model_provider: str | None,
 _KIND_ONLY: dict[str, dict[str, Any]] = {}
 
 
-def shared_meta(kind: str, model_name: str | None, model_provider: str | None,
-                error: tuple[str, str, str] | None, input_value: Any, output_value: Any,
-                metadata: Any, tool_definitions: Any, extras: dict[str, Any] | None,
-                pagent: tuple[str, int | None] | None) -> dict[str, Any]:
+def shared_meta(kind: Any, model_name: Any, model_provider: Any, error: Any, input_value: Any,
+                output_value: Any, metadata: Any, tool_definitions: Any, extras: Any,
+                pagent: Any) -> dict[str, Any]:
     """event_meta(), for encoders that only read it: the same dict for every span with
     nothing but its kind, so do not change it."""
     if (input_value is None and output_value is None and not metadata and not extras
