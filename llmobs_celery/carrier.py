@@ -1,7 +1,7 @@
 """Trace context in Celery messages (task protocol 2). The publisher writes it among the message
-headers; on the worker Celery exposes those custom headers both in ``request.headers`` and as
-attributes of the request (checked with the Redis and AMQP transports), and in eager mode
-nothing is sent at all: the task runs in the publisher's own context."""
+headers; on the worker Celery runs the task with a request dict holding the message headers,
+custom ones included, at its top level (checked with the Redis and AMQP transports), and in
+eager mode nothing is sent at all: the task runs in the publisher's own context."""
 
 from __future__ import annotations
 
@@ -94,16 +94,18 @@ def replace_context(headers: MutableMapping[str, Any], carrier: Mapping[str, str
     headers.update(carrier)
 
 
-def request_context(request: Any, styles: tuple[str, ...]) -> RemoteContext | None:
-    """The context a worker-side task request carries, or None (a root), read in the header
-    formats `styles`."""
-    headers = getattr(request, "headers", None)
-    if type(headers) is dict or isinstance(headers, Mapping):  # the ABC check costs ~2,000
-        values = tuple(map(headers.get, HEADERS))
+def request_context(request: Mapping[str, Any],
+                    styles: tuple[str, ...]) -> RemoteContext | None:
+    """The context a task's request carries, or None (a root), read in the header formats
+    `styles`. `request` is the dict Celery runs the task with: the message headers, custom ones
+    included, at its top level; a nested "headers" mapping (as some producers write) first."""
+    nested = request.get("headers")
+    if nested is not None and (type(nested) is dict or isinstance(nested, Mapping)):
+        values = tuple(map(nested.get, HEADERS))  # the ABC check alone costs ~2,000
     else:
         values = _ABSENT
     if values == _ABSENT:
-        values = tuple(map(getattr(request, "__dict__", {}).get, HEADERS))
+        values = tuple(map(request.get, HEADERS))
     key = (styles, values)
     try:
         return _read[key]

@@ -1,7 +1,7 @@
-"""One task execution's span and the context tokens it set, from task_prerun to task_postrun.
+"""One task execution's span and the context tokens it set, from its start to its end.
 
-The execution running in the current context is found through a ContextVar (the signals of
-one execution all fire in the thread that runs it, and eager executions nest); the registry of
+The execution running in the current context is found through a ContextVar (an execution
+and the signals it sends all run in one thread, and eager executions nest); the registry of
 open executions, keyed by task id and a per-execution number (a retried task keeps its id, and
 its next attempt may start before this one ends), exists for stats() and uninstall()."""
 
@@ -51,6 +51,11 @@ class Execution:
             self.span.finish()
         finally:
             self.deactivate()
+
+    def abandon(self) -> None:
+        """Forget the execution without recording its span (the task never ran)."""
+        open_executions.pop(self.key, None)
+        self.deactivate()
 
     def deactivate(self) -> None:
         span_token, execution_token = self._tokens

@@ -14,6 +14,7 @@ that job waits until the child is gone, so the child's exit must stay as short a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from llmobs_core import LLMObs
@@ -49,11 +50,12 @@ def on_worker_process_init(**_: Any) -> None:
         count_fault("worker_process_init", exc)
 
 
-def task_done(task: Any) -> None:
-    """After each task: drain now if this prefork child is about to be recycled."""
+def task_done(request: Any) -> None:
+    """After each task (`request`: the request dict Celery ran it with): drain now if this
+    prefork child is about to be recycled."""
     if not Recycling.in_child or Recycling.limit is None:
         return
-    if getattr(getattr(task, "request", None), "is_eager", False):
+    if isinstance(request, Mapping) and request.get("is_eager"):
         return  # run inside another task: not a job of the pool's
     Recycling.executed += 1
     if Recycling.executed >= Recycling.limit:
