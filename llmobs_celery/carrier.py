@@ -59,24 +59,32 @@ def context_headers(source: Any) -> Mapping[str, str]:
                apm_trace_id=apm_trace_id, ml_app=ml_app, session_id=session_id,
                sampling_priority=priority, sample_rate=sample_rate, sampled=sampled,
                styles=styles)
-        _leave_out_repeats(carrier, ml_app, session_id)
+        _leave_out_repeats(carrier, ml_app, session_id,
+                           trace_id if trace_id == apm_trace_id else None)
         if sum(len(value) for value in carrier.values()) > MAX_CONTEXT_CHARS:
             carrier.pop(BAGGAGE, None)
         _remember(_written, key, carrier)
     return carrier
 
 
-def _leave_out_repeats(carrier: dict[str, str], ml_app: Any, session_id: Any) -> None:
-    """Drop what x-datadog-tags already says. Every byte of a message header is copied and
-    stored several times per task by Celery and kombu (the ~390 bytes left cost a no-op
-    task's worker ~37,000 instructions, 1.1%; docs/celery.md, Cost), and the reader takes the
+def _leave_out_repeats(carrier: dict[str, str], ml_app: Any, session_id: Any,
+                       implied_trace_id: int | None) -> None:
+    """Drop what the Datadog headers already say. Every byte of a message header is copied
+    and stored several times per task by Celery and kombu (about 54 instructions a byte and
+    3,400 a header on a no-op task's worker; docs/celery.md, Cost), and the reader takes the
     llmobs keys from x-datadog-tags first: tracestate repeats them, baggage repeats ml_app and
     the session id. traceparent stays for W3C-only peers; tracestate and baggage stay when
-    x-datadog-tags could not be written or had no room for ml_app or the session id."""
+    x-datadog-tags could not be written or had no room for ml_app or the session id.
+    `implied_trace_id`: the trace id, when the llmobs trace id is the APM one (every trace an
+    llmobs service starts): its _dd.p.llmobs_trace_id member (62 bytes) is left out, as
+    readers (llmobs, ddtrace) take the Datadog trace id when it is missing."""
     tags = carrier.get(DATADOG_TAGS)
     if tags is None:
         return
     carrier.pop(TRACESTATE, None)
+    if implied_trace_id is not None:
+        member = f"_dd.p.llmobs_trace_id={implied_trace_id}"
+        tags = carrier[DATADOG_TAGS] = ",".join(m for m in tags.split(",") if m != member)
     if (ml_app is None or "_dd.p.llmobs_ml_app=" in tags) and (
             session_id is None or "_dd.p.llmobs_sid=" in tags):
         carrier.pop(BAGGAGE, None)

@@ -218,8 +218,9 @@ def test_tasks_run_untraced_while_llmobs_is_disabled(eager_app: Celery) -> None:
 
 def test_published_messages_carry_the_active_span(memory_app: Celery) -> None:
     """A message published inside a span carries its context in Datadog headers and a W3C
-    traceparent, without the headers that would only repeat x-datadog-tags; one published
-    outside any span carries none."""
+    traceparent, without what would only repeat them (tracestate, baggage, and the llmobs
+    trace id of a trace llmobs started: the APM one); one published outside any span carries
+    none."""
     llmobs_celery.install()
     with capture(ml_app="publisher"):
         with LLMObs.workflow("request", session_id="session-1") as request:
@@ -232,6 +233,7 @@ def test_published_messages_carry_the_active_span(memory_app: Celery) -> None:
     assert context is not None
     assert (context.parent_id, context.trace_id) == (request.span_id, request.trace_id)
     assert (context.ml_app, context.session_id) == ("publisher", "session-1")
+    assert "_dd.p.llmobs_trace_id=" not in inside.headers["x-datadog-tags"]
     assert not set(HEADERS) & set(outside.headers)
 
 
