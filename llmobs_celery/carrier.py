@@ -107,13 +107,12 @@ def request_context(request: Mapping[str, Any],
     """The context a task's request carries, or None (a root), read in the header formats
     `styles`. `request` is the dict Celery runs the task with: the message headers, custom ones
     included, at its top level; a nested "headers" mapping (as some producers write) first."""
+    values = tuple(map(request.get, HEADERS))
     nested = request.get("headers")
     if nested is not None and (type(nested) is dict or isinstance(nested, Mapping)):
-        values = tuple(map(nested.get, HEADERS))  # the ABC check alone costs ~2,000
-    else:
-        values = _ABSENT
-    if values == _ABSENT:
-        values = tuple(map(request.get, HEADERS))
+        in_nested = tuple(map(nested.get, HEADERS))  # the ABC check alone costs ~2,000
+        if in_nested != _ABSENT:
+            values = in_nested
     key = (styles, values)
     try:
         return _read[key]

@@ -28,7 +28,7 @@ from llmobs_core._adapter import active_parent, shape_io_leniently, tracer_state
 from . import carrier
 from .execution import Execution, count_fault
 from .options import TaskSettings, active
-from .worker import task_done
+from .worker import Recycling, task_done
 
 _BUILDER_MODULES = ("celery.app.trace", "celery.worker.consumer.consumer")
 _MARK = "llmobs_celery_traced"
@@ -41,7 +41,7 @@ def traced(task: Any, tracer: Callable[..., Any]) -> Callable[..., Any]:
 
     def trace_in_span(uuid: Any, args: Any, kwargs: Any, request: Any = None) -> Any:
         llmobs = tracer_state.tracer
-        if llmobs is None or not active[0].installed:
+        if llmobs is None:
             return tracer(uuid, args, kwargs, request)
         execution = _start(llmobs, task, uuid, args, kwargs, request)
         try:
@@ -54,7 +54,8 @@ def traced(task: Any, tracer: Callable[..., Any]) -> Callable[..., Any]:
             if execution is not None:
                 _end(execution, result, None)
         finally:
-            task_done(request)
+            if Recycling.in_child:
+                task_done(request)
         return result
 
     trace_in_span.__wrapped__ = tracer  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from llmobs_core._adapter import (
     warn_limited,
 )
 
-from .execution import count_fault, current_execution, open_executions
+from .execution import count_fault, open_executions, running_here
 from .options import configuration
 
 
@@ -45,7 +45,7 @@ def on_worker_process_init(**_: Any) -> None:
     try:
         Recycling.in_child, Recycling.executed = True, 0
         open_executions.clear()
-        current_execution.set(None)
+        running_here.stack.clear()
     except Exception as exc:
         count_fault("worker_process_init", exc)
 
