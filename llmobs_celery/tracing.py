@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from celery.app import trace as celery_trace
+from celery.exceptions import Reject
 
 from llmobs_core._adapter import active_parent, shape_io_leniently, tracer_state, warn_limited
 
@@ -143,12 +144,14 @@ def _record_outcome(execution: Execution, result: Any, raised: BaseException | N
     already succeeded, or refused its request before it started): it leaves no span, as it
     sent no task_prerun."""
     span = execution.span
-    if raised is not None:
+    if isinstance(raised, Reject):  # from on_success or after_return: Celery refuses it
+        outcome: Any = "REJECTED"
+    elif raised is not None:
         # Raised straight through: an eager task with task_eager_propagates (its own
-        # exception), or Celery giving up on the message (Reject, MemoryError).
+        # exception), or an error Celery does not catch (MemoryError).
         if span.error is None:
             span.set_exception(raised)
-        outcome: Any = "FAILURE"
+        outcome = "FAILURE"
     else:
         retval, info, runtime = result[0], result[1], result[2]
         if info is None and runtime is None:
@@ -185,9 +188,14 @@ def _unwrap(owner: Any, attribute: str) -> None:
 
 def _built_tasks() -> Iterator[Any]:
     """Every task of every Celery app in this process that has its tracer built."""
-    from celery._state import _get_active_apps
+    try:
+        from celery._state import _get_active_apps  # private, but there since Celery 3
 
-    for app in list(_get_active_apps()):
+        apps = list(_get_active_apps())
+    except Exception as exc:
+        count_fault("install", exc)  # tracers built before install() stay untraced
+        return
+    for app in apps:
         for task in list(getattr(app, "_tasks", {}).values()):
             if getattr(task, "__dict__", {}).get("__trace__") is not None:
                 yield task

@@ -55,11 +55,14 @@ def task_done(request: Any) -> None:
     prefork child is about to be recycled."""
     if not Recycling.in_child or Recycling.limit is None:
         return
-    if isinstance(request, Mapping) and request.get("is_eager"):
-        return  # run inside another task: not a job of the pool's
-    Recycling.executed += 1
-    if Recycling.executed >= Recycling.limit:
-        drain("recycled worker process")
+    try:
+        if isinstance(request, Mapping) and request.get("is_eager"):
+            return  # run inside another task: not a job of the pool's
+        Recycling.executed += 1
+        if Recycling.executed >= Recycling.limit:
+            drain("recycled worker process")
+    except Exception as exc:
+        count_fault("task_done", exc)
 
 
 def on_worker_process_shutdown(**_: Any) -> None:

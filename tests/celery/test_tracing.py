@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from celery import Celery
+from celery import Celery, Task
 from celery.app import trace as celery_trace
+from celery.exceptions import Reject
 
 import llmobs_celery
 from llmobs_core import LLMObs
@@ -94,6 +95,27 @@ def test_tracers_the_consumer_rebuilds_are_wrapped(eager_app: Celery) -> None:
     with capture() as captured:
         assert tracer("id-1", (1, 2), {}, {"id": "id-1", "is_eager": True}).retval == 3
         assert [s["name"] for s in captured.spans] == [PREFIX + "add"]
+
+
+class _RejectedOnSuccess(Task):  # type: ignore[misc]
+    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+        raise Reject("refused after the fact", requeue=False)
+
+
+def test_a_reject_from_on_success_gives_a_rejected_span(eager_app: Celery) -> None:
+    """Reject raised by a task's on_success goes through Celery to the caller: the span is
+    finished, REJECTED, without an error."""
+    def one() -> int:
+        return 1
+
+    refused = eager_app.task(name="refused", base=_RejectedOnSuccess)(one)
+    llmobs_celery.install()
+    with capture() as captured:
+        with pytest.raises(Reject):
+            refused.delay()
+        span = captured.by_name("refused")
+    assert tag(span, "celery.state") == "REJECTED" and span["status"] == "ok"
+    assert llmobs_celery.stats()["open_spans"] == 0
 
 
 @pytest.mark.parametrize("foreign_first", [True, False])
