@@ -15,7 +15,7 @@ from typing import Any
 
 from celery import Celery, signals
 
-from . import hooks, worker
+from . import hooks, tracing, worker
 from .execution import end_all, faults_by_hook, open_executions
 from .options import CeleryOptions, Configuration, configure
 
@@ -23,10 +23,8 @@ __all__ = ["install", "stats", "uninstall"]
 
 _RECEIVERS = (
     (signals.before_task_publish, hooks.on_before_task_publish),
-    (signals.task_prerun, hooks.on_task_prerun),
     (signals.task_failure, hooks.on_task_failure),
     (signals.task_retry, hooks.on_task_retry),
-    (signals.task_postrun, hooks.on_task_postrun),
     (signals.worker_init, worker.on_worker_init),
     (signals.worker_process_init, worker.on_worker_process_init),
     (signals.worker_process_shutdown, worker.on_worker_process_shutdown),
@@ -59,7 +57,8 @@ def install(
     builtin_tasks: also trace Celery's own tasks (celery.chord_unlock, ...). flush_timeout:
     how long, in seconds, a worker process waits at exit for its spans to be delivered.
 
-    Calling it again replaces the configuration; the signal receivers stay connected once.
+    Calling it again replaces the configuration; the signal receivers stay connected once,
+    and Celery's task tracers stay wrapped once (docs/celery.md, "How a task gets its span").
     A wrong option raises ValueError or TypeError."""
     if app is not None and not isinstance(app, Celery):
         raise TypeError(f"app must be a celery.Celery application or None, "
@@ -72,12 +71,15 @@ def install(
     configure(Configuration(app, options))
     for signal, receiver in _RECEIVERS:
         signal.connect(receiver, weak=False, dispatch_uid=_uid(receiver))
+    tracing.wrap_tracers()
 
 
 def uninstall() -> None:
-    """Disconnect every receiver install() connected. Spans still open are finished."""
+    """Disconnect every receiver install() connected and unwrap Celery's task tracers. Spans
+    still open are finished."""
     for signal, receiver in _RECEIVERS:
         signal.disconnect(receiver, dispatch_uid=_uid(receiver))
+    tracing.unwrap_tracers()
     end_all()
     configure(Configuration())
 

@@ -1,7 +1,7 @@
 """Trace context in Celery messages (task protocol 2). The publisher writes it among the message
-headers; on the worker Celery exposes those custom headers both in ``request.headers`` and as
-attributes of the request (checked with the Redis and AMQP transports), and in eager mode
-nothing is sent at all: the task runs in the publisher's own context."""
+headers; on the worker Celery runs the task with a request dict holding the message headers,
+custom ones included, at its top level (checked with the Redis and AMQP transports), and in
+eager mode nothing is sent at all: the task runs in the publisher's own context."""
 
 from __future__ import annotations
 
@@ -59,24 +59,32 @@ def context_headers(source: Any) -> Mapping[str, str]:
                apm_trace_id=apm_trace_id, ml_app=ml_app, session_id=session_id,
                sampling_priority=priority, sample_rate=sample_rate, sampled=sampled,
                styles=styles)
-        _leave_out_repeats(carrier, ml_app, session_id)
+        _leave_out_repeats(carrier, ml_app, session_id,
+                           trace_id if trace_id == apm_trace_id else None)
         if sum(len(value) for value in carrier.values()) > MAX_CONTEXT_CHARS:
             carrier.pop(BAGGAGE, None)
         _remember(_written, key, carrier)
     return carrier
 
 
-def _leave_out_repeats(carrier: dict[str, str], ml_app: Any, session_id: Any) -> None:
-    """Drop what x-datadog-tags already says. Every byte of a message header is copied and
-    stored several times per task by Celery and kombu (the ~390 bytes left cost a no-op
-    task's worker ~37,000 instructions, 1.1%; docs/celery.md, Cost), and the reader takes the
+def _leave_out_repeats(carrier: dict[str, str], ml_app: Any, session_id: Any,
+                       implied_trace_id: int | None) -> None:
+    """Drop what the Datadog headers already say. Every byte of a message header is copied
+    and stored several times per task by Celery and kombu (about 54 instructions a byte and
+    3,400 a header on a no-op task's worker; docs/celery.md, Cost), and the reader takes the
     llmobs keys from x-datadog-tags first: tracestate repeats them, baggage repeats ml_app and
     the session id. traceparent stays for W3C-only peers; tracestate and baggage stay when
-    x-datadog-tags could not be written or had no room for ml_app or the session id."""
+    x-datadog-tags could not be written or had no room for ml_app or the session id.
+    `implied_trace_id`: the trace id, when the llmobs trace id is the APM one (every trace an
+    llmobs service starts): its _dd.p.llmobs_trace_id member (62 bytes) is left out, as
+    readers (llmobs, ddtrace) take the Datadog trace id when it is missing."""
     tags = carrier.get(DATADOG_TAGS)
     if tags is None:
         return
     carrier.pop(TRACESTATE, None)
+    if implied_trace_id is not None:
+        member = f"_dd.p.llmobs_trace_id={implied_trace_id}"
+        tags = carrier[DATADOG_TAGS] = ",".join(m for m in tags.split(",") if m != member)
     if (ml_app is None or "_dd.p.llmobs_ml_app=" in tags) and (
             session_id is None or "_dd.p.llmobs_sid=" in tags):
         carrier.pop(BAGGAGE, None)
@@ -94,16 +102,17 @@ def replace_context(headers: MutableMapping[str, Any], carrier: Mapping[str, str
     headers.update(carrier)
 
 
-def request_context(request: Any, styles: tuple[str, ...]) -> RemoteContext | None:
-    """The context a worker-side task request carries, or None (a root), read in the header
-    formats `styles`."""
-    headers = getattr(request, "headers", None)
-    if type(headers) is dict or isinstance(headers, Mapping):  # the ABC check costs ~2,000
-        values = tuple(map(headers.get, HEADERS))
-    else:
-        values = _ABSENT
-    if values == _ABSENT:
-        values = tuple(map(getattr(request, "__dict__", {}).get, HEADERS))
+def request_context(request: Mapping[str, Any],
+                    styles: tuple[str, ...]) -> RemoteContext | None:
+    """The context a task's request carries, or None (a root), read in the header formats
+    `styles`. `request` is the dict Celery runs the task with: the message headers, custom ones
+    included, at its top level; a nested "headers" mapping (as some producers write) first."""
+    values = tuple(map(request.get, HEADERS))
+    nested = request.get("headers")
+    if nested is not None and (type(nested) is dict or isinstance(nested, Mapping)):
+        in_nested = tuple(map(nested.get, HEADERS))  # the ABC check alone costs ~2,000
+        if in_nested != _ABSENT:
+            values = in_nested
     key = (styles, values)
     try:
         return _read[key]

@@ -113,15 +113,16 @@ def _check_bool(value: Any, where: str) -> None:
 
 class Configuration:
     """What install() set: the options, the one app whose tasks are traced (None: all), and
-    each task name's resolved settings."""
+    each task name's resolved settings. Configuration() is "not installed": no task traced."""
 
     def __init__(self, app: Any = None, options: CeleryOptions | None = None) -> None:
+        self.installed = options is not None
         self.app = app
         self.options = options or CeleryOptions()
         self._by_name: dict[str, TaskSettings] = {}
 
     def settings_for(self, task: Any) -> TaskSettings | None:
-        if self.app is not None and task.app is not self.app:
+        if not self.installed or self.app is not None and task.app is not self.app:
             return None
         name = task.name
         settings = self._by_name.get(name)

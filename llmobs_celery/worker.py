@@ -14,6 +14,7 @@ that job waits until the child is gone, so the child's exit must stay as short a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from llmobs_core import LLMObs
@@ -22,7 +23,7 @@ from llmobs_core._adapter import (
     warn_limited,
 )
 
-from .execution import count_fault, current_execution, open_executions
+from .execution import count_fault, open_executions, running_here
 from .options import configuration
 
 
@@ -44,20 +45,24 @@ def on_worker_process_init(**_: Any) -> None:
     try:
         Recycling.in_child, Recycling.executed = True, 0
         open_executions.clear()
-        current_execution.set(None)
+        running_here.stack.clear()
     except Exception as exc:
         count_fault("worker_process_init", exc)
 
 
-def task_done(task: Any) -> None:
-    """After each task: drain now if this prefork child is about to be recycled."""
+def task_done(request: Any) -> None:
+    """After each task (`request`: the request dict Celery ran it with): drain now if this
+    prefork child is about to be recycled."""
     if not Recycling.in_child or Recycling.limit is None:
         return
-    if getattr(getattr(task, "request", None), "is_eager", False):
-        return  # run inside another task: not a job of the pool's
-    Recycling.executed += 1
-    if Recycling.executed >= Recycling.limit:
-        drain("recycled worker process")
+    try:
+        if isinstance(request, Mapping) and request.get("is_eager"):
+            return  # run inside another task: not a job of the pool's
+        Recycling.executed += 1
+        if Recycling.executed >= Recycling.limit:
+            drain("recycled worker process")
+    except Exception as exc:
+        count_fault("task_done", exc)
 
 
 def on_worker_process_shutdown(**_: Any) -> None:

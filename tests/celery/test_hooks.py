@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from celery import Celery, chord, signals
+from celery.app import trace as celery_trace
 
 import llmobs_celery
 from llmobs_core import LLMObs
@@ -18,8 +19,8 @@ from tests.apps.celery_app import make_app
 from tests.apps.celery_app.harness import tag, task_id
 from tests.apps.celery_app.tasks import PREFIX
 
-SIGNALS = (signals.before_task_publish, signals.task_prerun, signals.task_postrun,
-           signals.task_failure, signals.task_retry, signals.worker_init,
+SIGNALS = (signals.before_task_publish, signals.task_failure, signals.task_retry,
+           signals.worker_init,
            signals.worker_process_init,
            signals.worker_process_shutdown, signals.worker_shutdown)
 
@@ -61,15 +62,19 @@ def task(app: Celery, name: str) -> Any:
 
 
 def test_install_is_idempotent_and_uninstall_symmetric(uninstalled: None) -> None:
-    """Installing twice connects each receiver once; uninstall leaves none connected."""
+    """Installing twice connects each receiver once and wraps Celery's tracer builder once;
+    uninstall leaves no receiver connected and puts the builder back."""
     before = {signal: len(signal.receivers) for signal in SIGNALS}
+    build_tracer = celery_trace.build_tracer
     llmobs_celery.install()
     llmobs_celery.install(capture_input=True)
     assert all(len(ours(signal)) == 1 for signal in SIGNALS)
+    assert celery_trace.build_tracer.__wrapped__ is build_tracer
     llmobs_celery.uninstall()
     llmobs_celery.uninstall()
     assert all(not ours(signal) for signal in SIGNALS)
     assert {signal: len(signal.receivers) for signal in SIGNALS} == before
+    assert celery_trace.build_tracer is build_tracer
 
 
 @pytest.mark.parametrize("options, error", [
@@ -213,8 +218,9 @@ def test_tasks_run_untraced_while_llmobs_is_disabled(eager_app: Celery) -> None:
 
 def test_published_messages_carry_the_active_span(memory_app: Celery) -> None:
     """A message published inside a span carries its context in Datadog headers and a W3C
-    traceparent, without the headers that would only repeat x-datadog-tags; one published
-    outside any span carries none."""
+    traceparent, without what would only repeat them (tracestate, baggage, and the llmobs
+    trace id of a trace llmobs started: the APM one); one published outside any span carries
+    none."""
     llmobs_celery.install()
     with capture(ml_app="publisher"):
         with LLMObs.workflow("request", session_id="session-1") as request:
@@ -227,6 +233,7 @@ def test_published_messages_carry_the_active_span(memory_app: Celery) -> None:
     assert context is not None
     assert (context.parent_id, context.trace_id) == (request.span_id, request.trace_id)
     assert (context.ml_app, context.session_id) == ("publisher", "session-1")
+    assert "_dd.p.llmobs_trace_id=" not in inside.headers["x-datadog-tags"]
     assert not set(HEADERS) & set(outside.headers)
 
 

@@ -67,13 +67,15 @@ def _open_spans_settle_at_one(app: Celery) -> bool:
 def test_every_pool_records_task_spans_under_the_publisher(folder: Path, publisher: None,
                                                            pool: str) -> None:
     """With the threads and solo pools, tasks (and the tasks they publish) are
-    children of their publisher, and no span stays open once they are done."""
+    children of their publisher, each attempt of a retried task too (whichever thread runs
+    it), and no span stays open once they are done."""
     spec = WorkerSpec(BROKERS["redis"], new_queue(), folder, pool=pool)
     with running_worker(spec):
         app = _app(spec.queue)
         with capture(ml_app="pools"):
             with LLMObs.workflow("request", session_id=f"s-{pool}") as request:
                 results = [app.tasks[PREFIX + "add"].delay(i, i) for i in range(4)]
+                results.append(app.tasks[PREFIX + "flaky"].delay(1))
                 results.append(app.tasks[PREFIX + "nested"].delay(1))
             for result in results:
                 result.get(timeout=20)
@@ -85,7 +87,10 @@ def test_every_pool_records_task_spans_under_the_publisher(folder: Path, publish
     spans = [s for s in stored_spans(spec.store) if task_id(s)
              and s["trace_id"] == f"{request.trace_id:032x}"]
     direct = [s for s in spans if s["parent_id"] == str(request.span_id)]
-    assert len(spans) == 6 and len(direct) == 5
+    assert len(spans) == 8 and len(direct) == 7
+    attempts = sorted((tag(s, "celery.attempt"), tag(s, "celery.state")) for s in spans
+                      if s["name"] == PREFIX + "flaky")
+    assert attempts == [("1", "RETRY"), ("2", "SUCCESS")]
     assert {s["session_id"] for s in spans} == {f"s-{pool}"}
     assert {tag(s, "ml_app") for s in spans} == {"pools"}
 

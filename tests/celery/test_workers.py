@@ -42,9 +42,16 @@ HEADERS_BY_ROOT = {
                   "x-datadog-tags": "_dd.p.llmobs_parent_id=%%%", "baggage": ";;;="},
     "not text": {"traceparent": ["00", FOREIGN_TRACE], "x-datadog-trace-id": {"a": 1}},
 }
+# A ddtrace 4.x caller: its llmobs trace id is not its APM trace id.
+DDTRACE_CALLER = {
+    "x-datadog-trace-id": "11803532876627986230", "x-datadog-parent-id": "67667974448284343",
+    "x-datadog-sampling-priority": "1",
+    "x-datadog-tags": "_dd.p.tid=6b16284500000000,_dd.p.llmobs_parent_id=67667974448284343,"
+                      "_dd.p.llmobs_trace_id=142342335647297242373651768381994565524",
+}
 # Task spans each scenario gives, once everything ran.
 EXPECTED = {"calls": 3, "failure": 1, "retry": 3, "root_retry": 2, "chain": 2, "group": 3,
-            "chord": 4, "nested": 2, "tool": 1, "roots": 4, "reject": 1}
+            "chord": 4, "nested": 2, "tool": 1, "roots": 4, "reject": 1, "ddtrace_caller": 2}
 
 
 @dataclass
@@ -90,6 +97,16 @@ def _under_request(name: str, session: str, publish: Any, has_result: bool = Tru
     return Scenario(request, task_ids, has_result)
 
 
+def _under_ddtrace_caller(add: Any) -> Scenario:
+    """Tasks published where a ddtrace caller's context is active: one inside a span under
+    it, one with no span of this process in between."""
+    with LLMObs.activate_distributed_headers(DDTRACE_CALLER):
+        with LLMObs.workflow("ddtrace_caller") as request:
+            inside = add.delay(1, 1)
+        direct = add.delay(2, 2)
+    return Scenario(request, [inside.id, direct.id])
+
+
 def _task_ids(result: Any) -> list[str]:
     """A group's result stands for its members; any other result for one task."""
     members = getattr(result, "results", None)
@@ -116,6 +133,7 @@ def _publish_all(app: Celery) -> tuple[dict[str, Scenario], list[Any]]:
             _task(app, "with_tool").delay("where?")]),
         "reject": _under_request("reject", "s-reject", lambda: [_task(app, "reject").delay()],
                                  has_result=False),
+        "ddtrace_caller": _under_ddtrace_caller(add),
         "root_retry": Scenario(None, [_task(app, "flaky").delay(1).id]),
         "roots": Scenario(None, [add.apply_async((0, 0), headers=headers).id
                                  for headers in HEADERS_BY_ROOT.values()]),
@@ -272,6 +290,18 @@ def test_messages_without_usable_context_run_as_roots(run: Run) -> None:
     assert {s["status"] for s in (none, foreign, malformed, not_text)} == {"ok"}
     assert foreign["trace_id"] == FOREIGN_TRACE
     assert tag(none, "ml_app") == "celery-worker" and "session_id" not in none
+
+
+def test_a_ddtrace_callers_llmobs_trace_id_travels(run: Run) -> None:
+    """Under a ddtrace caller whose llmobs trace id is not its APM trace id, the message keeps
+    the llmobs one (left out only when the two are the same): the task spans are in the
+    caller's llmobs trace, under the publishing span or, with none, under the caller."""
+    scenario = run.scenarios["ddtrace_caller"]
+    assert scenario.trace_id == f"{142342335647297242373651768381994565524:032x}"
+    by_id = {task_id(s): s for s in run.task_spans("ddtrace_caller")}
+    inside, direct = (by_id[i] for i in scenario.task_ids)
+    assert inside["parent_id"] == scenario.span_id
+    assert direct["parent_id"] == "67667974448284343"
 
 
 def test_rejected_revoked_and_unknown_tasks_leave_no_open_span(run: Run) -> None:

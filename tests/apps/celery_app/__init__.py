@@ -61,4 +61,17 @@ if os.environ.get(WORKER_ENV) == "1":
     from llmobs_core import LLMObs
 
     LLMObs.enable(ml_app="celery-worker", service="celery-worker")
-    llmobs_celery.install(app, **json.loads(os.environ.get("LLMOBS_TEST_CELERY_OPTIONS", "{}")))
+    _options = json.loads(os.environ.get("LLMOBS_TEST_CELERY_OPTIONS", "{}"))
+    # LLMOBS_TEST_INSTALL_ON: install() from a worker signal instead of at import, once the
+    # worker has built its task tracers (worker_process_init in a prefork child, worker_ready
+    # in a solo or threads worker).
+    _late = os.environ.get("LLMOBS_TEST_INSTALL_ON")
+    if _late:
+        from celery import signals
+
+        def _install_late(**_: object) -> None:
+            llmobs_celery.install(app, **_options)
+
+        getattr(signals, _late).connect(_install_late, weak=False)
+    else:
+        llmobs_celery.install(app, **_options)

@@ -78,6 +78,7 @@ class WorkerSpec:
     concurrency: int = 2
     extra: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
+    install_on: str = ""  # a worker signal to install() from, instead of at import
 
     @property
     def store(self) -> Path:
@@ -94,6 +95,7 @@ class Worker:
             "LLMOBS_TEST_BROKER": spec.broker, "LLMOBS_TEST_BACKEND": BACKEND,
             "LLMOBS_TEST_QUEUE": spec.queue, "LLMOBS_LOCAL_PATH": str(spec.store),
             WORKER_ENV: "1", "LLMOBS_TEST_CELERY_OPTIONS": json.dumps(spec.options),
+            "LLMOBS_TEST_INSTALL_ON": spec.install_on,
         }
         env.pop("DD_LLMOBS_ENABLED", None)
         command = [sys.executable, "-m", "celery", "-A", "tests.apps.celery_app", "worker",
