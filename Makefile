@@ -48,9 +48,9 @@ test: $(STAMP) $(PHOENIX_STAMP) chromium
 	LLMOBS_EXPECT_COMPILED=1 LLMOBS_PHOENIX_BIN=$(PHOENIX_VENV)/bin/phoenix \
 		$(BIN)/python -m pytest; status=$$?; $(MAKE) --no-print-directory clean-compiled; \
 		exit $$status
-	LLMOBS_EXPECT_COMPILED=0 $(BIN)/python -m pytest -q -p no:randomly \
-		tests/core tests/propagation tests/starlette tests/export/test_writer.py \
-		tests/store/test_inbox.py
+	LLMOBS_EXPECT_COMPILED=0 LLMOBS_PHOENIX_BIN=$(PHOENIX_VENV)/bin/phoenix \
+		$(BIN)/python -m pytest -q tests/core tests/propagation tests/starlette tests/export \
+		tests/faults tests/store/test_inbox.py tests/store/test_inbox_stores.py
 
 # A C compiler and Python's headers: installed when missing, as root, from Debian's packages;
 # otherwise the build says what is missing and the compiled run stops at its first check.
