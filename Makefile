@@ -15,7 +15,10 @@ $(STAMP): requirements/dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
-	LLMOBS_COMPILE=0 $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	# compat: the project's folder on sys.path, so that the library mypyc builds beside the
+	# packages (llmobs__mypyc, make compiled) is found by every process of the venv too.
+	LLMOBS_COMPILE=0 $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation \
+		--config-settings editable_mode=compat -e .
 	touch $(STAMP)
 
 # Arize Phoenix (a real OTLP receiver) lives in its own venv: its dependencies are not ours.
