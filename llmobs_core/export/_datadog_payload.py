@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from ._span_json import AVAILABLE as SPAN_JSON_AVAILABLE
 from ._span_json import PLAIN_METRIC_KEYS, SpanJSON, sanitised_metrics
 from .base import Event, builder_of
 
@@ -87,7 +88,7 @@ def span_bodies(events: Sequence[Event], tracer_version: str, encoding: Encoding
     # The envelopes are written as the separators of one join: no copy of each event's bytes.
     parts = (b"[" + envelope_head, envelope_tail + b"," + envelope_head, envelope_tail + b"]")
     builder = builder_of(events)
-    if builder is not None and SpanJSON.available:
+    if builder is not None and SPAN_JSON_AVAILABLE:
         # The writer's events, built as read: encoded straight from their records, and built
         # only when that fails (then encoded as any event is, or left out).
         records = events.records  # type: ignore[attr-defined]

@@ -36,13 +36,16 @@ def sanitised_metrics(metrics: dict[Any, Any]) -> dict[Any, Any]:
             for key, value in metrics.items()}
 
 
+# Module-level, not a class attribute: the compiled build (setup.py) keeps no class attribute
+# computed at import on a compiled class.
+AVAILABLE = orjson is not None
+
+
 class SpanJSON:
     """Encodes the records of one EventBuilder's spans. encode() raises on anything it cannot
     write exactly as orjson writes the built event (a non-string key, a lone surrogate, an
     integer over 64 bits, a value build() itself fails on): the caller then builds the event
     and takes the careful path."""
-
-    available = orjson is not None
 
     def __init__(self, builder: EventBuilder) -> None:
         self._event = builder.event
