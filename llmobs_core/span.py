@@ -159,7 +159,7 @@ class LLMObsSpan:
         self.extras = None  # "prompt", "tool": rare, so kept apart
         self._token = None
         self._on_finish = on_finish
-        self.duration_ns: int | None = None
+        self.duration_ns = None
         self._start_perf = _monotonic_ns()
 
     @property

@@ -99,28 +99,12 @@ def inject(
         setter(name, value)
 
 
-def inject_dict(
-    headers: dict,
-    *,
-    trace_id: Any,
-    span_id: Any,
-    apm_trace_id: Any,
-    ml_app: Any,
-    session_id: Any,
-    sampling_priority: Any = 1,
-    sample_rate: float | None = None,
-    sampled: bool | None = None,
-    styles: Collection[str] = PROPAGATION_STYLES,
-    pagent: tuple[str | None, int | None] | None = None,
-) -> dict:
-    """Inject into a dict, first removing any propagation header of another letter case."""
+def inject_dict(headers: dict, **context: Any) -> dict:
+    """Inject into a dict, first removing any propagation header of another letter case;
+    `context` is inject()'s keyword arguments."""
     for key in [k for k in headers if isinstance(k, str) and k.lower() in HEADERS]:
         del headers[key]
-    inject(
-        headers.__setitem__, trace_id=trace_id, span_id=span_id, apm_trace_id=apm_trace_id,
-        ml_app=ml_app, session_id=session_id, sampling_priority=sampling_priority,
-        sample_rate=sample_rate, sampled=sampled, styles=styles, pagent=pagent,
-    )
+    inject(headers.__setitem__, **context)
     return headers
 
 
