@@ -16,6 +16,7 @@ from setuptools.command.build_ext import build_ext
 # Each measured by bench/asgi_instructions.py, bench/celery_tasks.py --instructions and
 # bench/export_cost.py --instructions before it was added (docs/accelerator.md).
 COMPILED = [
+    "llmobs_core/_adapter.py",
     "llmobs_core/_values.py",
     "llmobs_core/annotation_context.py",
     "llmobs_core/annotations.py",
@@ -36,6 +37,7 @@ COMPILED = [
     "llmobs_core/propagation/headers.py",
     "llmobs_core/propagation/spans.py",
     "llmobs_core/propagation/w3c.py",
+    "llmobs_starlette/_context.py",
     "llmobs_starlette/middleware.py",
     "llmobs_starlette/_request.py",
     "llmobs_starlette/_scope.py",

@@ -10,8 +10,8 @@ from the store's. Each protocol is run in turn, production first: httptools + uv
 default). A separate load process drives one server at a time, rotating the order round by
 round to cancel drift, and the medians are compared; servers are pinned to the first core
 and the load to the second when the machine has two. "µs added" is 1e6/rps - 1e6/bare rps:
-the server's CPU time a request, on its one core. The in-process cost the middleware adds to
-one request, a steadier figure on a busy machine, is printed too.
+the server's CPU time a request, on its one core. The in-process cost of each middleware, a
+steadier figure on a busy machine, follows (asgi_in_process.py).
 
 Load comes from wrk when it is installed (`apt-get install wrk`), else from a bounded loop of
 keep-alive HTTP/1.1 connections on asyncio streams. That fallback is not an httpx client on
@@ -41,6 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from llmobs_core.context import current_parent
+
 REPO = Path(__file__).resolve().parent.parent
 REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
 
@@ -55,8 +57,6 @@ class ContextvarOnly:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        from llmobs_core.context import current_parent
-
         token = current_parent.set(None)
         try:
             await self.app(scope, receive, send)
@@ -114,54 +114,6 @@ def serve(fd: int, name: str, protocol: str) -> None:
         LLMObs.flush(60)
         stats = LLMObs.stats()
         print(f"{name} server: {stats['sent']} spans exported, dropped {stats['dropped']}")
-
-
-def in_process_cost() -> None:
-    """µs that the middleware (with a discarding sink) adds to one request, called in process
-    without a server, against a middleware that only sets a contextvar."""
-    from llmobs_core import LLMObs
-    from llmobs_core.context import current_parent
-    from llmobs_starlette import LLMObsMiddleware
-
-    scope = {"type": "http", "method": "GET", "path": "/", "root_path": "",
-             "headers": [(b"host", b"bench"), (b"accept", b"*/*")]}
-
-    async def receive():
-        return {"type": "http.request", "body": b""}
-
-    async def send(message):
-        return None
-
-    async def app(scope, receive, send):
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"Hello, world!"})
-
-    async def contextvar_only(scope, receive, send):
-        token = current_parent.set(None)
-        try:
-            await app(scope, receive, send)
-        finally:
-            current_parent.reset(token)
-
-    async def per_request(handler) -> float:
-        best = float("inf")
-        for _ in range(5):
-            started = time.perf_counter()
-            for _ in range(20_000):
-                await handler(dict(scope), receive, send)
-            best = min(best, (time.perf_counter() - started) / 20_000 * 1e6)
-        return best
-
-    async def run() -> tuple[float, float]:
-        bare = await per_request(app)
-        return (await per_request(contextvar_only) - bare,
-                await per_request(LLMObsMiddleware(app)) - bare)
-
-    LLMObs.enable(ml_app="bench", exporter=Discard())
-    contextvar, middleware = asyncio.run(run())
-    LLMObs.disable()
-    print(f"in process: LLMObsMiddleware adds {middleware:.1f} us to a request (span and "
-          f"writer hand-off included), a contextvar-only middleware {contextvar:.1f} us")
 
 
 # -- the load -----------------------------------------------------------------------------------
@@ -251,14 +203,29 @@ def start_server(name: str, protocol: str, env: dict[str, str],
     raise RuntimeError("the server did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process `pid` so far, all its threads, ended ones too
+    (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def measure(port: int, seconds: float, connections: int, use_wrk: bool,
-            script: str = __file__) -> dict[str, float]:
-    """One round of load, from a process of its own (`script load`)."""
+            script: str = __file__, server_pid: int | None = None) -> dict[str, float]:
+    """One round of load, from a process of its own (`script load`); with the server's pid,
+    also the server's CPU µs a request (all its threads), which does not depend on the server
+    being saturated."""
     command = [sys.executable, script, "load", "--port", str(port), "--seconds", str(seconds),
                "--connections", str(connections)] + ([] if use_wrk else ["--no-wrk"])
+    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
     done = subprocess.run(command, capture_output=True, text=True, check=True,
                           timeout=seconds + 90)
-    return json.loads(done.stdout)
+    figures = json.loads(done.stdout)
+    if server_pid:
+        requests = figures["rps"] * seconds
+        figures["cpu_us"] = (cpu_seconds(server_pid) - cpu_before) / requests * 1e6
+    return figures
 
 
 def main(rounds: int, seconds: float, connections: int, use_wrk: bool,
@@ -272,7 +239,8 @@ def main(rounds: int, seconds: float, connections: int, use_wrk: bool,
               "install wrk for figures that compare")
     for protocol in protocols:
         run_protocol(protocol, rounds, seconds, connections, use_wrk, env)
-    subprocess.run([sys.executable, __file__, "cost"], env=env, check=True, timeout=300)
+    subprocess.run([sys.executable, str(REPO / "bench" / "asgi_in_process.py")], env=env,
+                   check=True, timeout=900)
 
 
 def run_protocol(protocol: str, rounds: int, seconds: float, connections: int, use_wrk: bool,
@@ -290,8 +258,9 @@ def run_protocol(protocol: str, rounds: int, seconds: float, connections: int, u
         for index in range(rounds):
             shift = index % len(names)
             for name in names[shift:] + names[:shift]:
-                results[name].append(measure(servers[name][0], seconds, connections, use_wrk,
-                                             script))
+                port, child = servers[name]
+                results[name].append(measure(port, seconds, connections, use_wrk, script,
+                                             child.pid))
             print(f"round {index + 1}: " + "  ".join(
                 f"{name} {results[name][-1]['rps']:6.0f} req/s" for name in names))
     finally:
@@ -306,16 +275,23 @@ def run_protocol(protocol: str, rounds: int, seconds: float, connections: int, u
         print(f"median {name:7}: {figures['rps']:6.0f} req/s, {figures['rps'] / bare['rps']:.3f} "
               f"of bare, {added:5.1f} us added a request, p50 {figures['p50_ms']:5.2f} ms, "
               f"p99 {figures['p99_ms']:6.2f} ms ({figures['p99_ms'] - bare['p99_ms']:+.2f} ms "
-              "vs bare)")
+              f"vs bare), server CPU {figures['cpu_us']:5.1f} us a request "
+              f"({bare['cpu_us'] / figures['cpu_us']:.3f} of bare's rate)")
+    # Each round's own ratio to bare, then their median: steadier than the ratio of medians
+    # when the machine's speed drifts over a run (a shared VM's does by tens of percent).
+    paired = {name: statistics.median(r["rps"] / b["rps"] for r, b in zip(runs, results["bare"]))
+              for name, runs in results.items()}
+    print("median of the rounds' own ratios to bare: " + ", ".join(
+        f"{name} {ratio:.3f}" for name, ratio in paired.items() if name != "bare"))
     traced = summary["traced"]
     print(f"{protocol}: traced (local store) / bare throughput "
-          f"{traced['rps'] / bare['rps']:.3f} (target >= {target}), p99 "
-          f"{traced['p99_ms'] - bare['p99_ms']:+.2f} ms vs bare (target <= +2 ms)")
+          f"{traced['rps'] / bare['rps']:.3f}, {paired['traced']:.3f} by rounds (target >= "
+          f"{target}), p99 {traced['p99_ms'] - bare['p99_ms']:+.2f} ms vs bare (target <= +2 ms)")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", nargs="?", choices=("run", "serve", "load", "cost"), default="run")
+    parser.add_argument("mode", nargs="?", choices=("run", "serve", "load"), default="run")
     parser.add_argument("--fd", type=int)
     parser.add_argument("--port", type=int)
     parser.add_argument("--server", choices=SERVERS)
@@ -328,8 +304,6 @@ if __name__ == "__main__":
     wrk = shutil.which("wrk") is not None and not args.no_wrk
     if args.mode == "serve":
         serve(args.fd, args.server, args.protocol)
-    elif args.mode == "cost":
-        in_process_cost()
     elif args.mode == "load":
         _pin(1)
         load = wrk_load if wrk else asyncio_load

@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from ._faults import capture_faults, faults, record_fault, safe_str
 from ._log import log, warn_limited
@@ -43,7 +43,7 @@ __all__ = [
 
 # tracer_state.tracer: the tracer while llmobs is enabled, else None; what active_tracer()
 # returns, read without its Python call where a request pays for each one.
-tracer_state = state
+tracer_state: Final = state
 
 
 def active_tracer() -> Tracer | None:
@@ -84,5 +84,6 @@ def active_parent() -> Any:
 # activate(parent) makes a span, a remote context or None the active parent and returns a
 # token; deactivate(token) undoes it in the same context. The context variable's own methods,
 # not wrappers: a Python call costs a request about 1,300 instructions (bench/asgi_instructions).
-activate = current_parent.set
-deactivate = current_parent.reset
+# Final, as tracer_state: compiled adapters (setup.py) read them from C statics.
+activate: Final = current_parent.set
+deactivate: Final = current_parent.reset

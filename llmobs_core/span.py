@@ -302,4 +302,4 @@ class NoopSpan:
         return None
 
 
-NOOP_SPAN = NoopSpan()
+NOOP_SPAN: Final = NoopSpan()

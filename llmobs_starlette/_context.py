@@ -4,10 +4,11 @@ the active one."""
 from __future__ import annotations
 
 from contextvars import ContextVar
+from typing import Final
 
 from llmobs_core import LLMObsSpan
 
-request_span_var: ContextVar[LLMObsSpan | None] = ContextVar(
+request_span_var: Final[ContextVar[LLMObsSpan | None]] = ContextVar(
     "llmobs_starlette_request_span", default=None
 )
 

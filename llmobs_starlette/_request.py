@@ -3,7 +3,7 @@ response is complete. An instance lives for a single ASGI call; the middleware k
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from llmobs_core._adapter import LLMObsSpan, parse_traceparent, record_fault, warn_limited
 
@@ -13,9 +13,9 @@ from ._scope import route_template
 # and not two: ASGI servers check and copy each header in Python (h11 and uvicorn spent about
 # as much on a second header as the rest of the middleware's response handling).
 RESPONSE_HEADER = "traceresponse"
-_RESPONSE_HEADER = RESPONSE_HEADER.encode("latin-1")
+_RESPONSE_HEADER: Final = RESPONSE_HEADER.encode("latin-1")
 
-_CLOSED_FOR_ERROR = 1011  # websocket close code for "internal error"
+_CLOSED_FOR_ERROR: Final = 1011  # websocket close code for "internal error"
 
 
 def span_context(traceresponse: str | bytes | None) -> dict[str, str] | None:

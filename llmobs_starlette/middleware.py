@@ -4,7 +4,7 @@ continuing the caller's trace."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final
 
 from llmobs_core._adapter import (
     ACTIVE,
@@ -27,7 +27,7 @@ from ._scope import trace_headers
 Scope = dict[str, Any]
 ScopeCallable = Callable[[Scope], "str | None"]
 
-_TRACED = frozenset(("http", "websocket"))
+_TRACED: Final = frozenset(("http", "websocket"))
 _UNTRACED_NOTE = "llmobs: a malformed ASGI %s scope (%s) was passed to the app untraced"
 
 

@@ -6,16 +6,22 @@ string, annotate()'s tuple of plain messages) are measured inline, without a cal
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 # A span record beside its text: the tuple, its ids, and the small dicts and strings of a span.
-SPAN_FLOOR = 700
+SPAN_FLOOR: Final = 700
 # An evaluation metric beside its text.
-EVALUATION_FLOOR = 900
+EVALUATION_FLOOR: Final = 900
 # A message, a document, or a metadata entry: its dict and small values, beside its text.
 # Metadata is counted by entries only: reading its values would cost every span a loop.
-ENTRY = 200
-_ERROR, _INPUT, _OUTPUT, _METADATA, _TOOL_DEFINITIONS = 12, 13, 14, 15, 18  # RECORD_FIELDS
+ENTRY: Final = 200
+# Positions in RECORD_FIELDS. Final, as every constant read for each span here: the compiled
+# build (setup.py) reads them from C statics, not the module's dict.
+_ERROR: Final = 12
+_INPUT: Final = 13
+_OUTPUT: Final = 14
+_METADATA: Final = 15
+_TOOL_DEFINITIONS: Final = 18
 
 
 def record_size(record: tuple[Any, ...]) -> int:
