@@ -12,9 +12,13 @@ start-up, shutdown and import costs taken out (the traced server's flush of its 
 stays in: it is part of each span's cost). Fewer than a couple of thousand requests leave the
 writer's batch boundaries and checkpoints showing in the figure.
 
-bare / traced instructions predicts the throughput ratio well when the extra instructions are
-ordinary Python (measured on a 2-core VM: 0.80 predicted, 0.78-0.82 by throughput); it cannot
-see cache misses or lock waits. Needs valgrind (apt-get install valgrind); takes a few minutes.
+bare / traced instructions predicted the throughput ratio under h11 (2026-12-06 on a 2-core VM:
+0.80 predicted, 0.78-0.82 by throughput), but not under httptools + uvloop, where the wall
+clock weighs the added instructions about twice (2026-12-07: 0.79 predicted, 0.66 by wrk;
+docs/asgi.md, "Cost"): instructions cannot see cache misses. Nor are they immune to load: the
+client's pace sets how many requests the server reads per loop turn (with the test suite
+running beside it, bare read 228,800 instructions a request instead of 180,500), so run it on
+an otherwise idle machine. Needs valgrind (apt-get install valgrind); takes a few minutes.
 
 --traceparent sends each request with the W3C headers of a caller that is traced itself
 (traceparent and a tracestate with a dd= member, as ddtrace writes them), so the middleware
