@@ -7,9 +7,9 @@ import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
-current_parent: contextvars.ContextVar[Any] = contextvars.ContextVar(
+current_parent: Final[contextvars.ContextVar[Any]] = contextvars.ContextVar(
     "llmobs_current_parent", default=None
 )
 
@@ -17,12 +17,12 @@ current_parent: contextvars.ContextVar[Any] = contextvars.ContextVar(
 # active when the stream handed out its first item: (span, parent) or None. Until the stream
 # ends, LLMObs.current_span() (so annotate() and export_span()) gives that span while the same
 # parent is active; it is never the parent of new spans. See docs/integrations-openai.md.
-reading_stream: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar(
+reading_stream: Final[contextvars.ContextVar[tuple[Any, Any] | None]] = contextvars.ContextVar(
     "llmobs_reading_stream", default=None
 )
 
 # The annotation contexts entered in this context, outermost first (annotation_context.py).
-annotation_contexts: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
+annotation_contexts: Final[contextvars.ContextVar[tuple[Any, ...]]] = contextvars.ContextVar(
     "llmobs_annotation_contexts", default=()
 )
 

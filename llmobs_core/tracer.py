@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import atexit
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ._log import warn_limited
 from ._signals import install_sigterm_drain, uninstall_sigterm_drain
@@ -21,7 +21,7 @@ from .span import LLMObsSpan
 if TYPE_CHECKING:
     from .propagation.headers import RemoteContext
 
-ACTIVE: Any = object()  # start_span's default parent: the one active in the current context
+ACTIVE: Final[Any] = object()  # start_span's default parent: the one active in the current context
 
 
 class Tracer:
@@ -139,7 +139,7 @@ class _Global:
     atexit_registered = False
 
 
-state = _Global()
+state: Final = _Global()
 
 
 class EnabledFlag:

@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 Attributes = dict[str, Any]
 
-OPENINFERENCE_KINDS = {"llm": "LLM", "embedding": "EMBEDDING", "retrieval": "RETRIEVER",
-                       "tool": "TOOL", "agent": "AGENT", "workflow": "CHAIN", "task": "CHAIN"}
-GEN_AI_OPERATIONS = {"llm": "chat", "embedding": "embeddings", "retrieval": "retrieval",
-                     "tool": "execute_tool", "agent": "invoke_agent",
-                     "workflow": "invoke_workflow"}
-_NAME_ATTRIBUTE = {"tool": ("gen_ai.tool.name", "tool.name"), "agent": ("gen_ai.agent.name",),
-                   "workflow": ("gen_ai.workflow.name",)}
+# Final: the compiled build (setup.py) reads these from C statics, not the module's dict.
+OPENINFERENCE_KINDS: Final = {
+    "llm": "LLM", "embedding": "EMBEDDING", "retrieval": "RETRIEVER", "tool": "TOOL",
+    "agent": "AGENT", "workflow": "CHAIN", "task": "CHAIN"}
+GEN_AI_OPERATIONS: Final = {
+    "llm": "chat", "embedding": "embeddings", "retrieval": "retrieval", "tool": "execute_tool",
+    "agent": "invoke_agent", "workflow": "invoke_workflow"}
+_NAME_ATTRIBUTE: Final = {"tool": ("gen_ai.tool.name", "tool.name"),
+                          "agent": ("gen_ai.agent.name",), "workflow": ("gen_ai.workflow.name",)}
 # metric key -> (GenAI semantic convention name, OpenInference name)
-_METRICS = {
+_METRICS: Final = {
     "input_tokens": ("gen_ai.usage.input_tokens", "llm.token_count.prompt"),
     "output_tokens": ("gen_ai.usage.output_tokens", "llm.token_count.completion"),
     "total_tokens": (None, "llm.token_count.total"),
@@ -68,7 +70,7 @@ def span_attributes(event: dict[str, Any]) -> Attributes:
 
 
 FixedKey = tuple[Any, ...]
-_NO_MODEL = object()  # in a FixedKey: the event has no model_name
+_NO_MODEL: Final = object()  # in a FixedKey: the event has no model_name
 
 
 def fixed_key(event: dict[str, Any]) -> FixedKey:
@@ -153,11 +155,12 @@ def _model(attributes: Attributes, kind: str, model: Any, provider: Any) -> None
 
 
 # side -> its attributes: value, mime type, GenAI messages, OpenInference messages' prefix
-_SIDES = tuple((side, f"{side}.value", f"{side}.mime_type", f"gen_ai.{side}.messages",
-                f"llm.{side}_messages") for side in ("input", "output"))
-_KEYED = 32  # messages whose attribute names are made once, in _MESSAGE_KEYS
-_MESSAGE_KEYS = {prefix: [(f"{prefix}.{i}.message.role", f"{prefix}.{i}.message.content")
-                          for i in range(_KEYED)] for *_, prefix in _SIDES}
+_SIDES: Final = tuple((side, f"{side}.value", f"{side}.mime_type", f"gen_ai.{side}.messages",
+                       f"llm.{side}_messages") for side in ("input", "output"))
+_KEYED: Final = 32  # messages whose attribute names are made once, in _MESSAGE_KEYS
+_MESSAGE_KEYS: Final = {
+    prefix: [(f"{prefix}.{i}.message.role", f"{prefix}.{i}.message.content")
+             for i in range(_KEYED)] for *_, prefix in _SIDES}
 
 
 def _io(attributes: Attributes, kind: str, meta: dict[str, Any]) -> None:
@@ -246,8 +249,8 @@ def _documents(attributes: Attributes, kind: str, documents: list[dict[str, Any]
 
 
 # metric key -> (its attribute names, whether it is a count of tokens, written as an int)
-_METRIC_NAMES = {key: (tuple(name for name in names if name), key.endswith("_tokens"))
-                 for key, names in _METRICS.items()}
+_METRIC_NAMES: Final = {key: (tuple(name for name in names if name), key.endswith("_tokens"))
+                        for key, names in _METRICS.items()}
 
 
 def _metrics(attributes: Attributes, metrics: dict[str, Any]) -> None:

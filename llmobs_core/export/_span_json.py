@@ -11,7 +11,7 @@ when encoding a record fails."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from ..sampling import format_rate
 from ..span import SpanRecord
@@ -24,8 +24,8 @@ except ImportError:  # a core dependency; without it the sink encodes built even
 
 # Metric keys seen without a "." (most events have the same few): an event whose keys are all
 # here needs no sanitised_metrics() copy.
-PLAIN_METRIC_KEYS: set[Any] = set()
-_MAX_PLAIN_METRIC_KEYS = 1_000
+PLAIN_METRIC_KEYS: Final[set[Any]] = set()
+_MAX_PLAIN_METRIC_KEYS: Final = 1_000
 
 
 def sanitised_metrics(metrics: dict[Any, Any]) -> dict[Any, Any]:
@@ -46,8 +46,8 @@ AVAILABLE = orjson is not None
 
 # orjson writes integers of 64 bits (-2**63 to 2**64 - 1) and refuses the others: an integer
 # written in at most 19 characters is one.
-_MAX_DIGITS = 19
-_CACHE_MAX = 4096
+_MAX_DIGITS: Final = 19
+_CACHE_MAX: Final = 4096
 
 
 def _escape_free(text: Any) -> bool:

@@ -6,15 +6,15 @@ string, annotate()'s tuple of plain messages) are measured inline, without a cal
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 # A span record beside its text: the tuple, its ids, and the small dicts and strings of a span.
-SPAN_FLOOR = 700
+SPAN_FLOOR: Final = 700
 # An evaluation metric beside its text.
-EVALUATION_FLOOR = 900
+EVALUATION_FLOOR: Final = 900
 # A message, a document, or a metadata entry: its dict and small values, beside its text.
 # Metadata is counted by entries only: reading its values would cost every span a loop.
-ENTRY = 200
+ENTRY: Final = 200
 _ERROR, _INPUT, _OUTPUT, _METADATA, _TOOL_DEFINITIONS = 12, 13, 14, 15, 18  # RECORD_FIELDS
 
 
