@@ -44,20 +44,22 @@ except ImportError:  # a core dependency; without it the standard library's json
     orjson = None  # type: ignore[assignment]
 
 
+# Final: read from C statics when compiled (a global looked up at each of a span's few calls).
+_DUMPS: Final = None if orjson is None else orjson.dumps
+_NON_STR_KEYS: Final = 0 if orjson is None else orjson.OPT_NON_STR_KEYS
+_REPR: Final = repr
+
+
 def _json(value: Any) -> str:
-    if orjson is not None:
+    if _DUMPS is not None:
         try:  # without OPT_NON_STR_KEYS, which costs a third more, unless a key needs it
-            return _dumps(value, default=repr).decode()
+            return _DUMPS(value, default=_REPR).decode()
         except TypeError:
             try:
-                return _dumps(value, default=repr, option=_NON_STR_KEYS).decode()
+                return _DUMPS(value, default=_REPR, option=_NON_STR_KEYS).decode()
             except TypeError:  # what orjson refuses (a lone surrogate, a huge int) json takes
                 pass
     return json.dumps(value, ensure_ascii=False, default=repr)
-
-
-if orjson is not None:
-    _dumps, _NON_STR_KEYS = orjson.dumps, orjson.OPT_NON_STR_KEYS
 
 
 def _text(value: Any) -> str:
