@@ -84,7 +84,7 @@ class SpanJSON:
         meta = shared_meta(kind, model_name, model_provider, error, input_value, output_value,
                            metadata, tool_definitions, extras, pagent)
         if error is None and not span_tags:
-            tags = self._common_tags(ml_app, session_id)
+            tags = self._tags.get((ml_app, session_id)) or self._common_tags(ml_app, session_id)
         else:
             head = builder.tag_head(ml_app, session_id)
             tags = dumps(builder.tags(head, error, span_tags)).decode()
@@ -98,7 +98,9 @@ class SpanJSON:
         apm_trace_hex = trace_hex if apm_trace_id == trace_id else f"{apm_trace_id:032x}"
         span_text = str(span_id)
         parent_text = "undefined" if parent_id is None else str(parent_id)
-        name_json = f'"{name}"' if _escape_free(name) else dumps(name).decode()
+        # _escape_free(name), inline: a call costs the pure-Python build more than the test
+        name_json = (f'"{name}"' if type(name) is str and name.isprintable() and '"' not in name
+                     and "\\" not in name else dumps(name).decode())
         rate = "1" if sample_rate == 1.0 else format_rate(sample_rate)
         session = "" if not session_id else ',"session_id":' + (
             f'"{session_id}"' if _escape_free(session_id) else dumps(session_id).decode())
