@@ -14,15 +14,15 @@ import math
 import re
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
-MAX_TEXT = 1_000_000  # characters kept of one object's repr
-MAX_DEPTH = 64  # nesting levels kept; deeper values become a stand-in text
-MAX_ITEMS = 100_000  # container items kept in one snapshot; the rest is cut
+MAX_TEXT: Final = 1_000_000  # characters kept of one object's repr
+MAX_DEPTH: Final = 64  # nesting levels kept; deeper values become a stand-in text
+MAX_ITEMS: Final = 100_000  # container items kept in one snapshot; the rest is cut
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what every sink carries as a JSON integer
-_PRIMITIVE_KEYS = {True: "true", False: "false", None: "null"}
-TRUNCATED = "...[truncated]"
-_SURROGATE = re.compile(f"[{chr(0xD800)}-{chr(0xDFFF)}]")  # no surrogate literal: mypyc
+_PRIMITIVE_KEYS: Final = {True: "true", False: "false", None: "null"}
+TRUNCATED: Final = "...[truncated]"
+_SURROGATE: Final = re.compile(f"[{chr(0xD800)}-{chr(0xDFFF)}]")  # no surrogate literal: mypyc
 
 
 def clean_text(text: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ._faults import safe_str
 from ._log import warn_limited
@@ -15,8 +15,8 @@ from ._values import as_name, clean_text, plain, safe_repr
 if TYPE_CHECKING:
     from .span import LLMObsSpan
 
-_MESSAGE_KEYS = ("role", "content", "tool_calls", "tool_results")
-_DOCUMENT_KEYS = ("text", "name", "id", "score")
+_MESSAGE_KEYS: Final = ("role", "content", "tool_calls", "tool_results")
+_DOCUMENT_KEYS: Final = ("text", "name", "id", "score")
 
 
 class Rejected(Exception):
@@ -103,12 +103,12 @@ def _document(item: Any) -> dict[str, Any]:
 
 
 # kind -> (input shaper, output shaper)
-_SHAPERS = {
+_SHAPERS: Final = {
     "llm": (_messages, _messages),
     "embedding": (_documents, plain),
     "retrieval": (plain, _documents),
 }
-_VALUE_SHAPERS = (plain, plain)
+_VALUE_SHAPERS: Final = (plain, plain)
 
 
 def shape_io(kind: str, direction: int, data: Any) -> Any:

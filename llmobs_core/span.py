@@ -13,17 +13,17 @@ from typing import Any, Final
 from ._values import clean_text
 from .context import current_parent, restore
 
-KINDS = ("agent", "embedding", "llm", "retrieval", "task", "tool", "workflow")
-MODEL_KINDS = frozenset(("llm", "embedding"))
+KINDS: Final = ("agent", "embedding", "llm", "retrieval", "task", "tool", "workflow")
+MODEL_KINDS: Final = frozenset(("llm", "embedding"))
 _INHERITING: Final = frozenset(("llm", "tool"))
-_MAX_STACK_CHARS = 8000
+_MAX_STACK_CHARS: Final = 8000
 
 
 # What a finished span hands to the writer: a plain tuple of these fields, in this order (built
 # by LLMObsSpan.record, read by span_events.py). Never a tuple subclass: the cyclic GC
 # untracks only exact tuples, and records wait in the writer's queue.
 SpanRecord = tuple
-RECORD_FIELDS = (
+RECORD_FIELDS: Final = (
     "kind", "name", "trace_id", "span_id", "parent_id", "apm_trace_id", "ml_app", "session_id",
     "model_name", "model_provider", "start_ns", "duration_ns", "error", "input", "output",
     "metadata", "metrics", "tags", "tool_definitions", "sample_rate", "extras", "pagent",
@@ -31,7 +31,7 @@ RECORD_FIELDS = (
 
 # Ids come from a generator of llmobs's own, seeded by the operating system and again in each
 # forked child, so an application's random.seed() (or a fork) never makes ids repeat.
-_ids = random.Random()
+_ids: Final = random.Random()
 # Final: the compiled build (setup.py) reads these from C statics, not the module's dict.
 _random_bits: Final = _ids.getrandbits
 _clock_ns: Final = time_ns

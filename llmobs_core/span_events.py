@@ -5,13 +5,13 @@ caller's: this is where values are encoded."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 
 from ._values import as_text, repr_or_stand_in
 from .sampling import format_rate
 from .span import MODEL_KINDS, LLMObsSpan, SpanRecord
 
-_PRIMITIVES = frozenset((str, int, float, bool, type(None)))
+_PRIMITIVES: Final = frozenset((str, int, float, bool, type(None)))
 
 
 def _plain(value: Any) -> Any:
@@ -206,7 +206,7 @@ def event_meta(kind: Any, model_name: Any, model_provider: Any, error: Any, inpu
 
 
 # The meta of spans with nothing but their kind (a workflow or task left unannotated), shared.
-_KIND_ONLY: dict[str, dict[str, Any]] = {}
+_KIND_ONLY: Final[dict[str, dict[str, Any]]] = {}
 
 
 def shared_meta(kind: Any, model_name: Any, model_provider: Any, error: Any, input_value: Any,

@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Final
 
 from ._span_json import AVAILABLE as SPAN_JSON_AVAILABLE
 from ._span_json import PLAIN_METRIC_KEYS, SpanJSON, sanitised_metrics
 from .base import Event, builder_of
 
-MAX_BODY_BYTES = 5 << 20
-MAX_EVENT_BYTES = 5_000_000
-DROPPED_VALUE = "dropped: over the size limit"
-_KEEP_CHARS = 1_000
-_KEEP_TAGS = 200
+MAX_BODY_BYTES: Final = 5 << 20
+MAX_EVENT_BYTES: Final = 5_000_000
+DROPPED_VALUE: Final = "dropped: over the size limit"
+_KEEP_CHARS: Final = 1_000
+_KEEP_TAGS: Final = 200
 
-_EVAL_HEAD = b'{"data":{"type":"evaluation_metric","attributes":{"metrics":['
-_EVAL_TAIL = b"]}}}"
+_EVAL_HEAD: Final = b'{"data":{"type":"evaluation_metric","attributes":{"metrics":['
+_EVAL_TAIL: Final = b"]}}}"
 
 
 def _unencodable(value: Any) -> str:
@@ -38,10 +38,10 @@ except ImportError:  # a core dependency, but the sink still works without it, o
 # Without orjson: ASCII output (anything else \u-escaped) is what the C encoder writes fastest,
 # and its bytes need no UTF-8 pass. The fast path skips the cycle check; an event that fails
 # there is encoded again by the careful path.
-_std_fast = json.JSONEncoder(separators=(",", ":"), check_circular=False,
+_std_fast: Final = json.JSONEncoder(separators=(",", ":"), check_circular=False,
                              default=_unencodable).encode
-_std_careful = json.JSONEncoder(separators=(",", ":"), default=_unencodable).encode
-_ENCODE_ERRORS = (ValueError, TypeError, RecursionError)  # orjson's errors are TypeErrors
+_std_careful: Final = json.JSONEncoder(separators=(",", ":"), default=_unencodable).encode
+_ENCODE_ERRORS: Final = (ValueError, TypeError, RecursionError)  # orjson's errors are TypeErrors
 
 
 def _fast(value: Any) -> bytes:

@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 Attributes = dict[str, Any]
 
-OPENINFERENCE_KINDS = {"llm": "LLM", "embedding": "EMBEDDING", "retrieval": "RETRIEVER",
-                       "tool": "TOOL", "agent": "AGENT", "workflow": "CHAIN", "task": "CHAIN"}
-GEN_AI_OPERATIONS = {"llm": "chat", "embedding": "embeddings", "retrieval": "retrieval",
-                     "tool": "execute_tool", "agent": "invoke_agent",
-                     "workflow": "invoke_workflow"}
-_NAME_ATTRIBUTE = {"tool": ("gen_ai.tool.name", "tool.name"), "agent": ("gen_ai.agent.name",),
-                   "workflow": ("gen_ai.workflow.name",)}
+# Final: the compiled build (setup.py) reads these from C statics, not the module's dict.
+OPENINFERENCE_KINDS: Final = {
+    "llm": "LLM", "embedding": "EMBEDDING", "retrieval": "RETRIEVER", "tool": "TOOL",
+    "agent": "AGENT", "workflow": "CHAIN", "task": "CHAIN"}
+GEN_AI_OPERATIONS: Final = {
+    "llm": "chat", "embedding": "embeddings", "retrieval": "retrieval", "tool": "execute_tool",
+    "agent": "invoke_agent", "workflow": "invoke_workflow"}
+_NAME_ATTRIBUTE: Final = {"tool": ("gen_ai.tool.name", "tool.name"),
+                          "agent": ("gen_ai.agent.name",), "workflow": ("gen_ai.workflow.name",)}
 # metric key -> (GenAI semantic convention name, OpenInference name)
-_METRICS = {
+_METRICS: Final = {
     "input_tokens": ("gen_ai.usage.input_tokens", "llm.token_count.prompt"),
     "output_tokens": ("gen_ai.usage.output_tokens", "llm.token_count.completion"),
     "total_tokens": (None, "llm.token_count.total"),
@@ -42,20 +44,22 @@ except ImportError:  # a core dependency; without it the standard library's json
     orjson = None  # type: ignore[assignment]
 
 
+# Final: read from C statics when compiled (a global looked up at each of a span's few calls).
+_DUMPS: Final = None if orjson is None else orjson.dumps
+_NON_STR_KEYS: Final = 0 if orjson is None else orjson.OPT_NON_STR_KEYS
+_REPR: Final = repr
+
+
 def _json(value: Any) -> str:
-    if orjson is not None:
+    if _DUMPS is not None:
         try:  # without OPT_NON_STR_KEYS, which costs a third more, unless a key needs it
-            return _dumps(value, default=repr).decode()
+            return _DUMPS(value, default=_REPR).decode()
         except TypeError:
             try:
-                return _dumps(value, default=repr, option=_NON_STR_KEYS).decode()
+                return _DUMPS(value, default=_REPR, option=_NON_STR_KEYS).decode()
             except TypeError:  # what orjson refuses (a lone surrogate, a huge int) json takes
                 pass
     return json.dumps(value, ensure_ascii=False, default=repr)
-
-
-if orjson is not None:
-    _dumps, _NON_STR_KEYS = orjson.dumps, orjson.OPT_NON_STR_KEYS
 
 
 def _text(value: Any) -> str:
@@ -68,7 +72,7 @@ def span_attributes(event: dict[str, Any]) -> Attributes:
 
 
 FixedKey = tuple[Any, ...]
-_NO_MODEL = object()  # in a FixedKey: the event has no model_name
+_NO_MODEL: Final = object()  # in a FixedKey: the event has no model_name
 
 
 def fixed_key(event: dict[str, Any]) -> FixedKey:
@@ -153,11 +157,12 @@ def _model(attributes: Attributes, kind: str, model: Any, provider: Any) -> None
 
 
 # side -> its attributes: value, mime type, GenAI messages, OpenInference messages' prefix
-_SIDES = tuple((side, f"{side}.value", f"{side}.mime_type", f"gen_ai.{side}.messages",
-                f"llm.{side}_messages") for side in ("input", "output"))
-_KEYED = 32  # messages whose attribute names are made once, in _MESSAGE_KEYS
-_MESSAGE_KEYS = {prefix: [(f"{prefix}.{i}.message.role", f"{prefix}.{i}.message.content")
-                          for i in range(_KEYED)] for *_, prefix in _SIDES}
+_SIDES: Final = tuple((side, f"{side}.value", f"{side}.mime_type", f"gen_ai.{side}.messages",
+                       f"llm.{side}_messages") for side in ("input", "output"))
+_KEYED: Final = 32  # messages whose attribute names are made once, in _MESSAGE_KEYS
+_MESSAGE_KEYS: Final = {
+    prefix: [(f"{prefix}.{i}.message.role", f"{prefix}.{i}.message.content")
+             for i in range(_KEYED)] for *_, prefix in _SIDES}
 
 
 def _io(attributes: Attributes, kind: str, meta: dict[str, Any]) -> None:
@@ -246,8 +251,8 @@ def _documents(attributes: Attributes, kind: str, documents: list[dict[str, Any]
 
 
 # metric key -> (its attribute names, whether it is a count of tokens, written as an int)
-_METRIC_NAMES = {key: (tuple(name for name in names if name), key.endswith("_tokens"))
-                 for key, names in _METRICS.items()}
+_METRIC_NAMES: Final = {key: (tuple(name for name in names if name), key.endswith("_tokens"))
+                        for key, names in _METRICS.items()}
 
 
 def _metrics(attributes: Attributes, metrics: dict[str, Any]) -> None:

@@ -10,25 +10,37 @@ varint length and that many bytes (strings, bytes, nested messages)."""
 from __future__ import annotations
 
 from struct import Struct
-from typing import Any
+from typing import Any, Final
 
-_FIXED64 = Struct("<Q").pack
-_DOUBLE = Struct("<d").pack
-_TIMES = Struct("<BQBQ").pack
-_IDS = Struct(">2sQQ2sQ").pack
-_LOW64 = (1 << 64) - 1
-_TWO_BYTES = Struct("<H").pack  # a varint of two bytes, written as one little-endian number
-_SMALL = [bytes((n,)) for n in range(128)]
-_HEADS: dict[str, bytes] = {}  # attribute keys, encoded
-_MAX_HEADS = 8192
+_FIXED64: Final = Struct("<Q").pack
+_DOUBLE: Final = Struct("<d").pack
+_TIMES: Final = Struct("<BQBQ").pack
+_IDS: Final = Struct(">2sQQ2sQ").pack
+_LOW64: Final = (1 << 64) - 1
+# A varint of two bytes, written as one little-endian number.
+_TWO_BYTES: Final = Struct("<H").pack
+_SMALL: Final = [bytes((n,)) for n in range(128)]  # varints of one byte
+_HEADS: Final[dict[str, bytes]] = {}  # attribute keys, encoded
+_MAX_HEADS: Final = 8192
+# The bytes around a KeyValue of under 128 bytes, made once: its tag and length (by tag, then
+# length); a string AnyValue's length, tag and string length (by string length); a small int's
+# AnyValue with its length (by value).
+_KEY_VALUE_HEADS: Final[dict[bytes, list[bytes]]] = {}
+_STRING_VALUE_HEADS: Final = [bytes((n + 2, 0x0A, n)) for n in range(126)]
+_SMALL_INT_VALUES: Final = [b"\x02\x18" + bytes((n,)) for n in range(128)]
 
 # Span (trace.proto): trace_id 1, span_id 2, parent_span_id 4, name 5, kind 6, start 7, end 8,
 # attributes 9, events 11, status 15. Status: message 2, code 3. Event: time 1, name 2,
 # attributes 3. KeyValue: key 1, value 2. AnyValue: string 1, bool 2, int 3, double 4, array 5.
-TRACE_ID, SPAN_ID, PARENT_ID, NAME = b"\x0a\x10", b"\x12\x08", b"\x22\x08", b"\x2a"
-ATTRIBUTE, EVENT, STATUS = b"\x4a", b"\x5a", b"\x7a"
-SPAN_KINDS = {"internal": b"\x30\x01", "client": b"\x30\x03"}
-STATUS_OK = b"\x7a\x02\x18\x01"  # code: STATUS_CODE_OK
+TRACE_ID: Final = b"\x0a\x10"
+SPAN_ID: Final = b"\x12\x08"
+PARENT_ID: Final = b"\x22\x08"
+NAME: Final = b"\x2a"
+ATTRIBUTE: Final = b"\x4a"
+EVENT: Final = b"\x5a"
+STATUS: Final = b"\x7a"
+SPAN_KINDS: Final = {"internal": b"\x30\x01", "client": b"\x30\x03"}
+STATUS_OK: Final = b"\x7a\x02\x18\x01"  # code: STATUS_CODE_OK
 
 
 def varint(n: int) -> bytes:
@@ -75,7 +87,8 @@ def add_attributes(out: list[bytes], tag: bytes, values: dict[str, Any]) -> None
     """Append the parts of repeated KeyValue fields numbered `tag` to `out`. This is most of
     the sink's work, so the common values (a string that makes a KeyValue of under 128
     bytes, a small int) are written inline, without a call."""
-    extend, heads, small = out.extend, _HEADS, _SMALL
+    extend, heads = out.extend, _HEADS
+    kv_heads = _KEY_VALUE_HEADS.get(tag) or _key_value_heads(tag)
     for key, value in values.items():
         try:
             head = heads[key]  # the key's field, then the value's tag
@@ -91,7 +104,7 @@ def add_attributes(out: list[bytes], tag: bytes, values: dict[str, Any]) -> None
             # A KeyValue: head, the AnyValue's length, then the AnyValue: 0x0a, n, the UTF-8.
             size = len(head) + n + 3
             if size < 128:
-                extend((tag, small[size], head, small[n + 2], b"\x0a", small[n], data))
+                extend((kv_heads[size], head, _STRING_VALUE_HEADS[n], data))
                 continue
             # The same parts with longer lengths, without copying the text into a KeyValue.
             n_varint = varint(n)
@@ -101,11 +114,16 @@ def add_attributes(out: list[bytes], tag: bytes, values: dict[str, Any]) -> None
                     value_size_varint, b"\x0a", n_varint, data))
             continue
         elif kind is int and 0 <= value < 128 and len(head) < 124:
-            extend((tag, small[len(head) + 3], head, b"\x02\x18", small[value]))
+            extend((kv_heads[len(head) + 3], head, _SMALL_INT_VALUES[value]))
             continue
         else:
             encoded = any_value(value)
         out.append(_key_value(tag, head, encoded))
+
+
+def _key_value_heads(tag: bytes) -> list[bytes]:
+    heads = _KEY_VALUE_HEADS[tag] = [tag + bytes((size,)) for size in range(128)]
+    return heads
 
 
 def _head(key: str) -> bytes:

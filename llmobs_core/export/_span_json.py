@@ -1,18 +1,21 @@
 """A span event's JSON for the Datadog sink, written straight from the finished span's record:
 byte for byte what orjson writes for EventBuilder.build(record) (tests/export/
-test_span_json.py compares the two on hostile records). Building the event's fresh copies
-cost as much as encoding them; here the event comes from EventBuilder.event(record,
-fresh=False), which shares the tags list and the meta of a span with nothing but its kind
-(shared_meta()) between the spans of an application, since orjson only reads them. Needs
-orjson; _datadog_payload.py falls back to build() and the careful encoding when it is
-missing or when encoding a record fails."""
+test_span_json.py compares the two on hostile records). The event's own object (ids, times,
+status, the _dd object) is written here as text; orjson writes its meta (shared_meta(), the
+same dict for the spans with nothing but their kind), metrics and tags, and any name or
+session id it would escape. Building the event's dicts for orjson cost as much as encoding
+them (docs/accelerator.md). A record whose ids or times are not plain 64-bit ints goes the
+old way, built with EventBuilder.event(record, fresh=False) and encoded whole. Needs orjson;
+_datadog_payload.py falls back to build() and the careful encoding when it is missing or
+when encoding a record fails."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
+from ..sampling import format_rate
 from ..span import SpanRecord
-from ..span_events import EventBuilder
+from ..span_events import EventBuilder, shared_meta
 
 try:
     import orjson
@@ -21,8 +24,8 @@ except ImportError:  # a core dependency; without it the sink encodes built even
 
 # Metric keys seen without a "." (most events have the same few): an event whose keys are all
 # here needs no sanitised_metrics() copy.
-PLAIN_METRIC_KEYS: set[Any] = set()
-_MAX_PLAIN_METRIC_KEYS = 1_000
+PLAIN_METRIC_KEYS: Final[set[Any]] = set()
+_MAX_PLAIN_METRIC_KEYS: Final = 1_000
 
 
 def sanitised_metrics(metrics: dict[Any, Any]) -> dict[Any, Any]:
@@ -41,6 +44,18 @@ def sanitised_metrics(metrics: dict[Any, Any]) -> dict[Any, Any]:
 AVAILABLE = orjson is not None
 
 
+# orjson writes integers of 64 bits (-2**63 to 2**64 - 1) and refuses the others: an integer
+# written in at most 19 characters is one.
+_MAX_DIGITS: Final = 19
+_CACHE_MAX: Final = 4096
+
+
+def _escape_free(text: Any) -> bool:
+    """Whether orjson writes this value as the string itself between quotes: it escapes only
+    '"', '\\' and control characters, none of them printable (nor is a lone surrogate)."""
+    return type(text) is str and text.isprintable() and '"' not in text and "\\" not in text
+
+
 class SpanJSON:
     """Encodes the records of one EventBuilder's spans. encode() raises on anything it cannot
     write exactly as orjson writes the built event (a non-string key, a lone surrogate, an
@@ -48,12 +63,70 @@ class SpanJSON:
     and takes the careful path."""
 
     def __init__(self, builder: EventBuilder) -> None:
+        self._builder = builder
         self._event = builder.event
         self._dumps = orjson.dumps
+        self._tags: dict[Any, str] = {}  # (ml_app, session_id) -> its spans' common tags
 
     def encode(self, record: SpanRecord) -> bytes:
+        (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id,
+         model_name, model_provider, start_ns, duration_ns, error, input_value, output_value,
+         metadata, metrics, span_tags, tool_definitions, sample_rate, extras, pagent) = record
+        if not (type(trace_id) is int and type(span_id) is int and type(apm_trace_id) is int
+                and (parent_id is None or type(parent_id) is int) and type(start_ns) is int
+                and type(duration_ns) is int):
+            return self._built(record)
+        start_text, duration_text = str(start_ns), str(duration_ns)
+        if len(start_text) > _MAX_DIGITS or len(duration_text) > _MAX_DIGITS:
+            return self._built(record)  # maybe beyond the 64 bits orjson writes
+        dumps = self._dumps
+        builder = self._builder
+        meta = shared_meta(kind, model_name, model_provider, error, input_value, output_value,
+                           metadata, tool_definitions, extras, pagent)
+        if error is None and not span_tags:
+            tags = self._tags.get((ml_app, session_id)) or self._common_tags(ml_app, session_id)
+        else:
+            head = builder.tag_head(ml_app, session_id)
+            tags = dumps(builder.tags(head, error, span_tags)).decode()
+        if not metrics:
+            metrics_json = "{}"
+        else:
+            if not PLAIN_METRIC_KEYS.issuperset(metrics):
+                metrics = sanitised_metrics(metrics)
+            metrics_json = dumps(metrics).decode()
+        trace_hex = builder.trace_hex(trace_id, parent_id)
+        apm_trace_hex = trace_hex if apm_trace_id == trace_id else f"{apm_trace_id:032x}"
+        span_text = str(span_id)
+        parent_text = "undefined" if parent_id is None else str(parent_id)
+        # _escape_free(name), inline: a call costs the pure-Python build more than the test
+        name_json = (f'"{name}"' if type(name) is str and name.isprintable() and '"' not in name
+                     and "\\" not in name else dumps(name).decode())
+        rate = "1" if sample_rate == 1.0 else format_rate(sample_rate)
+        session = "" if not session_id else ',"session_id":' + (
+            f'"{session_id}"' if _escape_free(session_id) else dumps(session_id).decode())
+        # EventBuilder.event()'s keys, in its order.
+        return (f'{{"trace_id":"{trace_hex}","span_id":"{span_text}","parent_id":"{parent_text}"'
+                f',"name":{name_json},"start_ns":{start_text},"duration":{duration_text},'
+                f'"status":"{"ok" if error is None else "error"}","meta":{dumps(meta).decode()},'
+                f'"metrics":{metrics_json},"tags":{tags},"_dd":{{"span_id":"{span_text}",'
+                f'"trace_id":"{trace_hex}","apm_trace_id":"{apm_trace_hex}","sample_rate":'
+                f'"{rate}","sampling_decision":"1"}}{session}}}').encode()
+
+    def _built(self, record: SpanRecord) -> bytes:
+        """The record's event built, then encoded whole."""
         event = self._event(record, False)
         metrics = event["metrics"]
         if metrics and not PLAIN_METRIC_KEYS.issuperset(metrics):
             event["metrics"] = sanitised_metrics(metrics)
         return self._dumps(event)
+
+    def _common_tags(self, ml_app: Any, session_id: Any) -> str:
+        """The tags of a span without an error or tags of its own: its application's."""
+        key = (ml_app, session_id)
+        tags = self._tags.get(key)
+        if tags is None:
+            if len(self._tags) >= _CACHE_MAX:
+                self._tags.clear()
+            tags = self._tags[key] = self._dumps(
+                self._builder.tag_head(ml_app, session_id)).decode()
+        return tags

@@ -10,7 +10,7 @@ counts are kept beside, so a sink that lost what another delivered still shows i
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from .._faults import safe_str
 from .._log import warn_limited
@@ -20,7 +20,7 @@ from .base import Event, PartialDelivery, Sink, SpanEvents
 Undelivered = dict[int, str]  # index in the batch -> why it was not delivered
 # Failing calls a batch may cost while its bad events are searched for: a sink that fails on
 # everything must not be called thousands of times a batch. What is left counts as sink_error.
-_SEARCH_BUDGET = 64
+_SEARCH_BUDGET: Final = 64
 
 
 class Tally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gzip
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from .._log import warn_limited
 from ..sampling import format_rate
@@ -32,9 +32,9 @@ from .base import Event, builder_of, tracer_version
 
 __all__ = ["OTLPSink", "SpanData"]
 
-_CLIENT_KINDS = frozenset(("llm", "embedding"))
-_MAX_RESOURCES = 1_000
-_MAX_FIXED = 4_096
+_CLIENT_KINDS: Final = frozenset(("llm", "embedding"))
+_MAX_RESOURCES: Final = 1_000
+_MAX_FIXED: Final = 4_096
 
 
 class SpanData(NamedTuple):
@@ -122,7 +122,7 @@ def _error(meta: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         "exception.stacktrace": error.get("stack") or ""})
 
 
-_new = tuple.__new__
+_new: Final = tuple.__new__
 
 
 def evaluation_data(metric: Event) -> SpanData:

@@ -11,7 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from .._faults import capture_faults
 from .._log import log
@@ -22,17 +22,18 @@ from .base import Event, Sink
 from .delivery import Delivery, Tally
 from .sizes import evaluation_size, record_size
 
-DROP_REASONS = ("queue_full", "queue_bytes", "span_processor", "unencodable", "sink_error",
+DROP_REASONS: Final = ("queue_full", "queue_bytes", "span_processor", "unencodable", "sink_error",
                 "shutdown", "sampled_out")
-MAX_QUEUE = 64_000
-MAX_QUEUE_BYTES = 32 << 20
-BATCH_BYTES = 4 << 20
-_SINK_STOP_S = 0.5  # after the drain's deadline, what sinks get to stop their batch in flight
+MAX_QUEUE: Final = 64_000
+MAX_QUEUE_BYTES: Final = 32 << 20
+BATCH_BYTES: Final = 4 << 20
+# After the drain's deadline, what sinks get to stop their batch in flight.
+_SINK_STOP_S: Final = 0.5
 # The writers not shut down yet, reset in a forked child. Strong references, each dropped by
 # shutdown(): the compiled Writer (setup.py) cannot be weakly referenced, and every writer that
 # enable() starts is shut down by disable() or at exit.
-_running_writers: set[Writer] = set()
-_WARN_EVERY_S = 60.0
+_running_writers: Final[set[Writer]] = set()
+_WARN_EVERY_S: Final = 60.0
 
 
 class _FlushMarker:

@@ -20,13 +20,13 @@ from __future__ import annotations
 import marshal
 from collections.abc import Callable
 from operator import itemgetter
-from typing import Any
+from typing import Any, Final
 
 from .codec import Event, decode, encode
 from .traces import span_facts
 
-MARSHAL_VERSION = 4
-_start_of = itemgetter(10)  # RECORD_FIELDS' start_ns
+MARSHAL_VERSION: Final = 4
+_start_of: Final = itemgetter(10)  # RECORD_FIELDS' start_ns
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
