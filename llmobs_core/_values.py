@@ -19,7 +19,9 @@ from typing import Any, Final
 MAX_TEXT: Final = 1_000_000  # characters kept of one object's repr
 MAX_DEPTH: Final = 64  # nesting levels kept; deeper values become a stand-in text
 MAX_ITEMS: Final = 100_000  # container items kept in one snapshot; the rest is cut
-_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what every sink carries as a JSON integer
+# What every sink carries as a JSON integer. One Final a line: an unpacking cannot be Final.
+_INT_MIN: Final = -(2**63)
+_INT_MAX: Final = 2**64 - 1
 _PRIMITIVE_KEYS: Final = {True: "true", False: "false", None: "null"}
 TRUNCATED: Final = "...[truncated]"
 _SURROGATE: Final = re.compile(f"[{chr(0xD800)}-{chr(0xDFFF)}]")  # no surrogate literal: mypyc

@@ -98,9 +98,7 @@ class SpanJSON:
         apm_trace_hex = trace_hex if apm_trace_id == trace_id else f"{apm_trace_id:032x}"
         span_text = str(span_id)
         parent_text = "undefined" if parent_id is None else str(parent_id)
-        # _escape_free(name), inline: a call costs the pure-Python build more than the test
-        name_json = (f'"{name}"' if type(name) is str and name.isprintable() and '"' not in name
-                     and "\\" not in name else dumps(name).decode())
+        name_json = f'"{name}"' if _escape_free(name) else dumps(name).decode()
         rate = "1" if sample_rate == 1.0 else format_rate(sample_rate)
         session = "" if not session_id else ',"session_id":' + (
             f'"{session_id}"' if _escape_free(session_id) else dumps(session_id).decode())
@@ -121,12 +119,10 @@ class SpanJSON:
         return self._dumps(event)
 
     def _common_tags(self, ml_app: Any, session_id: Any) -> str:
-        """The tags of a span without an error or tags of its own: its application's."""
-        key = (ml_app, session_id)
-        tags = self._tags.get(key)
-        if tags is None:
-            if len(self._tags) >= _CACHE_MAX:
-                self._tags.clear()
-            tags = self._tags[key] = self._dumps(
-                self._builder.tag_head(ml_app, session_id)).decode()
+        """The tags of a span without an error or tags of its own, its application's, encoded
+        and kept: encode() reads them from self._tags and calls this when they are missing."""
+        if len(self._tags) >= _CACHE_MAX:
+            self._tags.clear()
+        tags = self._tags[(ml_app, session_id)] = self._dumps(
+            self._builder.tag_head(ml_app, session_id)).decode()
         return tags

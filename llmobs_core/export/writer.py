@@ -22,8 +22,8 @@ from .base import Event, Sink
 from .delivery import Delivery, Tally
 from .sizes import evaluation_size, record_size
 
-DROP_REASONS: Final = ("queue_full", "queue_bytes", "span_processor", "unencodable", "sink_error",
-                "shutdown", "sampled_out")
+DROP_REASONS: Final = ("queue_full", "queue_bytes", "span_processor", "unencodable",
+                       "sink_error", "shutdown", "sampled_out")
 MAX_QUEUE: Final = 64_000
 MAX_QUEUE_BYTES: Final = 32 << 20
 BATCH_BYTES: Final = 4 << 20

@@ -27,7 +27,8 @@ from .traces import span_facts
 
 MARSHAL_VERSION: Final = 4
 _start_of: Final = itemgetter(10)  # RECORD_FIELDS' start_ns
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_INT64_MIN: Final = -(1 << 63)
+_INT64_MAX: Final = (1 << 63) - 1
 
 
 class Packed:
