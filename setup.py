@@ -39,7 +39,6 @@ COMPILED = [
     "llmobs_core/propagation/headers.py",
     "llmobs_core/propagation/spans.py",
     "llmobs_core/propagation/w3c.py",
-    "llmobs_starlette/_context.py",
     "llmobs_starlette/middleware.py",
     "llmobs_starlette/_request.py",
     "llmobs_starlette/_scope.py",

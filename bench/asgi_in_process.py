@@ -74,8 +74,8 @@ def variants() -> dict[str, Any]:
         "contextvar only (floor)": wrapped(ContextvarOnly),
         "a span opened and finished": wrapped(SpanOnly),
         "LLMObsMiddleware": wrapped(LLMObsMiddleware, ml_app="bench"),
-        "without traceresponse": wrapped(LLMObsMiddleware, ml_app="bench",
-                                         response_headers=False),
+        "with traceresponse": wrapped(LLMObsMiddleware, ml_app="bench",
+                                      response_headers=True),
         "on an excluded path": wrapped(LLMObsMiddleware, ml_app="bench", exclude=["/"]),
     }
 

@@ -1,16 +1,16 @@
 """Instructions a request costs in the hello-world server of asgi_middleware.py, bare and
 traced, counted by valgrind's cachegrind: a figure that does not move with the machine's load.
 
-Throughput on a small shared machine drifts by several percent from one round to the next,
-more than most changes to the middleware or the store are worth, so asgi_middleware.py can
-only tell large effects apart. Instructions are repeatable to about half a percent. Each
-server (the same four: bare, the contextvar-only floor, traced into the local store, traced
-with a discarding sink), under each protocol (httptools + uvloop first, then h11), runs
-under cachegrind twice, for a few and for many more requests, over keep-alive connections from
-this process; the difference, divided by the extra requests, is the cost of one request with
-start-up, shutdown and import costs taken out (the traced server's flush of its spans at exit
-stays in: it is part of each span's cost). Fewer than a couple of thousand requests leave the
-writer's batch boundaries and checkpoints showing in the figure.
+Throughput on a small shared machine drifts by several percent from one round to the next, more
+than most changes to the middleware or the store are worth, so asgi_middleware.py can only tell
+large effects apart. Instructions are repeatable to about half a percent. Each server (the same
+five: bare, the contextvar-only floor, traced into the local store, traced with a discarding
+sink, traced with the traceresponse header), under each protocol (httptools + uvloop first, then
+h11), runs under cachegrind twice, for a few and for many more requests, over keep-alive
+connections from this process; the difference, divided by the extra requests, is the cost of one
+request with start-up, shutdown and import costs taken out (the traced server's flush of its
+spans at exit stays in: it is part of each span's cost). Fewer than a couple of thousand
+requests leave the writer's batch boundaries and checkpoints showing in the figure.
 
 bare / traced instructions predicted the throughput ratio under h11 (2026-12-06 on a 2-core VM:
 0.80 predicted, 0.78-0.82 by throughput), but not under httptools + uvloop, where the wall
@@ -43,7 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from asgi_middleware import PROTOCOLS, REQUEST
+from asgi_middleware import PROTOCOLS, REQUEST, SERVERS
 
 BENCH = Path(__file__).resolve().parent
 CONNECTIONS = 8
@@ -101,7 +101,8 @@ def instructions(server: str, protocol: str, count: int, env: dict[str, str],
     return int(total)
 
 
-def main(requests: int, protocols: list[str], script: str = "asgi_middleware.py") -> None:
+def main(requests: int, protocols: list[str], script: str = "asgi_middleware.py",
+         servers: tuple[str, ...] = tuple(SERVERS)) -> None:
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")
     workdir = Path(tempfile.mkdtemp(prefix="llmobs-instructions-"))
@@ -112,7 +113,7 @@ def main(requests: int, protocols: list[str], script: str = "asgi_middleware.py"
         caller = ", each request with a caller's traceparent" if request is not REQUEST else ""
         print(f"-- uvicorn, {protocol} + {PROTOCOLS[protocol]['loop']}{caller}")
         per_request = {}
-        for server in ("bare", "floor", "discard", "traced"):
+        for server in servers:
             per_request[server] = (instructions(server, protocol, many, env, workdir, script)
                                    - instructions(server, protocol, FEW, env, workdir, script)
                                    ) / requests

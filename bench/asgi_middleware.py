@@ -1,17 +1,18 @@
 """Throughput and latency of a hello-world Starlette app under uvicorn: bare, and with
 llmobs_starlette's LLMObsMiddleware (one span per request, exported to the local store).
 
-Four uvicorn processes serve the app: bare; with a minimal middleware that only sets and
-resets a contextvar (the floor any middleware pays); traced, exporting to the local store
-(the figure the target is about: traced at least 0.8 of bare throughput, p99 within 2 ms of
-bare's); and traced with a sink that discards, which separates the middleware's own cost
-from the store's. Each protocol is run in turn, production first: httptools + uvloop
+Five uvicorn processes serve the app: bare; with a minimal middleware that only sets and resets
+a contextvar (the floor any middleware pays); traced, exporting to the local store (the figure
+the target is about: traced at least 0.8 of bare throughput, p99 within 2 ms of bare's); traced
+with a sink that discards, which separates the middleware's own cost from the store's; and
+traced into the local store with response_headers=True, the price of the traceresponse header
+(off by default). Each protocol is run in turn, production first: httptools + uvloop
 (uvicorn[standard], what production deployments run), then h11 + asyncio (uvicorn's pure-Python
-default). A separate load process drives one server at a time, rotating the order round by
-round to cancel drift, and the medians are compared; servers are pinned to the first core
-and the load to the second when the machine has two. "µs added" is 1e6/rps - 1e6/bare rps:
-the server's CPU time a request, on its one core. The in-process cost of each middleware, a
-steadier figure on a busy machine, follows (asgi_in_process.py).
+default). A separate load process drives one server at a time, rotating the order round by round
+to cancel drift, and the medians are compared; servers are pinned to the first core and the load
+to the second when the machine has two. "µs added" is 1e6/rps - 1e6/bare rps: the server's CPU
+time a request, on its one core. The in-process cost of each middleware, a steadier figure on a
+busy machine, follows (asgi_in_process.py).
 
 Load comes from wrk when it is installed (`apt-get install wrk`), else from a bounded loop of
 keep-alive HTTP/1.1 connections on asyncio streams. That fallback is not an httpx client on
@@ -64,7 +65,7 @@ class ContextvarOnly:
             current_parent.reset(token)
 
 
-def build_app(middleware: str | None):
+def build_app(middleware: str | None, response_headers: bool = False):
     from starlette.applications import Starlette
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
@@ -76,7 +77,7 @@ def build_app(middleware: str | None):
     if middleware == "llmobs":
         from llmobs_starlette import LLMObsMiddleware
 
-        app.add_middleware(LLMObsMiddleware, ml_app="bench")
+        app.add_middleware(LLMObsMiddleware, ml_app="bench", response_headers=response_headers)
     elif middleware == "floor":
         app.add_middleware(ContextvarOnly)
     return app
@@ -88,7 +89,8 @@ class Discard:
     def shutdown(self): ...
 
 
-SERVERS = {"bare": None, "floor": None, "traced": "local", "discard": Discard}
+SERVERS = {"bare": None, "floor": None, "traced": "local", "discard": Discard,
+           "traceresponse": "local"}  # traced, with response_headers=True
 PROTOCOLS = {"httptools": {"http": "httptools", "loop": "uvloop"},
              "h11": {"http": "h11", "loop": "asyncio"}}
 
@@ -107,8 +109,9 @@ def serve(fd: int, name: str, protocol: str) -> None:
     # in place that lets the process go on to flush and report.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     middleware = "floor" if name == "floor" else "llmobs" if exporter is not None else None
-    config = uvicorn.Config(build_app(middleware), log_level="error", access_log=False,
-                            lifespan="off", ws="none", **PROTOCOLS[protocol])
+    config = uvicorn.Config(build_app(middleware, response_headers=name == "traceresponse"),
+                            log_level="error", access_log=False, lifespan="off", ws="none",
+                            **PROTOCOLS[protocol])
     uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
     if exporter is not None:
         LLMObs.flush(60)
@@ -244,20 +247,20 @@ def main(rounds: int, seconds: float, connections: int, use_wrk: bool,
 
 
 def run_protocol(protocol: str, rounds: int, seconds: float, connections: int, use_wrk: bool,
-                 env: dict[str, str], script: str = __file__, target: float = 0.8) -> None:
-    """Rounds of load on the four servers of `script` (this bench's, or django_middleware.py's)."""
+                 env: dict[str, str], script: str = __file__, target: float = 0.8,
+                 names: tuple[str, ...] = tuple(SERVERS)) -> None:
+    """Rounds of load on the servers of `script` (this bench's, or django_middleware.py's)."""
     loop = PROTOCOLS[protocol]["loop"]
     print(f"-- uvicorn, {protocol} + {loop}" + (" (production: uvicorn[standard])"
                                                if protocol == "httptools" else ""))
-    servers = {name: start_server(name, protocol, env, script) for name in SERVERS}
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in SERVERS}
-    names = list(SERVERS)
+    servers = {name: start_server(name, protocol, env, script) for name in names}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     try:
         for port, _ in servers.values():
             measure(port, 1, connections, use_wrk, script)  # warm up
         for index in range(rounds):
             shift = index % len(names)
-            for name in names[shift:] + names[:shift]:
+            for name in (*names[shift:], *names[:shift]):
                 port, child = servers[name]
                 results[name].append(measure(port, seconds, connections, use_wrk, script,
                                              child.pid))

@@ -229,7 +229,8 @@ def main(args: argparse.Namespace) -> None:
                                          + asgi_instructions.TRACEPARENT)
         print("Django's hello world, instructions a request under cachegrind")
         chain_instructions(args.requests, args.traceparent)
-        asgi_instructions.main(args.requests, protocols, script=Path(__file__).name)
+        asgi_instructions.main(args.requests, protocols, script=Path(__file__).name,
+                               servers=SERVERS)
         return
     use_wrk = shutil.which("wrk") is not None and not args.no_wrk
     store = Path(tempfile.mkdtemp(prefix="llmobs-bench-")) / "traces.db"
@@ -239,7 +240,7 @@ def main(args: argparse.Namespace) -> None:
     for protocol in protocols:
         print(f"Django, load average {os.getloadavg()[0]:.2f}")
         run_protocol(protocol, args.rounds, args.seconds, args.connections, use_wrk, env,
-                     script=__file__, target=0.85)
+                     script=__file__, target=0.85, names=SERVERS)
         print(f"load average after the rounds {os.getloadavg()[0]:.2f}")
     subprocess.run([sys.executable, __file__, "cost"], env=env, check=True, timeout=300)
 

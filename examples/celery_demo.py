@@ -87,6 +87,7 @@ web_front = LLMObsMiddleware(
     Starlette(routes=[Route("/{assistant}/chat", chat, methods=["POST"])]),
     ml_app=lambda scope: ASSISTANTS.get(scope["path"].strip("/").split("/")[0]),
     session_id=lambda scope: request_header(scope, "x-session-id"),
+    response_headers=True,  # the traceresponse header the client rates the answer with
 )
 
 

@@ -59,6 +59,7 @@ class LLMObsSpan:
         "session_id", "model_name", "model_provider", "start_ns", "duration_ns", "_start_perf",
         "error", "input", "output", "metadata", "metrics", "tags", "tool_definitions", "extras",
         "_parent", "_token", "_on_finish", "sample_rate", "sampled", "pagent", "trace_session",
+        "unit_span",
     )
 
     # The compiled build (setup.py) keeps these in C struct fields, which check their declared
@@ -93,6 +94,7 @@ class LLMObsSpan:
     sampled: Any
     pagent: Any
     trace_session: list[Any]
+    unit_span: Any
 
     def __init__(
         self,
@@ -114,6 +116,9 @@ class LLMObsSpan:
         # when a span starts. trace_session: one cell shared by the spans of this trace in
         # this process, holding the first session any of them was opened with (ddtrace's
         # trace-level default session, given to later spans whose parent has none).
+        # unit_span: the span of the request (or task) this span runs in, set on that span
+        # by the adapter that opened it and inherited from the parent, so that the adapter
+        # finds it from any span below with a slot read, not a second context variable.
         if parent is None:
             self.trace_id = self.apm_trace_id = (
                 (start_ns // 1_000_000_000) << 96 | (_random_bits(64) or 1))
@@ -122,6 +127,7 @@ class LLMObsSpan:
             self.sampled = True
             self.pagent = None
             self.trace_session = [session_id]
+            self.unit_span = None
         else:
             self.trace_id = parent.trace_id
             self.apm_trace_id = parent.apm_trace_id
@@ -131,6 +137,7 @@ class LLMObsSpan:
                 self.sampled = parent.sampled
                 self.pagent = ((parent.name, parent.span_id) if parent.kind == "agent"
                                else parent.pagent)
+                self.unit_span = parent.unit_span
                 cell = self.trace_session = parent.trace_session
                 if not session_id:
                     session_id = cell[0]
@@ -142,6 +149,7 @@ class LLMObsSpan:
                 self.sampled = True
                 self.pagent = parent.pagent
                 self.trace_session = [session_id]
+                self.unit_span = None
         # An llm span inherits its parent's prompt, a tool span its version from the llm
         # span that defined it: both read at finish, when the parent's annotations are known.
         self._parent = parent if kind in _INHERITING and type(parent) is LLMObsSpan else None

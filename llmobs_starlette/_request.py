@@ -66,25 +66,26 @@ class RequestTrace:
         return message
 
     async def send(self, message: Any) -> None:
-        try:
-            kind = message["type"]
+        try:  # a dict, as servers and frameworks send, is read as one (a typed, cheaper read)
+            fields: dict[str, Any] = message if type(message) is dict else dict(message)
+            kind = fields["type"]
         except Exception:  # not an ASGI message: the server says what is wrong with it
             return await self.app_send(message)
         final = False
         if kind == "http.response.start":
-            self.status = message.get("status")
-            self.trailers = bool(message.get("trailers"))
+            self.status = fields.get("status")
+            self.trailers = bool(fields.get("trailers"))
             if self.add_ids:
-                message = self.with_ids(message)
+                message = self.with_ids(fields)
         elif kind == "http.response.body":
-            final = not message.get("more_body", False) and not self.trailers
+            final = not fields.get("more_body", False) and not self.trailers
         elif kind == "http.response.trailers":
-            final = not message.get("more_trailers", False)
+            final = not fields.get("more_trailers", False)
         elif kind == "websocket.accept":
             if self.add_ids:
-                message = self.with_ids(message)
+                message = self.with_ids(fields)
         elif kind == "websocket.close":
-            self.status = message.get("code", 1000)
+            self.status = fields.get("code", 1000)
             final = True
         elif kind == "http.response.pathsend":
             final = True
@@ -99,7 +100,7 @@ class RequestTrace:
             # exception that caused it (ServerErrorMiddleware re-raises it) comes after.
             self.end()
 
-    def with_ids(self, message: Any) -> Any:
+    def with_ids(self, message: dict[str, Any]) -> dict[str, Any]:
         span = self.span
         try:
             headers = [*message.get("headers", ()),
@@ -132,9 +133,8 @@ class RequestTrace:
         span.finish()
 
     def describe(self, span: LLMObsSpan, client_disconnected: bool) -> None:
-        tags = span.tags
-        if tags is None:
-            span.tags = tags = {}
+        tags: dict[str, Any] = {} if span.tags is None else span.tags  # else annotate's dict
+        span.tags = tags
         if self.method != "WEBSOCKET" and "http.method" not in tags:
             tags["http.method"] = self.method
         route = route_template(self.scope, self.root_path)

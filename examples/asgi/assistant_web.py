@@ -50,7 +50,7 @@ def assistant_for(scope: dict) -> str | None:
 app = FastAPI()
 app.add_middleware(LLMObsMiddleware, ml_app=assistant_for,
                    session_id=lambda scope: request_header(scope, "x-session-id"),
-                   exclude=["/feedback"])
+                   exclude=["/feedback"], response_headers=True)
 
 
 @app.post("/{assistant}/chat")

@@ -49,7 +49,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 app = FastAPI(lifespan=lifespan)
 app.add_middleware(LLMObsMiddleware, session_id=lambda scope: request_header(scope, "x-session-id"),
-                   exclude=["/health", "/docs", "/openapi.json"])
+                   exclude=["/health", "/docs", "/openapi.json"], response_headers=True)
 
 
 async def remember(question: str) -> None:

@@ -19,7 +19,7 @@ from starlette.routing import Mount, Route
 import llmobs_starlette
 from llmobs_core.span import NOOP_SPAN
 from llmobs_core.testing import capture
-from llmobs_starlette import LLMObsMiddleware
+from llmobs_starlette import LLMObsMiddleware, span_context
 
 HTTP_SCOPE = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
               "http_version": "1.1", "method": "GET", "scheme": "http", "path": "/x",
@@ -218,11 +218,24 @@ def test_an_excluded_path_runs_untraced_with_a_no_op_span_in_state() -> None:
     assert seen == [NOOP_SPAN] and sent[0]["headers"] == [(b"a", b"b")]
 
 
-def test_response_headers_can_be_turned_off() -> None:
-    """response_headers=False leaves the response headers as the app sent them."""
-    with capture():
-        sent = asyncio.run(call(LLMObsMiddleware(hello, response_headers=False)))
-    assert sent[0]["headers"] == [(b"a", b"b")]
+def test_the_traceresponse_header_is_added_only_when_asked_for() -> None:
+    """By default the response headers are left as the app sent them; response_headers=True
+    adds a traceresponse header naming the request span to a copy of the app's message."""
+    start = {"type": "http.response.start", "status": 200, "headers": [(b"a", b"b")]}
+
+    async def app(scope, receive, send) -> None:
+        await send(start)
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    with capture() as captured:
+        plain = asyncio.run(call(LLMObsMiddleware(app)))
+        named = asyncio.run(call(LLMObsMiddleware(app, response_headers=True)))
+        _, event = captured.spans
+    assert plain[0]["headers"] == [(b"a", b"b")]
+    (name, value) = named[0]["headers"][1]
+    assert named[0]["headers"][0] == (b"a", b"b") and name == b"traceresponse"
+    assert span_context(value) == {"trace_id": event["trace_id"], "span_id": event["span_id"]}
+    assert start["headers"] == [(b"a", b"b")]
 
 
 def test_route_templates_include_mounts_and_router_prefixes() -> None:

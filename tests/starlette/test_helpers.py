@@ -159,7 +159,8 @@ async def chat(websocket: WebSocket) -> None:
 
 def websocket_app() -> Starlette:
     app = Starlette(routes=[WebSocketRoute("/ws/{room}", chat)])
-    app.add_middleware(LLMObsMiddleware, session_id=lambda scope: "ws-session")
+    app.add_middleware(LLMObsMiddleware, session_id=lambda scope: "ws-session",
+                       response_headers=True)
     return app
 
 

@@ -75,7 +75,7 @@ def test_through_uvicorn_a_broken_scope_is_served_untraced(breakage) -> None:
     """The app answers the request with the broken scope, untraced; a sound request on the
     same server is traced."""
     endpoint = Endpoint()
-    traced = LLMObsMiddleware(endpoint, exclude=["/static/*"])
+    traced = LLMObsMiddleware(endpoint, exclude=["/static/*"], response_headers=True)
     break_scope = BREAKAGES[breakage]
 
     async def outer(scope: dict, receive: Any, send: Any) -> None:

@@ -79,7 +79,7 @@ def build_app() -> LLMObsMiddleware:
     ])
     return LLMObsMiddleware(app, ml_app=tenant_ml_app,
                             session_id=lambda scope: request_header(scope, "x-session-id"),
-                            exclude=["/health", "/static/*"])
+                            exclude=["/health", "/static/*"], response_headers=True)
 
 
 @pytest.fixture(scope="module")

@@ -36,4 +36,5 @@ app = LLMObsMiddleware(
     Starlette(routes=[Route("/dispatch", dispatch, methods=["POST"])]),
     ml_app="shop-web",
     session_id=lambda scope: request_header(scope, "x-session-id"),
+    response_headers=True,
 )
