@@ -7,6 +7,8 @@
 - `remote_context(getter)` reads the caller's trace context through a header getter.
 - `activate(span)` / `deactivate(token)` (or `restore(token)` from any context) make a span
   the active parent for a while.
+- `span.unit_span = THIS_SPAN` marks the span an adapter opened for a request or task; every
+  span opened under it then has it as its `unit_span`.
 - `capture_faults(place)` guards library-side work: faults are logged and counted, never raised.
 - `reading_stream` / `stop_reading(token)`: the LLM stream the code is reading, which
   annotate() targets meanwhile (context.py).
@@ -28,17 +30,17 @@ from .context import current_parent, reading_stream, restore, stop_reading
 from .propagation import HEADERS, RemoteContext, inject, inject_into
 from .propagation import context_from as remote_context
 from .propagation.w3c import parse_traceparent
-from .span import KINDS, NOOP_SPAN, LLMObsSpan, NoopSpan
+from .span import KINDS, NOOP_SPAN, THIS_SPAN, LLMObsSpan, NoopSpan
 from .tracer import ACTIVE, Tracer, state
 
 __all__ = [
     "ACTIVE", "HEADERS", "INTEGRATIONS", "KINDS", "NOOP_SPAN", "LLMObsSpan", "NoopSpan",
-    "RemoteContext", "Tracer", "activate", "active_parent", "active_tracer", "capture_faults",
-    "deactivate", "extract_styles", "faults", "inject", "inject_into", "inject_styles",
-    "instrumented_proxy_urls",
-    "integrations_from_env", "log", "ml_app_problem", "parse_traceparent", "reading_stream",
-    "record_fault", "remote_context", "restore", "safe_str", "shape_io_leniently", "start_span",
-    "stop_reading", "tracer_state", "warn_limited",
+    "RemoteContext", "THIS_SPAN", "Tracer", "activate", "active_parent", "active_tracer",
+    "capture_faults", "deactivate", "extract_styles", "faults", "inject", "inject_into",
+    "inject_styles", "instrumented_proxy_urls", "integrations_from_env", "log",
+    "ml_app_problem", "parse_traceparent", "reading_stream", "record_fault", "remote_context",
+    "restore", "safe_str", "shape_io_leniently", "start_span", "stop_reading", "tracer_state",
+    "warn_limited",
 ]
 
 # tracer_state.tracer: the tracer while llmobs is enabled, else None; what active_tracer()

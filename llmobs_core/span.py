@@ -17,6 +17,12 @@ KINDS: Final = ("agent", "embedding", "llm", "retrieval", "task", "tool", "workf
 MODEL_KINDS: Final = frozenset(("llm", "embedding"))
 _INHERITING: Final = frozenset(("llm", "tool"))
 _MAX_STACK_CHARS: Final = 8000
+# The sample rate of every span that keeps its whole trace, one float object for all: typed
+# object and not a literal, so the compiled build reads it instead of boxing 1.0 for each span.
+_ALL: Final[object] = float(1)
+# What an adapter sets as the unit_span of the span it opened for a request or task: a
+# reference to the span itself would be a cycle, which only the garbage collector frees.
+THIS_SPAN: Final = object()
 
 
 # What a finished span hands to the writer: a plain tuple of these fields, in this order (built
@@ -116,14 +122,14 @@ class LLMObsSpan:
         # when a span starts. trace_session: one cell shared by the spans of this trace in
         # this process, holding the first session any of them was opened with (ddtrace's
         # trace-level default session, given to later spans whose parent has none).
-        # unit_span: the span of the request (or task) this span runs in, set on that span
-        # by the adapter that opened it and inherited from the parent, so that the adapter
-        # finds it from any span below with a slot read, not a second context variable.
+        # unit_span: the span of the request (or task) this span runs in, inherited from the
+        # parent (THIS_SPAN on that span, set by the adapter that opened it), so that the
+        # adapter finds it from any span below with a slot read, not a second context variable.
         if parent is None:
             self.trace_id = self.apm_trace_id = (
                 (start_ns // 1_000_000_000) << 96 | (_random_bits(64) or 1))
             self.parent_id = None
-            self.sample_rate = 1.0
+            self.sample_rate = _ALL
             self.sampled = True
             self.pagent = None
             self.trace_session = [session_id]
@@ -137,7 +143,8 @@ class LLMObsSpan:
                 self.sampled = parent.sampled
                 self.pagent = ((parent.name, parent.span_id) if parent.kind == "agent"
                                else parent.pagent)
-                self.unit_span = parent.unit_span
+                unit = parent.unit_span
+                self.unit_span = parent if unit is THIS_SPAN else unit
                 cell = self.trace_session = parent.trace_session
                 if not session_id:
                     session_id = cell[0]
@@ -145,7 +152,7 @@ class LLMObsSpan:
                     cell[0] = session_id
             else:
                 self.parent_id = parent.parent_id
-                self.sample_rate = 1.0
+                self.sample_rate = _ALL
                 self.sampled = True
                 self.pagent = parent.pagent
                 self.trace_session = [session_id]

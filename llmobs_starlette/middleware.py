@@ -10,6 +10,7 @@ from llmobs_core._adapter import (
     ACTIVE,
     KINDS,
     NOOP_SPAN,
+    THIS_SPAN,
     Tracer,
     activate,
     deactivate,
@@ -27,6 +28,7 @@ Scope = dict[str, Any]
 ScopeCallable = Callable[[Scope], "str | None"]
 
 _TRACED: Final = frozenset(("http", "websocket"))
+_SPECS_BEFORE_2_4: Final = frozenset(("2.0", "2.1", "2.2", "2.3"))
 _UNTRACED_NOTE = "llmobs: a malformed ASGI %s scope (%s) was passed to the app untraced"
 
 
@@ -94,7 +96,8 @@ class LLMObsMiddleware:
             return await self.app(scope, receive, send)
         span_token = activate(request.span)
         try:
-            await self.app(scope, request.receive, request.send)
+            send = request.send_now if _send_never_raises(scope) else request.send
+            await self.app(scope, request.receive, send)
         except BaseException as exc:
             request.end(exc)
             raise
@@ -132,7 +135,7 @@ class LLMObsMiddleware:
             parent = (None if headers is None else remote_context(headers.get)) or ACTIVE
             span = tracer.start_span(self.kind, f"{method} {path}", session, ml_app,
                                      parent=parent)
-            span.unit_span = span  # current_span() gives it to every span under it
+            span.unit_span = THIS_SPAN  # current_span() gives it to every span under it
             _put_in_state(scope, span)
             return RequestTrace(span, scope, method, self.response_headers, receive, send)
         except Exception as exc:
@@ -152,6 +155,13 @@ class LLMObsMiddleware:
         warn_limited("starlette.routing.type", "llmobs: %r returned %r, not a string or None; "
                      "it is ignored", choose, value)
         return None
+
+
+def _send_never_raises(scope: Scope) -> bool:
+    """Whether the server speaks ASGI 2.3 or older, whose send does not raise OSError for a
+    client that went away (2.4's does; a server that names no version speaks 2.0)."""
+    asgi = scope.get("asgi")
+    return type(asgi) is not dict or asgi.get("spec_version", "2.0") in _SPECS_BEFORE_2_4
 
 
 def _untraced(scope: Scope, problem: str) -> None:

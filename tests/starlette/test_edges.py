@@ -122,6 +122,33 @@ def test_an_asgi_2_4_server_reporting_a_gone_client_ends_the_span_marked() -> No
     assert "http.client_disconnected:true" in event["tags"] and event["status"] == "ok"
 
 
+def test_before_asgi_2_4_the_servers_send_is_handed_to_the_app_as_it_is() -> None:
+    """Under a 2.3 server the middleware returns the server's own send awaitable: the span has
+    ended when the last body is handed over, and an error the server's send raises for an
+    earlier message reaches the app and the span as it is."""
+    ended_before_last_body = []
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.body":
+            ended_before_last_body.append(len(captured.spans) == 1)
+
+    async def refused(message: dict) -> None:
+        raise RuntimeError("the server refuses this message")
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b""}
+
+    with capture() as captured:
+        asyncio.run(LLMObsMiddleware(hello)(dict(HTTP_SCOPE), receive, send))
+        with pytest.raises(RuntimeError, match="refuses"):
+            asyncio.run(LLMObsMiddleware(hello)(dict(HTTP_SCOPE), receive, refused))
+        served, failed = captured.spans
+    assert ended_before_last_body == [True]
+    assert served["status"] == "ok" and "http.status_code:200" in served["tags"]
+    assert failed["status"] == "error"
+    assert failed["meta"]["error"]["type"] == "builtins.RuntimeError"
+
+
 def test_a_span_is_never_left_open_when_the_app_does_not_finish_its_response() -> None:
     """An app that returns without any response, or after the start without the last body
     chunk, still gets its span ended; the first is an error."""
