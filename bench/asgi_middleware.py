@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import re
@@ -108,11 +109,15 @@ def serve(fd: int, name: str, protocol: str) -> None:
     # uvicorn re-raises the SIGTERM that stopped it once it has shut down; with this handler
     # in place that lets the process go on to flush and report.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    collections = [0, 0, 0]  # the garbage collector's runs, by generation
+    gc.callbacks.append(lambda phase, info: phase == "stop" and collections.__setitem__(
+        info["generation"], collections[info["generation"]] + 1))
     middleware = "floor" if name == "floor" else "llmobs" if exporter is not None else None
     config = uvicorn.Config(build_app(middleware, response_headers=name == "traceresponse"),
                             log_level="error", access_log=False, lifespan="off", ws="none",
                             **PROTOCOLS[protocol])
     uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
+    print(f"{name} server: garbage collections by generation {collections}")
     if exporter is not None:
         LLMObs.flush(60)
         stats = LLMObs.stats()
@@ -265,7 +270,8 @@ def run_protocol(protocol: str, rounds: int, seconds: float, connections: int, u
                 results[name].append(measure(port, seconds, connections, use_wrk, script,
                                              child.pid))
             print(f"round {index + 1}: " + "  ".join(
-                f"{name} {results[name][-1]['rps']:6.0f} req/s" for name in names))
+                f"{name} {run['rps']:6.0f} req/s p99 {run['p99_ms']:.2f}"
+                for name, run in ((name, results[name][-1]) for name in names)))
     finally:
         for _, child in servers.values():
             child.terminate()
