@@ -78,7 +78,7 @@ class EventBuilder:
         if text is None:
             if len(self._hex) >= self._CACHE_MAX:
                 self._hex.clear()
-            text = self._hex[trace_id] = f"{trace_id:032x}"
+            text = self._hex[trace_id] = "%032x" % trace_id
         return text
 
     def tag_head(self, ml_app: Any, session_id: Any) -> list[str]:
@@ -115,7 +115,7 @@ class EventBuilder:
         than its root (the root ends after its children)."""
         trace_hex = self._hex.get(trace_id)
         if trace_hex is None:
-            trace_hex = f"{trace_id:032x}"
+            trace_hex = "%032x" % trace_id  # half the cost of an f-string's format spec
             if parent_id is not None:
                 if len(self._hex) >= self._CACHE_MAX:
                     self._hex.clear()
@@ -165,6 +165,12 @@ class EventBuilder:
         return event
 
 
+def plain_metadata(metadata: Any) -> Any:
+    """A span's metadata as its event's meta holds it: a JSON-safe dict."""
+    metadata = _plain(metadata)
+    return metadata if type(metadata) is dict else {"value": metadata}
+
+
 def event_meta(kind: Any, model_name: Any, model_provider: Any, error: Any, input_value: Any,
                output_value: Any, metadata: Any, tool_definitions: Any, extras: Any,
                pagent: Any) -> dict[str, Any]:
@@ -184,8 +190,7 @@ def event_meta(kind: Any, model_name: Any, model_provider: Any, error: Any, inpu
         if output_value is not None:
             meta["output"] = _value_or_documents(output_value, kind == "retrieval")
     if metadata:
-        metadata = _plain(metadata)
-        meta["metadata"] = metadata if type(metadata) is dict else {"value": metadata}
+        meta["metadata"] = plain_metadata(metadata)
     if tool_definitions and kind == "llm":
         meta["tool_definitions"] = _plain(tool_definitions)
     if extras:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from ..sampling import format_rate
-from ..span import SpanRecord
-from ..span_events import EventBuilder, shared_meta
+from ..span import MODEL_KINDS, SpanRecord
+from ..span_events import EventBuilder, plain_metadata, shared_meta
 
 try:
     import orjson
@@ -48,6 +48,8 @@ AVAILABLE = orjson is not None
 # written in at most 19 characters is one.
 _MAX_DIGITS: Final = 19
 _CACHE_MAX: Final = 4096
+# The "span" object of an llm span's meta, shared by the metas that only orjson reads.
+_LLM_SPAN: Final[dict[str, Any]] = {"kind": "llm"}
 
 
 def _escape_free(text: Any) -> bool:
@@ -67,6 +69,7 @@ class SpanJSON:
         self._event = builder.event
         self._dumps = orjson.dumps
         self._tags: dict[Any, str] = {}  # (ml_app, session_id) -> its spans' common tags
+        self._kind_only: dict[Any, str] = {}  # kind -> the meta of a span with nothing else
 
     def encode(self, record: SpanRecord) -> bytes:
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id,
@@ -81,8 +84,8 @@ class SpanJSON:
             return self._built(record)  # maybe beyond the 64 bits orjson writes
         dumps = self._dumps
         builder = self._builder
-        meta = shared_meta(kind, model_name, model_provider, error, input_value, output_value,
-                           metadata, tool_definitions, extras, pagent)
+        meta_json = self._meta(kind, model_name, model_provider, error, input_value,
+                               output_value, metadata, tool_definitions, extras, pagent)
         if error is None and not span_tags:
             tags = self._tags.get((ml_app, session_id)) or self._common_tags(ml_app, session_id)
         else:
@@ -95,7 +98,7 @@ class SpanJSON:
                 metrics = sanitised_metrics(metrics)
             metrics_json = dumps(metrics).decode()
         trace_hex = builder.trace_hex(trace_id, parent_id)
-        apm_trace_hex = trace_hex if apm_trace_id == trace_id else f"{apm_trace_id:032x}"
+        apm_trace_hex = trace_hex if apm_trace_id == trace_id else "%032x" % apm_trace_id
         span_text = str(span_id)
         parent_text = "undefined" if parent_id is None else str(parent_id)
         name_json = f'"{name}"' if _escape_free(name) else dumps(name).decode()
@@ -105,10 +108,39 @@ class SpanJSON:
         # EventBuilder.event()'s keys, in its order.
         return (f'{{"trace_id":"{trace_hex}","span_id":"{span_text}","parent_id":"{parent_text}"'
                 f',"name":{name_json},"start_ns":{start_text},"duration":{duration_text},'
-                f'"status":"{"ok" if error is None else "error"}","meta":{dumps(meta).decode()},'
+                f'"status":"{"ok" if error is None else "error"}","meta":{meta_json},'
                 f'"metrics":{metrics_json},"tags":{tags},"_dd":{{"span_id":"{span_text}",'
                 f'"trace_id":"{trace_hex}","apm_trace_id":"{apm_trace_hex}","sample_rate":'
                 f'"{rate}","sampling_decision":"1"}}{session}}}').encode()
+
+    def _meta(self, kind: Any, model_name: Any, model_provider: Any, error: Any,
+              input_value: Any, output_value: Any, metadata: Any, tool_definitions: Any,
+              extras: Any, pagent: Any) -> str:
+        """The meta's JSON: kept per kind for a span with nothing but its kind; for an llm
+        span with messages both ways and metadata (the common annotated one), built in one
+        dict display, event_meta()'s keys in its order, its tuples of messages as they are
+        (orjson writes a tuple as the list event_meta() copies it to); else shared_meta()'s."""
+        if error is None and pagent is None and not extras:
+            if (input_value is None and output_value is None and not metadata
+                    and kind not in MODEL_KINDS):
+                return self._kind_only.get(kind) or self._kind_only_meta(kind)
+            if (kind == "llm" and type(input_value) is tuple and type(output_value) is tuple
+                    and metadata and not tool_definitions):
+                metadata = plain_metadata(metadata)
+                return self._dumps({
+                    "span": _LLM_SPAN, "input": {"messages": input_value},
+                    "output": {"messages": output_value}, "metadata": metadata,
+                    "model_name": model_name or "custom",
+                    "model_provider": (model_provider or "custom").lower()}).decode()
+        return self._dumps(shared_meta(kind, model_name, model_provider, error, input_value,
+                                       output_value, metadata, tool_definitions, extras,
+                                       pagent)).decode()
+
+    def _kind_only_meta(self, kind: Any) -> str:
+        if len(self._kind_only) >= 64:  # kinds are a few names; a bound all the same
+            self._kind_only.clear()
+        text = self._kind_only[kind] = self._dumps({"span": {"kind": kind}}).decode()
+        return text
 
     def _built(self, record: SpanRecord) -> bytes:
         """The record's event built, then encoded whole."""
