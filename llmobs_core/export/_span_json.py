@@ -48,6 +48,8 @@ AVAILABLE = orjson is not None
 # written in at most 19 characters is one.
 _MAX_DIGITS: Final = 19
 _CACHE_MAX: Final = 4096
+_STATUS_OK: Final = '"status":"ok","meta":'
+_STATUS_ERROR: Final = '"status":"error","meta":'
 # The "span" object of an llm span's meta, shared by the metas that only orjson reads.
 _LLM_SPAN: Final[dict[str, Any]] = {"kind": "llm"}
 
@@ -70,6 +72,10 @@ class SpanJSON:
         self._dumps = orjson.dumps
         self._tags: dict[Any, str] = {}  # (ml_app, session_id) -> its spans' common tags
         self._kind_only: dict[Any, str] = {}  # kind -> the meta of a span with nothing else
+        self._names: dict[str, str] = {}  # a span name -> its JSON
+        self._sessions: dict[str, str] = {}  # a session id -> its ',"session_id":...'
+        # trace id -> the event's text up to its span id, and its _dd object after the span id
+        self._traces: dict[int, tuple[str, str]] = {}
 
     def encode(self, record: SpanRecord) -> bytes:
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id,
@@ -83,35 +89,76 @@ class SpanJSON:
         if len(start_text) > _MAX_DIGITS or len(duration_text) > _MAX_DIGITS:
             return self._built(record)  # maybe beyond the 64 bits orjson writes
         dumps = self._dumps
-        builder = self._builder
         meta_json = self._meta(kind, model_name, model_provider, error, input_value,
                                output_value, metadata, tool_definitions, extras, pagent)
         if error is None and not span_tags:
             tags = self._tags.get((ml_app, session_id)) or self._common_tags(ml_app, session_id)
         else:
+            builder = self._builder
             head = builder.tag_head(ml_app, session_id)
             tags = dumps(builder.tags(head, error, span_tags)).decode()
+        if apm_trace_id == trace_id and sample_rate == 1.0:
+            texts = self._traces.get(trace_id) or self._trace_texts(trace_id, parent_id)
+        else:
+            texts = self._trace_texts_of(trace_id, apm_trace_id, sample_rate)
+        event_head, dd_tail = texts
+        span_text = str(span_id)
+        parent_text = "undefined" if parent_id is None else str(parent_id)
+        if type(name) is str:
+            name_json = self._names.get(name) or self._name_json(name)
+        else:
+            name_json = dumps(name).decode()
+        if not session_id:
+            session = ""
+        elif type(session_id) is str:
+            session = self._sessions.get(session_id) or self._session_json(session_id)
+        else:
+            session = ',"session_id":' + dumps(session_id).decode()
         if not metrics:
             metrics_json = "{}"
         else:
             if not PLAIN_METRIC_KEYS.issuperset(metrics):
                 metrics = sanitised_metrics(metrics)
             metrics_json = dumps(metrics).decode()
-        trace_hex = builder.trace_hex(trace_id, parent_id)
-        apm_trace_hex = trace_hex if apm_trace_id == trace_id else "%032x" % apm_trace_id
-        span_text = str(span_id)
-        parent_text = "undefined" if parent_id is None else str(parent_id)
-        name_json = f'"{name}"' if _escape_free(name) else dumps(name).decode()
-        rate = "1" if sample_rate == 1.0 else format_rate(sample_rate)
-        session = "" if not session_id else ',"session_id":' + (
-            f'"{session_id}"' if _escape_free(session_id) else dumps(session_id).decode())
         # EventBuilder.event()'s keys, in its order.
-        return (f'{{"trace_id":"{trace_hex}","span_id":"{span_text}","parent_id":"{parent_text}"'
-                f',"name":{name_json},"start_ns":{start_text},"duration":{duration_text},'
-                f'"status":"{"ok" if error is None else "error"}","meta":{meta_json},'
-                f'"metrics":{metrics_json},"tags":{tags},"_dd":{{"span_id":"{span_text}",'
-                f'"trace_id":"{trace_hex}","apm_trace_id":"{apm_trace_hex}","sample_rate":'
-                f'"{rate}","sampling_decision":"1"}}{session}}}').encode()
+        return (f'{event_head}{span_text}","parent_id":"{parent_text}","name":{name_json},'
+                f'"start_ns":{start_text},"duration":{duration_text},'
+                f'{_STATUS_OK if error is None else _STATUS_ERROR}{meta_json},"metrics":'
+                f'{metrics_json},"tags":{tags},"_dd":{{"span_id":"{span_text}{dd_tail}{session}}}'
+                ).encode()
+
+    def _trace_texts(self, trace_id: int, parent_id: Any) -> tuple[str, str]:
+        """A trace's texts, kept for its spans to come when this one has a parent (a root
+        ends after its children)."""
+        texts = self._trace_texts_of(trace_id, trace_id, 1.0)
+        if parent_id is not None:
+            if len(self._traces) >= _CACHE_MAX:
+                self._traces.clear()
+            self._traces[trace_id] = texts
+        return texts
+
+    def _trace_texts_of(self, trace_id: int, apm_trace_id: int, sample_rate: Any
+                        ) -> tuple[str, str]:
+        trace_hex = "%032x" % trace_id  # half the cost of an f-string's format spec
+        apm_trace_hex = trace_hex if apm_trace_id == trace_id else "%032x" % apm_trace_id
+        rate = "1" if sample_rate == 1.0 else format_rate(sample_rate)
+        return (f'{{"trace_id":"{trace_hex}","span_id":"',
+                f'","trace_id":"{trace_hex}","apm_trace_id":"{apm_trace_hex}","sample_rate":'
+                f'"{rate}","sampling_decision":"1"}}')
+
+    def _name_json(self, name: str) -> str:
+        if len(self._names) >= _CACHE_MAX:
+            self._names.clear()
+        text = self._names[name] = (f'"{name}"' if _escape_free(name)
+                                    else self._dumps(name).decode())
+        return text
+
+    def _session_json(self, session_id: str) -> str:
+        if len(self._sessions) >= _CACHE_MAX:
+            self._sessions.clear()
+        text = self._sessions[session_id] = ',"session_id":' + (
+            f'"{session_id}"' if _escape_free(session_id) else self._dumps(session_id).decode())
+        return text
 
     def _meta(self, kind: Any, model_name: Any, model_provider: Any, error: Any,
               input_value: Any, output_value: Any, metadata: Any, tool_definitions: Any,
@@ -126,10 +173,9 @@ class SpanJSON:
                 return self._kind_only.get(kind) or self._kind_only_meta(kind)
             if (kind == "llm" and type(input_value) is tuple and type(output_value) is tuple
                     and metadata and not tool_definitions):
-                metadata = plain_metadata(metadata)
                 return self._dumps({
                     "span": _LLM_SPAN, "input": {"messages": input_value},
-                    "output": {"messages": output_value}, "metadata": metadata,
+                    "output": {"messages": output_value}, "metadata": plain_metadata(metadata),
                     "model_name": model_name or "custom",
                     "model_provider": (model_provider or "custom").lower()}).decode()
         return self._dumps(shared_meta(kind, model_name, model_provider, error, input_value,
