@@ -11,6 +11,7 @@ from ._values import as_text, repr_or_stand_in
 from .sampling import format_rate
 from .span import MODEL_KINDS, LLMObsSpan, SpanRecord
 
+
 def _is_primitive(value: Any) -> bool:
     # Identity tests: compiled, they cost a fraction of a frozenset lookup of the type.
     kind = type(value)
@@ -82,7 +83,7 @@ class EventBuilder:
         if text is None:
             if len(self._hex) >= self._CACHE_MAX:
                 self._hex.clear()
-            text = self._hex[trace_id] = "%032x" % trace_id
+            text = self._hex[trace_id] = "%032x" % trace_id  # noqa: UP031
         return text
 
     def tag_head(self, ml_app: Any, session_id: Any) -> list[str]:
@@ -119,7 +120,7 @@ class EventBuilder:
         than its root (the root ends after its children)."""
         trace_hex = self._hex.get(trace_id)
         if trace_hex is None:
-            trace_hex = "%032x" % trace_id  # half the cost of an f-string's format spec
+            trace_hex = "%032x" % trace_id  # noqa: UP031 (half the cost of a format spec)
             if parent_id is not None:
                 if len(self._hex) >= self._CACHE_MAX:
                     self._hex.clear()

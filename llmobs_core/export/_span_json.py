@@ -139,8 +139,9 @@ class SpanJSON:
 
     def _trace_texts_of(self, trace_id: int, apm_trace_id: int, sample_rate: Any
                         ) -> tuple[str, str]:
-        trace_hex = "%032x" % trace_id  # half the cost of an f-string's format spec
-        apm_trace_hex = trace_hex if apm_trace_id == trace_id else "%032x" % apm_trace_id
+        trace_hex = "%032x" % trace_id  # noqa: UP031 (half the cost of a format spec)
+        apm_trace_hex = (trace_hex if apm_trace_id == trace_id
+                         else "%032x" % apm_trace_id)  # noqa: UP031
         rate = "1" if sample_rate == 1.0 else format_rate(sample_rate)
         return (f'{{"trace_id":"{trace_hex}","span_id":"',
                 f'","trace_id":"{trace_hex}","apm_trace_id":"{apm_trace_hex}","sample_rate":'
