@@ -74,8 +74,9 @@ class SpanJSON:
         self._kind_only: dict[Any, str] = {}  # kind -> the meta of a span with nothing else
         self._names: dict[str, str] = {}  # a span name -> its JSON
         self._sessions: dict[str, str] = {}  # a session id -> its ',"session_id":...'
-        # trace id -> the event's text up to its span id, and its _dd object after the span id
-        self._traces: dict[int, tuple[str, str]] = {}
+        # trace id -> the event's text up to its span id, its _dd object after the span id, and
+        # the id and text of the parent of the span that made them (its siblings' and its own)
+        self._traces: dict[int, tuple[str, str, Any, str]] = {}
 
     def encode(self, record: SpanRecord) -> bytes:
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id,
@@ -100,10 +101,13 @@ class SpanJSON:
         if apm_trace_id == trace_id and sample_rate == 1.0:
             texts = self._traces.get(trace_id) or self._trace_texts(trace_id, parent_id)
         else:
-            texts = self._trace_texts_of(trace_id, apm_trace_id, sample_rate)
-        event_head, dd_tail = texts
-        span_text = str(span_id)
-        parent_text = "undefined" if parent_id is None else str(parent_id)
+            texts = self._trace_texts_of(trace_id, apm_trace_id, sample_rate, parent_id)
+        event_head, dd_tail, known_id, known_text = texts
+        span_text = known_text if span_id == known_id else str(span_id)
+        if parent_id is None:
+            parent_text = "undefined"
+        else:
+            parent_text = known_text if parent_id == known_id else str(parent_id)
         if type(name) is str:
             name_json = self._names.get(name) or self._name_json(name)
         else:
@@ -128,25 +132,26 @@ class SpanJSON:
                 f'{metrics_json},"tags":{tags},"_dd":{{"span_id":"{span_text}{dd_tail}{session}}}'
                 ).encode()
 
-    def _trace_texts(self, trace_id: int, parent_id: Any) -> tuple[str, str]:
+    def _trace_texts(self, trace_id: int, parent_id: Any) -> tuple[str, str, Any, str]:
         """A trace's texts, kept for its spans to come when this one has a parent (a root
         ends after its children)."""
-        texts = self._trace_texts_of(trace_id, trace_id, 1.0)
+        texts = self._trace_texts_of(trace_id, trace_id, 1.0, parent_id)
         if parent_id is not None:
             if len(self._traces) >= _CACHE_MAX:
                 self._traces.clear()
             self._traces[trace_id] = texts
         return texts
 
-    def _trace_texts_of(self, trace_id: int, apm_trace_id: int, sample_rate: Any
-                        ) -> tuple[str, str]:
+    def _trace_texts_of(self, trace_id: int, apm_trace_id: int, sample_rate: Any,
+                        parent_id: Any) -> tuple[str, str, Any, str]:
         trace_hex = "%032x" % trace_id  # noqa: UP031 (half the cost of a format spec)
         apm_trace_hex = (trace_hex if apm_trace_id == trace_id
                          else "%032x" % apm_trace_id)  # noqa: UP031
         rate = "1" if sample_rate == 1.0 else format_rate(sample_rate)
         return (f'{{"trace_id":"{trace_hex}","span_id":"',
                 f'","trace_id":"{trace_hex}","apm_trace_id":"{apm_trace_hex}","sample_rate":'
-                f'"{rate}","sampling_decision":"1"}}')
+                f'"{rate}","sampling_decision":"1"}}', parent_id,
+                "" if parent_id is None else str(parent_id))
 
     def _name_json(self, name: str) -> str:
         if len(self._names) >= _CACHE_MAX:
