@@ -1,13 +1,14 @@
 """A span event's JSON for the Datadog sink, written straight from the finished span's record:
 byte for byte what orjson writes for EventBuilder.build(record) (tests/export/
 test_span_json.py compares the two on hostile records). The event's own object (ids, times,
-status, the _dd object) is written here as text; orjson writes its meta (shared_meta(), the
-same dict for the spans with nothing but their kind), metrics and tags, and any name or
-session id it would escape. Building the event's dicts for orjson cost as much as encoding
-them (docs/accelerator.md). A record whose ids or times are not plain 64-bit ints goes the
-old way, built with EventBuilder.event(record, fresh=False) and encoded whole. Needs orjson;
-_datadog_payload.py falls back to build() and the careful encoding when it is missing or
-when encoding a record fails."""
+status, the _dd object) is written here as text; orjson writes its meta (an annotated llm
+span's built in one dict display, else shared_meta()'s), metrics and tags, and any name or
+session id it would escape. What repeats within a batch is written once and kept: a trace's
+texts, names, session ids, tags, the meta of a span with nothing but its kind. Building the
+event's dicts for orjson cost as much as encoding them (docs/accelerator.md). A record whose
+ids or times are not plain 64-bit ints goes the old way, built with EventBuilder.event(record,
+fresh=False) and encoded whole. Needs orjson; _datadog_payload.py falls back to build() and
+the careful encoding when it is missing or when encoding a record fails."""
 
 from __future__ import annotations
 
