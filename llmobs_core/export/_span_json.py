@@ -218,4 +218,3 @@ def _plain_metric_keys(metrics: dict[Any, Any]) -> bool:
     """PLAIN_METRIC_KEYS.issuperset(metrics), for a dict: compiled, this loop over its few
     keys costs less than the method call."""
     return all(key in PLAIN_METRIC_KEYS for key in metrics)
-
