@@ -123,7 +123,8 @@ def _bodies(items: Sequence[Any], fast: Callable[[Any], bytes],
     MAX_EVENT_BYTES or more goes as what `shrink` makes of it; one that cannot be encoded is
     left out."""
     head, separator, tail = parts
-    chunk: list[bytes] = []
+    # The body's pieces, separators included, for one join: one copy of each event's bytes.
+    pieces: list[bytes] = [head]
     indexes: list[int] = []
     empty = len(head) + len(tail)
     size = empty
@@ -141,14 +142,19 @@ def _bodies(items: Sequence[Any], fast: Callable[[Any], bytes],
         except Exception:  # a value the event builder, the sanitiser or JSON cannot take
             encoding.left_out.append(index)
             continue
-        if chunk and size + between + len(data) > limit:
-            yield head + separator.join(chunk) + tail, indexes
-            chunk, indexes, size = [], [], empty
-        size += len(data) + (between if chunk else 0)
-        chunk.append(data)
+        if indexes and size + between + len(data) > limit:
+            pieces.append(tail)
+            yield b"".join(pieces), indexes
+            pieces, indexes, size = [head], [], empty
+        if indexes:
+            pieces.append(separator)
+            size += between
+        pieces.append(data)
+        size += len(data)
         indexes.append(index)
-    if chunk:
-        yield head + separator.join(chunk) + tail, indexes
+    if indexes:
+        pieces.append(tail)
+        yield b"".join(pieces), indexes
 
 
 def _shrunk_span(event: Event) -> bytes:

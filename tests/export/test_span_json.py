@@ -17,7 +17,7 @@ from llmobs_core.span import RECORD_FIELDS
 from llmobs_core.span_events import EventBuilder
 from tests.support import datadog_reference as reference
 from tests.support import events_reference
-from tests.support.records import record_of, records
+from tests.support.records import plain_records, record_of, records
 
 
 def _bodies_three_ways(batch: list[tuple[Any, ...]], static_tags: list[str]
@@ -46,6 +46,28 @@ def test_bodies_from_records_are_the_reference_bodies(fields, static_tags) -> No
     built event (or is left out by both)."""
     batch = [record_of(f) for f in fields]
     from_records, from_events, expected = _bodies_three_ways(batch, static_tags)
+    assert from_records == expected
+    assert from_events == expected
+
+
+# Two traces and three span ids, so that spans share a trace, a parent or an id: what the
+# encoder keeps and reuses between the spans of a batch (a trace's texts, its parent's id).
+_TRACES = ((1 << 127) + 5, 12345)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.one_of(plain_records, plain_records, records),
+                          st.sampled_from(_TRACES), st.integers(1, 3),
+                          st.one_of(st.none(), st.integers(1, 3)), st.booleans()),
+                min_size=2, max_size=6))
+def test_spans_of_shared_traces_are_the_reference_bodies(drawn: list[Any]) -> None:
+    """Plain spans (the encoder's fast paths) and hostile ones, that share traces: siblings, a
+    root after its children, a span whose id another span has as its parent. Each gives the
+    bytes the previous implementation gave for its built event."""
+    batch = [record_of({**fields, "trace_id": trace, "span_id": span, "parent_id": parent,
+                        "apm_trace_id": None if same_apm else fields["apm_trace_id"]})
+             for fields, trace, span, parent, same_apm in drawn]
+    from_records, from_events, expected = _bodies_three_ways(batch, ["env:prod"])
     assert from_records == expected
     assert from_events == expected
 
@@ -82,4 +104,27 @@ def test_batches_split_across_bodies_alike() -> None:
     from_records, from_events, expected = _bodies_three_ways(batch, ["env:prod"])
     assert len(expected[0]) > 1
     assert all(len(body) <= payload.MAX_BODY_BYTES for body, _ in expected[0])
+    assert from_records == expected and from_events == expected
+
+
+def test_annotated_llm_spans_and_their_workflows_alike() -> None:
+    """The README's unit, a workflow and its annotated llm child, twice in a trace and once in
+    another, with the provider as a user spells it: the encoder's common path (the llm meta in
+    one dict, the workflow's kept meta, a trace's and its parent's texts reused) gives the
+    reference bytes."""
+    messages = ({"role": "system", "content": "Be terse."}, {"role": "user", "content": "Hi"})
+    answer = ({"role": "assistant", "content": "Hello."},)
+    llm = {"input": messages, "output": answer, "metadata": {"temperature": 0.2, "top_p": 1.0},
+           "model_provider": "OpenAI", "tags": None, "sample_rate": 1.0, "session_id": None,
+           "metrics": {"input_tokens": 21, "output_tokens": 2}}
+    workflow = {"kind": "workflow", "name": "answer", "input": None, "output": None,
+                "metadata": None, "metrics": None, "tags": None, "model_name": None,
+                "model_provider": None, "sample_rate": 1.0, "parent_id": None}
+    batch = [_plain_record(**llm, span_id=2, parent_id=1),
+             _plain_record(**{**llm, "model_provider": "Anthropic"}, span_id=3, parent_id=1),
+             _plain_record(**workflow, span_id=1),
+             _plain_record(**llm, span_id=5, parent_id=4, trace_id=77, apm_trace_id=77),
+             _plain_record(**workflow, span_id=4, trace_id=77, apm_trace_id=77)]
+    from_records, from_events, expected = _bodies_three_ways(batch, ["env:prod"])
+    assert b'"model_provider":"openai"' in expected[0][0][0]
     assert from_records == expected and from_events == expected

@@ -61,6 +61,35 @@ records = st.fixed_dictionaries({
 })
 
 
+# The common span: plain values, times of 64 bits, an annotated llm span's tuples of messages and
+# metadata, the model's provider as a user spells it; what the encoders' fast paths take.
+plain_records = st.fixed_dictionaries({
+    "kind": st.sampled_from(KINDS),
+    "name": texts,
+    "trace_id": trace_ids,
+    "span_id": ids,
+    "parent_id": _maybe(ids),
+    "apm_trace_id": st.none(),
+    "ml_app": texts,
+    "session_id": _maybe(texts),
+    "model_name": _maybe(texts),
+    "model_provider": st.one_of(st.none(), texts, st.sampled_from(["OpenAI", "Anthropic"])),
+    "start_ns": st.integers(0, (1 << 63) - 1),
+    "duration_ns": st.integers(0, 1 << 40),
+    "error": st.one_of(st.none(), st.none(), st.tuples(texts, texts, texts)),
+    "input": st.one_of(st.none(), messages.map(tuple), texts),
+    "output": st.one_of(st.none(), messages.map(tuple), texts),
+    "metadata": st.one_of(st.none(), st.dictionaries(texts, numbers, max_size=3)),
+    "metrics": st.one_of(st.none(), st.dictionaries(
+        st.sampled_from(["input_tokens", "output_tokens", "a.b"]), numbers, max_size=3)),
+    "tags": st.one_of(st.none(), st.none(), st.dictionaries(texts, texts, max_size=2)),
+    "tool_definitions": st.none(),
+    "sample_rate": st.one_of(st.just(1.0), st.just(1.0), st.floats(0, 1)),
+    "extras": st.none(),
+    "pagent": st.none(),
+})
+
+
 def record_of(fields: dict[str, Any]) -> tuple[Any, ...]:
     fields = made(fields)
     if fields["apm_trace_id"] is None:
