@@ -198,7 +198,7 @@ def settle(store: Path) -> None:
     except (sqlite3.Error, OSError) as exc:
         click.echo(visible(f"Cannot settle {store}: {exc}"), err=True)
         sys.exit(1)
-    click.echo(f"{settled:,} spans settled")
+    click.echo(f"{settled:,} span{'' if settled == 1 else 's'} settled")
     if dropped:
         click.echo(f"dropped when settled, since the store was made: {dropped:,} (span "
                    "records that could not be stored as events; each was logged then)")

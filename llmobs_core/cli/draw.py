@@ -55,7 +55,7 @@ def trace_tree(trace: dict[str, Any]) -> Tree:
             roots.append(span)
     evaluations = evaluations_by_span(trace)
     title = Text.assemble(("Trace ", "bold"), literal(trace["trace_id"], "bold cyan"),
-                          f"  {len(spans)} spans")
+                          f"  {len(spans)} span{'' if len(spans) == 1 else 's'}")
     tree = Tree(title)
     drawn: set[str] = set()
     capped, missing = False, 0

@@ -206,6 +206,13 @@ def test_show_draws_the_tree_with_previews_and_evaluations(store: dict) -> None:
     assert "helpfulness = 0.75" in result.stdout
 
 
+def test_show_counts_the_spans_in_its_title(store: dict) -> None:
+    """The title says how many spans the trace has, in the singular for one."""
+    one = run(store["path"], "show", store["old"]).stdout.splitlines()[0]
+    two = run(store["path"], "show", store["shop"]).stdout.splitlines()[0]
+    assert one.endswith(" 1 span") and two.endswith(" 2 spans")
+
+
 def test_show_highlights_errors_in_red(store: dict) -> None:
     """A failed span's error type and message are printed, in red when colour is on."""
     result = run(store["path"], "show", store["proxy"], FORCE_COLOR="1")
