@@ -18,6 +18,7 @@ _RESPONSE_HEADER: Final = RESPONSE_HEADER.encode("latin-1")
 
 _CLOSED_FOR_ERROR: Final = 1011  # websocket close code for "internal error"
 _STATUS_TEXT: Final = {code: str(code) for code in range(100, 600)}  # made once, not a request
+_SPECS_BEFORE_2_4: Final = frozenset(("2.0", "2.1", "2.2", "2.3"))
 
 
 def span_context(traceresponse: str | bytes | None) -> dict[str, str] | None:
@@ -37,7 +38,7 @@ def span_context(traceresponse: str | bytes | None) -> dict[str, str] | None:
 
 class RequestTrace:
     __slots__ = ("span", "scope", "http", "method", "add_ids", "status", "trailers", "last",
-                 "root_path", "app_receive", "app_send")
+                 "root_path", "app_receive", "app_send", "send_may_raise")
 
     def __init__(self, span: LLMObsSpan, scope: dict[str, Any], method: str, add_ids: bool,
                  receive: Any, send: Any) -> None:
@@ -53,6 +54,11 @@ class RequestTrace:
         self.root_path = root_path if isinstance(root_path, str) else ""
         self.app_receive = receive
         self.app_send = send
+        # ASGI 2.4's send raises OSError for a client that went away; 2.3 and older (and a
+        # server that names no version: 2.0) do not, and get send_now().
+        asgi = scope.get("asgi")
+        version = asgi.get("spec_version", "2.0") if type(asgi) is dict else "2.0"
+        self.send_may_raise = not (type(version) is str and version in _SPECS_BEFORE_2_4)
 
     async def receive(self) -> Any:
         message = await self.app_receive()

@@ -28,7 +28,6 @@ Scope = dict[str, Any]
 ScopeCallable = Callable[[Scope], "str | None"]
 
 _TRACED: Final = frozenset(("http", "websocket"))
-_SPECS_BEFORE_2_4: Final = frozenset(("2.0", "2.1", "2.2", "2.3"))
 _UNTRACED_NOTE = "llmobs: a malformed ASGI %s scope (%s) was passed to the app untraced"
 
 
@@ -96,8 +95,8 @@ class LLMObsMiddleware:
             return await self.app(scope, receive, send)
         span_token = activate(request.span)
         try:
-            send = request.send_now if _send_never_raises(scope) else request.send
-            await self.app(scope, request.receive, send)
+            await self.app(scope, request.receive,
+                           request.send if request.send_may_raise else request.send_now)
         except BaseException as exc:
             request.end(exc)
             raise
@@ -155,13 +154,6 @@ class LLMObsMiddleware:
         warn_limited("starlette.routing.type", "llmobs: %r returned %r, not a string or None; "
                      "it is ignored", choose, value)
         return None
-
-
-def _send_never_raises(scope: Scope) -> bool:
-    """Whether the server speaks ASGI 2.3 or older, whose send does not raise OSError for a
-    client that went away (2.4's does; a server that names no version speaks 2.0)."""
-    asgi = scope.get("asgi")
-    return type(asgi) is not dict or asgi.get("spec_version", "2.0") in _SPECS_BEFORE_2_4
 
 
 def _untraced(scope: Scope, problem: str) -> None:

@@ -137,11 +137,7 @@ class SpanJSON:
         """A trace's texts, kept for its spans to come when this one has a parent (a root
         ends after its children)."""
         texts = self._trace_texts_of(trace_id, trace_id, 1.0, parent_id)
-        if parent_id is not None:
-            if len(self._traces) >= _CACHE_MAX:
-                self._traces.clear()
-            self._traces[trace_id] = texts
-        return texts
+        return texts if parent_id is None else _kept(self._traces, trace_id, texts)
 
     def _trace_texts_of(self, trace_id: int, apm_trace_id: int, sample_rate: Any,
                         parent_id: Any) -> tuple[str, str, Any, str]:
@@ -155,18 +151,12 @@ class SpanJSON:
                 "" if parent_id is None else str(parent_id))
 
     def _name_json(self, name: str) -> str:
-        if len(self._names) >= _CACHE_MAX:
-            self._names.clear()
-        text = self._names[name] = (f'"{name}"' if _escape_free(name)
-                                    else self._dumps(name).decode())
-        return text
+        return _kept(self._names, name,
+                     f'"{name}"' if _escape_free(name) else self._dumps(name).decode())
 
     def _session_json(self, session_id: str) -> str:
-        if len(self._sessions) >= _CACHE_MAX:
-            self._sessions.clear()
-        text = self._sessions[session_id] = ',"session_id":' + (
-            f'"{session_id}"' if _escape_free(session_id) else self._dumps(session_id).decode())
-        return text
+        return _kept(self._sessions, session_id, ',"session_id":' + (
+            f'"{session_id}"' if _escape_free(session_id) else self._dumps(session_id).decode()))
 
     def _meta(self, kind: Any, model_name: Any, model_provider: Any, error: Any,
               input_value: Any, output_value: Any, metadata: Any, tool_definitions: Any,
@@ -191,10 +181,7 @@ class SpanJSON:
                                        pagent)).decode()
 
     def _kind_only_meta(self, kind: Any) -> str:
-        if len(self._kind_only) >= 64:  # kinds are a few names; a bound all the same
-            self._kind_only.clear()
-        text = self._kind_only[kind] = self._dumps({"span": {"kind": kind}}).decode()
-        return text
+        return _kept(self._kind_only, kind, self._dumps({"span": {"kind": kind}}).decode())
 
     def _built(self, record: SpanRecord) -> bytes:
         """The record's event built, then encoded whole."""
@@ -207,11 +194,17 @@ class SpanJSON:
     def _common_tags(self, ml_app: Any, session_id: Any) -> str:
         """The tags of a span without an error or tags of its own, its application's, encoded
         and kept: encode() reads them from self._tags and calls this when they are missing."""
-        if len(self._tags) >= _CACHE_MAX:
-            self._tags.clear()
-        tags = self._tags[(ml_app, session_id)] = self._dumps(
-            self._builder.tag_head(ml_app, session_id)).decode()
-        return tags
+        return _kept(self._tags, (ml_app, session_id),
+                     self._dumps(self._builder.tag_head(ml_app, session_id)).decode())
+
+
+def _kept(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    """`value`, kept in `cache` under `key`; a full cache is emptied first (each holds what
+    repeats within and across batches: a bound, not an eviction policy)."""
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def _plain_metric_keys(metrics: dict[Any, Any]) -> bool:

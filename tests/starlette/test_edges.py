@@ -149,6 +149,17 @@ def test_before_asgi_2_4_the_servers_send_is_handed_to_the_app_as_it_is() -> Non
     assert failed["meta"]["error"]["type"] == "builtins.RuntimeError"
 
 
+@pytest.mark.parametrize("asgi", [{"spec_version": ["2.3"]}, {"spec_version": 2.4}, "3.0", None])
+def test_an_odd_asgi_version_is_served_traced(asgi) -> None:
+    """A server's asgi entry that is not a dict of text (an unhashable or numeric version, or
+    no dict at all) neither breaks the request nor leaves it untraced."""
+    with capture() as captured:
+        sent = asyncio.run(call(LLMObsMiddleware(hello), {"asgi": asgi}))
+        (event,) = captured.spans
+    assert [message["type"] for message in sent] == ["http.response.start", "http.response.body"]
+    assert event["status"] == "ok" and "http.status_code:200" in event["tags"]
+
+
 def test_a_span_is_never_left_open_when_the_app_does_not_finish_its_response() -> None:
     """An app that returns without any response, or after the start without the last body
     chunk, still gets its span ended; the first is an error."""
