@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import os
 import random
-import traceback
 from collections.abc import Callable
 from time import perf_counter_ns, time_ns
 from typing import Any, Final
 
-from ._values import clean_text
 from .context import current_parent, restore
+from .span_errors import error_of
 
 KINDS: Final = ("agent", "embedding", "llm", "retrieval", "task", "tool", "workflow")
 MODEL_KINDS: Final = frozenset(("llm", "embedding"))
 _INHERITING: Final = frozenset(("llm", "tool"))
-_MAX_STACK_CHARS: Final = 8000
 # The sample rate of every span that keeps its whole trace, one float object for all: typed
 # object and not a literal, so the compiled build reads it instead of boxing 1.0 for each span.
 _ALL: Final[object] = float(1)
@@ -27,13 +25,18 @@ THIS_SPAN: Final = object()
 
 # What a finished span hands to the writer: a plain tuple of these fields, in this order (built
 # by LLMObsSpan.record, read by span_events.py). Never a tuple subclass: the cyclic GC
-# untracks only exact tuples, and records wait in the writer's queue.
+# untracks only exact tuples, and records wait in the writer's queue. The last field is a
+# tuple of the four that most spans leave unset (RARE_FIELDS), so that a record has 19 items:
+# CPython reuses tuples of fewer than 20 from a free list, and a reused one does not count
+# toward the next garbage collection, which a busy server would otherwise run every few
+# hundred spans (docs/asgi.md, "A fourth look").
 SpanRecord = tuple
 RECORD_FIELDS: Final = (
     "kind", "name", "trace_id", "span_id", "parent_id", "apm_trace_id", "ml_app", "session_id",
     "model_name", "model_provider", "start_ns", "duration_ns", "error", "input", "output",
-    "metadata", "metrics", "tags", "tool_definitions", "sample_rate", "extras", "pagent",
+    "metadata", "metrics", "tags", "rare",
 )
+RARE_FIELDS: Final = ("tool_definitions", "sample_rate", "extras", "pagent")
 
 # Ids come from a generator of llmobs's own, seeded by the operating system and again in each
 # forked child, so an application's random.seed() (or a fork) never makes ids repeat.
@@ -215,7 +218,7 @@ class LLMObsSpan:
     def set_exception(self, exc: BaseException) -> None:
         """Record `exc` as the span's error with what can be read of it: an exception whose
         __str__ (or whose traceback's formatting) raises still gives its type."""
-        self.error = (_qualified_name(type(exc)), _message(exc), _stack(exc))
+        self.error = error_of(exc)
 
     def finish(self) -> None:
         """End the span and hand it to the exporter. Calling it again does nothing."""
@@ -248,46 +251,18 @@ class LLMObsSpan:
         """The finished span's fields, in RECORD_FIELDS order, for the writer. A tuple of plain
         values is untracked by the cyclic GC, where the span itself would be scanned again and
         again while it waits in the queue. Spelled out rather than an attrgetter: reading a slot
-        in Python bytecode costs a fifth of what attrgetter pays for each of the 22 fields."""
+        in Python bytecode costs a fifth of what attrgetter pays for each field."""
         return (self.kind, self.name, self.trace_id, self.span_id, self.parent_id,
                 self.apm_trace_id, self.ml_app, self.session_id, self.model_name,
                 self.model_provider, self.start_ns, self.duration_ns, self.error, self.input,
-                self.output, self.metadata, self.metrics, self.tags, self.tool_definitions,
-                self.sample_rate, self.extras, self.pagent)
+                self.output, self.metadata, self.metrics, self.tags,
+                (self.tool_definitions, self.sample_rate, self.extras, self.pagent))
 
     def __repr__(self) -> str:
         return (
             f"<LLMObsSpan {self.kind} {self.name!r} trace_id={self.trace_id:032x} "
             f"span_id={self.span_id} status={self.status}>"
         )
-
-
-def _qualified_name(cls: type) -> str:
-    """ddtrace's error type, module-qualified (builtins.ValueError), with the class's
-    qualified name (Outer.Error, where ddtrace writes Error)."""
-    try:
-        module, qualname = cls.__module__, cls.__qualname__
-        if type(module) is not str or type(qualname) is not str:  # rewritten by a metaclass
-            return clean_text(type.__repr__(cls))
-    except Exception:
-        return "<unreadable exception type>"
-    return clean_text(f"{module}.{qualname}")
-
-
-def _message(exc: BaseException) -> str:
-    try:
-        message = str(exc)
-    except Exception:
-        return f"<{type(exc).__name__} whose str() failed>"
-    return message if type(message) is str and message.isascii() else clean_text(message)
-
-
-def _stack(exc: BaseException) -> str:
-    try:
-        stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    except Exception:
-        return f"<the traceback of {type(exc).__name__} could not be formatted>"
-    return clean_text(stack[-_MAX_STACK_CHARS:])
 
 
 class NoopSpan:

@@ -137,7 +137,8 @@ class EventBuilder:
         are shared with other events: do not change them."""
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
          model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
-         metrics, span_tags, tool_definitions, sample_rate, extras, pagent) = record
+         metrics, span_tags, rare) = record
+        tool_definitions, sample_rate, extras, pagent = rare
         meta = (event_meta if fresh else shared_meta)(
             kind, model_name, model_provider, error, input_value, output_value, metadata,
             tool_definitions, extras, pagent)

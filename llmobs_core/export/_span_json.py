@@ -82,7 +82,8 @@ class SpanJSON:
     def encode(self, record: SpanRecord) -> bytes:
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id,
          model_name, model_provider, start_ns, duration_ns, error, input_value, output_value,
-         metadata, metrics, span_tags, tool_definitions, sample_rate, extras, pagent) = record
+         metadata, metrics, span_tags, rare) = record
+        tool_definitions, sample_rate, extras, pagent = rare
         if not (type(trace_id) is int and type(span_id) is int and type(apm_trace_id) is int
                 and (parent_id is None or type(parent_id) is int) and type(start_ns) is int
                 and type(duration_ns) is int):

@@ -82,7 +82,8 @@ def record_span_data(builder: EventBuilder, record: SpanRecord) -> SpanData:
     would, and on ids that are not ints (whose event may say something else)."""
     (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
      model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
-     metrics, span_tags, tool_definitions, sample_rate, extras, pagent) = record
+     metrics, span_tags, rare) = record
+    tool_definitions, sample_rate, extras, pagent = rare
     if (type(trace_id) is not int or type(span_id) is not int or type(apm_trace_id) is not int
             or (parent_id is not None and type(parent_id) is not int)):
         raise TypeError("an id that is not an int")

@@ -21,7 +21,7 @@ _ERROR: Final = 12
 _INPUT: Final = 13
 _OUTPUT: Final = 14
 _METADATA: Final = 15
-_TOOL_DEFINITIONS: Final = 18
+_RARE: Final = 18  # its first item: tool_definitions
 
 
 def record_size(record: tuple[Any, ...]) -> int:
@@ -37,8 +37,9 @@ def record_size(record: tuple[Any, ...]) -> int:
             size += len(value) if type(value) is str else value_size(value)
         if record[_METADATA]:
             size += ENTRY * len(record[_METADATA])
-        if record[_TOOL_DEFINITIONS]:
-            size += 4 * ENTRY * len(record[_TOOL_DEFINITIONS])
+        tool_definitions = record[_RARE][0]
+        if tool_definitions:
+            size += 4 * ENTRY * len(tool_definitions)
         if record[_ERROR] is not None:
             size += len(record[_ERROR][1]) + len(record[_ERROR][2])
         return size

@@ -27,6 +27,8 @@ from .traces import span_facts
 
 MARSHAL_VERSION: Final = 4
 _start_of: Final = itemgetter(10)  # RECORD_FIELDS' start_ns
+# A record's length before the rare fields had a tuple of their own (span.RECORD_FIELDS).
+_RECORD_BEFORE_RARE: Final = 22
 _INT64_MIN: Final = -(1 << 63)
 _INT64_MAX: Final = (1 << 63) - 1
 
@@ -107,6 +109,8 @@ def events_of(data: bytes, build: Callable[[Any], Event],
         if type(item) is bytes:
             events.append(decode(item))
             continue
+        if len(item) == _RECORD_BEFORE_RARE:  # a row written before RARE_FIELDS
+            item = (*item[:18], item[18:])
         try:
             events.append(build(item))
         except Exception as exc:

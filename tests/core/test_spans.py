@@ -180,17 +180,31 @@ def test_span_finished_without_context_manager_is_exported_once() -> None:
     assert [e["name"] for e in captured.spans] == ["manual"]
 
 
+def test_a_record_is_a_tuple_short_enough_for_the_free_list() -> None:
+    """CPython reuses tuples of fewer than 20 items, and a reused one does not count toward
+    the next garbage collection: a record of 20 or more would make a busy server collect every
+    few hundred spans (docs/asgi.md, "A fourth look")."""
+    with capture(ml_app="shop"):
+        with LLMObs.llm(name="chat", model_name="m") as span:
+            LLMObs.annotate(span, tool_definitions=[{"name": "search"}])
+        with LLMObs.task("plain") as plain:
+            pass
+    for record in (span.record(), plain.record()):
+        assert type(record) is tuple and len(record) < 20
+        assert type(record[-1]) is tuple and len(record[-1]) < 20
+
+
 def test_a_record_holds_the_span_fields_in_record_fields_order() -> None:
     """record() spells its fields out for speed; the writer and the event builder read them by
     their place in RECORD_FIELDS, so the two must agree (the span is filled in so that most
     fields differ and an order slip shows)."""
-    from llmobs_core.span import RECORD_FIELDS
+    from tests.support.records import FLAT_FIELDS, record_from_flat
 
     with capture(ml_app="shop") as captured:
         with LLMObs.llm(name="chat", model_name="m", model_provider="p", session_id="s") as span:
             LLMObs.annotate(span, input_data="hi", output_data="yo", metadata={"n": 1},
                             metrics={"input_tokens": 3}, tags={"t": "v"})
             span.set_exception(ValueError("boom"))
-    assert span.record() == tuple(getattr(span, field) for field in RECORD_FIELDS)
+    assert span.record() == record_from_flat([getattr(span, field) for field in FLAT_FIELDS])
     (event,) = captured.spans
     assert event["meta"]["input"]["messages"][0]["content"] == "hi"

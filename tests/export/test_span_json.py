@@ -13,11 +13,10 @@ from hypothesis import strategies as st
 
 from llmobs_core.export import _datadog_payload as payload
 from llmobs_core.export.base import SpanEvents
-from llmobs_core.span import RECORD_FIELDS
 from llmobs_core.span_events import EventBuilder
 from tests.support import datadog_reference as reference
 from tests.support import events_reference
-from tests.support.records import plain_records, record_of, records
+from tests.support.records import FLAT_FIELDS, plain_records, record_from_flat, record_of, records
 
 
 def _bodies_three_ways(batch: list[tuple[Any, ...]], static_tags: list[str]
@@ -82,7 +81,7 @@ def _plain_record(**changes: Any) -> tuple[Any, ...]:
         metrics={"input_tokens": 3, "cost.total": 0.5}, tags={"team": "a"},
         tool_definitions=None, sample_rate=0.25, extras=None, pagent=None)
     fields.update(changes)
-    return tuple(fields[name] for name in RECORD_FIELDS)
+    return record_from_flat([fields[name] for name in FLAT_FIELDS])
 
 
 def test_events_over_the_size_limit_are_cut_down_alike() -> None:

@@ -24,6 +24,7 @@ from llmobs_core.span_events import EventBuilder
 from llmobs_core.store import queries
 from llmobs_core.store.settle import dropped_when_settled, settle
 from tests.support.hostile import made, values
+from tests.support.records import FLAT_FIELDS, record_from_flat
 
 
 class KindOfThing(enum.Enum):
@@ -46,7 +47,7 @@ ids = st.integers(1, 2**64 - 1)
 messages = st.lists(st.fixed_dictionaries({"role": texts, "content": texts}), max_size=3)
 
 
-# Where a record holds the application's values (positions in span.RECORD_FIELDS).
+# Where a record's recipe holds the application's values (positions in FLAT_FIELDS).
 NAME, SESSION, INPUT, OUTPUT, METADATA, METRICS, TAGS, TOOLS, EXTRAS = (
     1, 7, 13, 14, 15, 16, 17, 18, 20)
 
@@ -126,7 +127,7 @@ def _holds_a_set(value: Any, depth: int) -> bool:
 
 def _mutate(record: tuple[Any, ...]) -> None:
     """What an application may do to its values once the span has been handed over."""
-    for value in record:
+    for value in (*record[:-1], *record[-1]):
         try:
             if type(value) in (dict, list):
                 value.clear()
@@ -138,15 +139,13 @@ _example_ids = itertools.count(1)
 
 
 def one_span(kind: str = "task", **fields: Any) -> list[list[Any]]:
-    """The recipe of a one-span trace, plain but for `fields` (by RECORD_FIELDS name)."""
-    from llmobs_core.span import RECORD_FIELDS
-
+    """The recipe of a one-span trace, plain but for `fields` (by FLAT_FIELDS name)."""
     trace_id = next(_example_ids) | time.time_ns() // 10**9 << 96
     record: list[Any] = [kind, "n", trace_id, next(_example_ids), None, trace_id, "app", None,
                          None, None, time.time_ns(), 1, None, None, None, None, None, None,
                          None, 1.0, None, None]
     for name, value in fields.items():
-        record[RECORD_FIELDS.index(name)] = value
+        record[FLAT_FIELDS.index(name)] = value
     return [record]
 
 
@@ -172,7 +171,8 @@ def test_a_reader_gets_the_events_the_direct_path_stores(tmp_path: Path,
     a record marshal takes whose event cannot be built or stored is counted by the writer as
     sent, and dropped with a warning by the reader that settles it (docs/local-store.md)."""
     build = EventBuilder(STATIC_TAGS).build
-    batch = [tuple(made(field) for field in span) for trace in recipes for span in trace]
+    batch = [record_from_flat([made(field) for field in span])
+             for trace in recipes for span in trace]
     assume(not _holds_a_set(batch, 0))
     example = tmp_path / str(time.monotonic_ns())
     direct, inbox = LocalStoreSink(example / "direct.db"), LocalStoreSink(example / "inbox.db")
@@ -250,3 +250,33 @@ def test_settling_twice_stores_once(store: Path) -> None:
         assert conn.execute("SELECT count(*) FROM spans").fetchone() == (5,)
         assert conn.execute("SELECT value FROM counters WHERE name = 'spans'").fetchone() == (5,)
         assert conn.execute("SELECT count(*) FROM inbox").fetchone() == (0,)
+
+
+def test_a_row_of_the_older_flat_records_is_read_as_the_current_ones(tmp_path: Path) -> None:
+    """A store written while a record held its 22 fields flat (before RARE_FIELDS had a tuple
+    of their own) still gives its reader every span, as the current records would."""
+    import marshal
+
+    build = EventBuilder(STATIC_TAGS).build
+    flat = [tuple(span) for trace in (
+        one_span("llm", tool_definitions=[{"name": "search"}], pagent=("planner", 12345),
+                 extras={"prompt": {"id": "greeting", "template": "hi {name}"}}),
+        one_span(sample_rate=0.25), one_span("agent")) for span in trace]
+    stores = []
+    for name in ("current", "older"):
+        sink = LocalStoreSink(tmp_path / f"{name}.db")
+        tally = Tally()
+        Delivery([sink], build, None).spans([record_from_flat(span) for span in flat], tally)
+        sink.shutdown()
+        assert tally.sent == len(flat)
+        stores.append(sink.path)
+    with sqlite3.connect(stores[1]) as conn:
+        conn.execute("UPDATE inbox SET records = ?", (marshal.dumps(flat, 4),))
+        assert conn.total_changes == 1
+    found, expected = _stored_events(stores[1]), _stored_events(stores[0])
+    assert found == expected and len(found) == len(flat)
+    llm = next(event for event in found.values() if event["meta"]["span"]["kind"] == "llm")
+    assert llm["meta"]["tool_definitions"] == [{"name": "search"}]
+    assert llm["meta"]["input"]["prompt"]["id"] == "greeting"
+    assert llm["meta"]["agent_attribution"]["pagent_name"] == "planner"
+    assert sorted(event["_dd"]["sample_rate"] for event in found.values()) == ["0.25", "1", "1"]

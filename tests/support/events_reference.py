@@ -106,8 +106,9 @@ class EventBuilder:
         """The span event of a finished span's record (or of a span); see RECORD_FIELDS."""
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
          model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
-         metrics, span_tags, tool_definitions, sample_rate, extras, pagent) = (
+         metrics, span_tags, rare) = (
             span.record() if isinstance(span, LLMObsSpan) else span)
+        tool_definitions, sample_rate, extras, pagent = rare
         meta: dict[str, Any] = {"span": {"kind": kind}}
         if kind == "llm":  # annotate()'s tuple of plain messages is copied here, without a call
             if input_value is not None:

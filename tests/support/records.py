@@ -1,16 +1,20 @@
 """Hypothesis strategies for finished spans' records (RECORD_FIELDS), with hostile values in
-every field: what the encoders that read records are held to their built events' bytes with."""
+every field: what the encoders that read records are held to their built events' bytes with.
+The strategies draw a dict by field name (FLAT_FIELDS); record_of() nests it as record() does."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import strategies as st
 
-from llmobs_core.span import RECORD_FIELDS
+from llmobs_core.span import RARE_FIELDS, RECORD_FIELDS
 from tests.support.hostile import made, values
 
+# Every field by name, the rare ones where a record of older versions held them: flat.
+FLAT_FIELDS = (*RECORD_FIELDS[:-1], *RARE_FIELDS)
 KINDS = ("llm", "embedding", "retrieval", "workflow", "agent", "tool", "task")
 # An iterator would be used up by the first encoding: the record is encoded three times.
 anything = values.filter(lambda recipe: "iterator" not in repr(recipe))
@@ -94,4 +98,9 @@ def record_of(fields: dict[str, Any]) -> tuple[Any, ...]:
     fields = made(fields)
     if fields["apm_trace_id"] is None:
         fields["apm_trace_id"] = fields["trace_id"]
-    return tuple(fields[name] for name in RECORD_FIELDS)
+    return record_from_flat([fields[name] for name in FLAT_FIELDS])
+
+
+def record_from_flat(values: Sequence[Any]) -> tuple[Any, ...]:
+    """A record (RECORD_FIELDS) of the values of FLAT_FIELDS, in that order."""
+    return (*values[:len(RECORD_FIELDS) - 1], tuple(values[len(RECORD_FIELDS) - 1:]))
