@@ -66,7 +66,7 @@ compiled: $(STAMP)
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc python3-dev >/dev/null; \
 	else echo "The accelerator needs a C compiler and Python's headers (apt-get install gcc" \
 		"python3-dev, or your platform's packages)."; fi
-	$(BIN)/python setup.py --quiet build_ext --inplace
+	$(BIN)/python setup.py --quiet build_ext --inplace --force
 
 clean-compiled:
 	find llmobs_core llmobs_starlette llmobs_django llmobs_celery -name '*.so' -delete

@@ -29,7 +29,8 @@ THIS_SPAN: Final = object()
 # tuple of the four that most spans leave unset (RARE_FIELDS), so that a record has 19 items:
 # CPython reuses tuples of fewer than 20 from a free list, and a reused one does not count
 # toward the next garbage collection, which a busy server would otherwise run every few
-# hundred spans (docs/asgi.md, "A fourth look").
+# hundred spans (docs/asgi.md, "A fourth look"). For the same reason `tags` is annotate()'s
+# dict, or a tuple of keys and values in turn where an adapter tags a span nobody annotated.
 SpanRecord = tuple
 RECORD_FIELDS: Final = (
     "kind", "name", "trace_id", "span_id", "parent_id", "apm_trace_id", "ml_app", "session_id",

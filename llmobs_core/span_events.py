@@ -111,8 +111,12 @@ class EventBuilder:
             tags.append("error:1")
             tags.append("error_type:" + error[0])
         if span_tags:
-            for key, value in span_tags.items():  # a comprehension would cost a frame
-                tags.append(f"{key}:{value}")
+            if type(span_tags) is tuple:  # an adapter's keys and values, in turn
+                for index in range(0, len(span_tags), 2):
+                    tags.append(f"{span_tags[index]}:{span_tags[index + 1]}")
+            else:
+                for key, value in span_tags.items():  # a comprehension would cost a frame
+                    tags.append(f"{key}:{value}")
         return tags
 
     def trace_hex(self, trace_id: Any, parent_id: Any) -> str:

@@ -162,24 +162,33 @@ class RequestTrace:
         span.finish()
 
     def describe(self, span: LLMObsSpan, client_disconnected: bool) -> None:
-        tags: dict[str, Any] = {} if span.tags is None else span.tags  # else annotate's dict
-        span.tags = tags
-        if self.method != "WEBSOCKET" and "http.method" not in tags:
-            tags["http.method"] = self.method
+        """The span's name from its route, and the request's tags: merged into annotate's dict
+        when the app set tags, else kept as a tuple of keys and values (span.RECORD_FIELDS),
+        which CPython reuses from a free list where a dict would count toward the next garbage
+        collection for as long as the span waits in the writer's queue."""
+        tags = span.tags
+        facts: list[str] = []
+        if self.method != "WEBSOCKET" and (tags is None or "http.method" not in tags):
+            facts += ("http.method", self.method)
         route = route_template(self.scope, self.root_path)
         if route is not None:
             span.name = f"{self.method} {route}"
-            tags["http.route"] = route
+            facts += ("http.route", route)
         status = self.status
         if not self.http:
             if status is not None:
-                tags["websocket.close_code"] = str(status)
+                facts += ("websocket.close_code", str(status))
                 if status == _CLOSED_FOR_ERROR:
                     span.error = ("WebSocketClosed", "closed with code 1011", "")
         elif status is not None:
-            tags["http.status_code"] = (_STATUS_TEXT.get(status) if type(status) is int
-                                        else None) or str(status)
+            facts += ("http.status_code", (_STATUS_TEXT.get(status) if type(status) is int
+                                           else None) or str(status))
             if type(status) is int and status >= 500:
                 span.error = ("HTTPServerError", f"response status {status}", "")
         if client_disconnected:
-            tags["http.client_disconnected"] = "true"
+            facts += ("http.client_disconnected", "true")
+        if tags is None:
+            span.tags = tuple(facts)
+        else:
+            for index in range(0, len(facts), 2):
+                tags[facts[index]] = facts[index + 1]

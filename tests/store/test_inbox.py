@@ -62,7 +62,8 @@ def plain_fields(draw: Any, kind: str) -> dict[int, Any]:
             METADATA: draw(st.none() | st.dictionaries(texts, json_values, max_size=3)),
             METRICS: draw(st.none() | st.dictionaries(texts, st.integers() | st.floats(),
                                                       max_size=3)),
-            TAGS: draw(st.none() | st.dictionaries(texts, texts | st.integers(), max_size=3)),
+            TAGS: draw(st.none() | st.dictionaries(texts, texts | st.integers(), max_size=3)
+                       | st.lists(texts, max_size=3).map(lambda keys: (*keys, *keys))),
             TOOLS: draw(st.none() | st.lists(json_values, max_size=2)),
             EXTRAS: draw(st.none() | st.fixed_dictionaries({"prompt": json_values}))}
 

@@ -148,8 +148,9 @@ class EventBuilder:
             tags.append("error:1")
             tags.append("error_type:" + error[0])
         if span_tags:
-            for key, value in span_tags.items():  # a comprehension would cost a frame
-                tags.append(f"{key}:{value}")
+            pairs = ([(span_tags[i], span_tags[i + 1]) for i in range(0, len(span_tags), 2)]
+                     if type(span_tags) is tuple else span_tags.items())
+            tags.extend(f"{key}:{value}" for key, value in pairs)
         trace_hex = self._hex.get(trace_id)
         if trace_hex is None:
             trace_hex = f"{trace_id:032x}"

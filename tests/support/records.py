@@ -34,6 +34,11 @@ documents = st.lists(st.fixed_dictionaries({"text": texts}, optional={
     "score": numbers, "id": texts, "name": texts}), max_size=2)
 
 
+def _keys_and_values(pairs: list[tuple[str, str]]) -> tuple[str, ...]:
+    """Tags as an adapter sets them: keys and values in turn."""
+    return tuple(item for pair in pairs for item in pair)
+
+
 def _maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.one_of(st.none(), strategy)
 
@@ -56,7 +61,8 @@ records = st.fixed_dictionaries({
     "output": st.one_of(st.none(), messages.map(tuple), messages, documents, texts, anything),
     "metadata": st.one_of(st.none(), st.dictionaries(texts, numbers, max_size=3), anything),
     "metrics": st.one_of(st.none(), st.dictionaries(metric_keys, numbers, max_size=4)),
-    "tags": _maybe(st.dictionaries(texts, st.one_of(texts, anything), max_size=3)),
+    "tags": _maybe(st.one_of(st.dictionaries(texts, st.one_of(texts, anything), max_size=3),
+                             st.lists(st.one_of(texts, anything), max_size=5).map(tuple))),
     "tool_definitions": st.one_of(st.none(), anything),
     "sample_rate": st.one_of(st.just(1.0), st.floats(0, 1), st.just(math.nan)),
     "extras": _maybe(st.fixed_dictionaries({}, optional={"prompt": anything,
@@ -86,7 +92,8 @@ plain_records = st.fixed_dictionaries({
     "metadata": st.one_of(st.none(), st.dictionaries(texts, numbers, max_size=3)),
     "metrics": st.one_of(st.none(), st.dictionaries(
         st.sampled_from(["input_tokens", "output_tokens", "a.b"]), numbers, max_size=3)),
-    "tags": st.one_of(st.none(), st.none(), st.dictionaries(texts, texts, max_size=2)),
+    "tags": st.one_of(st.none(), st.none(), st.dictionaries(texts, texts, max_size=2),
+                      st.lists(st.tuples(texts, texts), max_size=3).map(_keys_and_values)),
     "tool_definitions": st.none(),
     "sample_rate": st.one_of(st.just(1.0), st.just(1.0), st.floats(0, 1)),
     "extras": st.none(),
