@@ -18,6 +18,8 @@ _INHERITING: Final = frozenset(("llm", "tool"))
 # The sample rate of every span that keeps its whole trace, one float object for all: typed
 # object and not a literal, so the compiled build reads it instead of boxing 1.0 for each span.
 _ALL: Final[object] = float(1)
+# The rare fields of a span that has none of them (RARE_FIELDS): one tuple for all such spans.
+_UNSET: Final[object] = (None, _ALL, None, None)
 # What an adapter sets as the unit_span of the span it opened for a request or task: a
 # reference to the span itself would be a cycle, which only the garbage collector frees.
 THIS_SPAN: Final = object()
@@ -38,6 +40,7 @@ RECORD_FIELDS: Final = (
     "metadata", "metrics", "tags", "rare",
 )
 RARE_FIELDS: Final = ("tool_definitions", "sample_rate", "extras", "pagent")
+RareFields = tuple[Any, Any, Any, Any]
 
 # Ids come from a generator of llmobs's own, seeded by the operating system and again in each
 # forked child, so an application's random.seed() (or a fork) never makes ids repeat.
@@ -257,7 +260,9 @@ class LLMObsSpan:
                 self.apm_trace_id, self.ml_app, self.session_id, self.model_name,
                 self.model_provider, self.start_ns, self.duration_ns, self.error, self.input,
                 self.output, self.metadata, self.metrics, self.tags,
-                (self.tool_definitions, self.sample_rate, self.extras, self.pagent))
+                _UNSET if (self.tool_definitions is None and self.sample_rate is _ALL
+                           and self.extras is None and self.pagent is None)
+                else (self.tool_definitions, self.sample_rate, self.extras, self.pagent))
 
     def __repr__(self) -> str:
         return (

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from ._values import as_text, repr_or_stand_in
 from .sampling import format_rate
-from .span import MODEL_KINDS, LLMObsSpan, SpanRecord
+from .span import MODEL_KINDS, LLMObsSpan, RareFields, SpanRecord
 
 
 def _is_primitive(value: Any) -> bool:
@@ -142,7 +142,8 @@ class EventBuilder:
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
          model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
          metrics, span_tags, rare) = record
-        tool_definitions, sample_rate, extras, pagent = rare
+        unpacked: RareFields = rare  # typed: the compiled build reads it without an iterator
+        tool_definitions, sample_rate, extras, pagent = unpacked
         meta = (event_meta if fresh else shared_meta)(
             kind, model_name, model_provider, error, input_value, output_value, metadata,
             tool_definitions, extras, pagent)

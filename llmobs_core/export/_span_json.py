@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from ..sampling import format_rate
-from ..span import MODEL_KINDS, SpanRecord
+from ..span import MODEL_KINDS, RareFields, SpanRecord
 from ..span_events import EventBuilder, plain_metadata, shared_meta
 
 try:
@@ -83,7 +83,8 @@ class SpanJSON:
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id,
          model_name, model_provider, start_ns, duration_ns, error, input_value, output_value,
          metadata, metrics, span_tags, rare) = record
-        tool_definitions, sample_rate, extras, pagent = rare
+        unpacked: RareFields = rare  # typed: the compiled build reads it without an iterator
+        tool_definitions, sample_rate, extras, pagent = unpacked
         if not (type(trace_id) is int and type(span_id) is int and type(apm_trace_id) is int
                 and (parent_id is None or type(parent_id) is int) and type(start_ns) is int
                 and type(duration_ns) is int):

@@ -13,7 +13,7 @@ from typing import Any, Final, NamedTuple
 
 from .._log import warn_limited
 from ..sampling import format_rate
-from ..span import SpanRecord, new_span_id, new_trace_id
+from ..span import RareFields, SpanRecord, new_span_id, new_trace_id
 from ..span_events import EventBuilder, shared_meta
 from . import _otlp_wire as wire
 from ._http import DeliveryError, Origin, RetryPolicy, post_with_retries
@@ -83,7 +83,8 @@ def record_span_data(builder: EventBuilder, record: SpanRecord) -> SpanData:
     (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id, model_name,
      model_provider, start_ns, duration_ns, error, input_value, output_value, metadata,
      metrics, span_tags, rare) = record
-    tool_definitions, sample_rate, extras, pagent = rare
+    unpacked: RareFields = rare  # typed: the compiled build reads it without an iterator
+    tool_definitions, sample_rate, extras, pagent = unpacked
     if (type(trace_id) is not int or type(span_id) is not int or type(apm_trace_id) is not int
             or (parent_id is not None and type(parent_id) is not int)):
         raise TypeError("an id that is not an int")
