@@ -115,8 +115,8 @@ def _span_label(span: dict[str, Any], missing_parent: bool = False) -> Text:
     return label
 
 
-_USUAL_TAGS = ("ml_app", "service", "env", "version", "language", "error", "session_id",
-               "ddtrace.version", "source")
+_USUAL_TAGS = ("ml_app", "agent_service", "service", "env", "version", "language", "error",
+               "session_id", "ddtrace.version", "source")
 
 
 def _model_lines(label: Text, span: dict[str, Any], meta: dict[str, Any]) -> None:

@@ -58,6 +58,24 @@ def test_show_finds_a_trace_by_its_low_64_bits(store: dict) -> None:  # noqa: F8
         assert {row["trace_id"] for row in json_lines(result.stdout)} == {store["proxy"]}
 
 
+def test_show_lists_only_a_recorded_llm_spans_own_tags(tmp_path: Path) -> None:
+    """Of an llm span the tracer recorded, show lists the tags the application gave it, not
+    those every span carries (agent_service repeats the ml_app, as ddtrace writes it)."""
+    from llmobs_core import LLMObs
+
+    path = tmp_path / "traces.db"
+    LLMObs.enable(ml_app="shop", service="api", exporter=LocalStoreSink(path))
+    try:
+        with LLMObs.llm(model_name="m", name="chat") as span:
+            LLMObs.annotate(span, input_data="hi", tags={"team": "search"})
+        trace_id = LLMObs.export_span(span)["trace_id"]
+    finally:
+        LLMObs.disable()
+    output = run(path, "show", trace_id).stdout
+    assert "tags: team:search" in output
+    assert "agent_service" not in output and "ml_app:" not in output
+
+
 def test_show_draws_model_metrics_metadata_and_tags_of_llm_spans(tmp_path: Path) -> None:
     """An llm span shows its model and provider, token metrics, metadata and own tags; a plain
     string input has no empty role before it."""
