@@ -85,6 +85,13 @@ CREATE TABLE IF NOT EXISTS inbox (
 )
 """
 
+# Retention reads the inbox's span count and its oldest batches at every check (every 10,000
+# spans a writing process stores): from this index, a few pages, instead of the table, whose
+# rows lie among their blobs' pages (8 ms a check at a million waiting spans, 0.1 with it).
+# Made on every open (IF NOT EXISTS): stores of version 3 made without it get it in place,
+# and readers of version 3 need no other version to read them.
+INBOX_INDEX = "CREATE INDEX IF NOT EXISTS inbox_by_end ON inbox (max_start_ns, span_count)"
+
 # What a store of each older version needs to become the current one, statement by statement.
 MIGRATIONS = {2: INBOX}
 # Stores before version 2 held a row per span: not converted (write.StoreTooOld).

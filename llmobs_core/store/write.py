@@ -16,6 +16,7 @@ from .codec import Event, decode, encode
 from .inbox import Packed
 from .schema import (
     INBOX,
+    INBOX_INDEX,
     MIGRATIONS,
     OLDEST_MIGRATED,
     PAGE_SIZE,
@@ -64,6 +65,7 @@ def open_store(path: Path, timeout: float,
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute(INBOX_INDEX)
             ensure_spans_view(conn)
     except BaseException:
         conn.close()

@@ -202,7 +202,7 @@ def _enabled_batch(path: Path, spans: int) -> list[Any]:
     batch = [("task", f"t{i}", random.getrandbits(64) | now // 10**9 << 96,
               random.getrandbits(64) or 1, None, 0, "app", None, None, None, now + i, 1_000,
               None, "in", "out", None, None, None, None, 1.0, None, None) for i in range(spans)]
-    return [record[:5] + (record[2],) + record[6:] for record in batch]
+    return [record_from_flat(record[:5] + (record[2],) + record[6:]) for record in batch]
 
 
 def test_a_record_that_cannot_be_built_costs_only_itself(store: Path, warnings_logged) -> None:

@@ -21,6 +21,7 @@ from llmobs_core.store import queries
 from llmobs_core.store.settle import settle, spans_waiting
 from tests.store.helpers import stored_span_count, trace_events
 from tests.store.test_read_only import LLMOBS, mount, read_only  # noqa: F401 (a fixture)
+from tests.support.records import record_from_flat
 
 UNITS_PER_WRITER = 600  # a workflow span and its llm child each
 
@@ -80,9 +81,10 @@ def _inbox_batch(spans: int, start_ns: int) -> SpanEvents:
     records = []
     for i in range(spans):
         trace_id = (start_ns // 10**9) << 96 | (start_ns + i) % (1 << 63) + 1
-        records.append(("task", f"t{i}", trace_id, start_ns % (1 << 62) + i + 1, None,
-                        trace_id, "app", None, None, None, start_ns + i, 1_000, None, "in",
-                        "out", None, None, None, None, 1.0, None, None))
+        records.append(record_from_flat((
+            "task", f"t{i}", trace_id, start_ns % (1 << 62) + i + 1, None, trace_id, "app",
+            None, None, None, start_ns + i, 1_000, None, "in", "out", None, None, None, None,
+            1.0, None, None)))
     return SpanEvents(records, EventBuilder(["env:test"]).build)
 
 
