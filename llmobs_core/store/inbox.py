@@ -22,13 +22,16 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import Any, Final
 
+from ..span import RARE_FIELDS, RECORD_FIELDS
 from .codec import Event, decode, encode
 from .traces import span_facts
 
 MARSHAL_VERSION: Final = 4
 _start_of: Final = itemgetter(10)  # RECORD_FIELDS' start_ns
-# A record's length before the rare fields had a tuple of their own (span.RECORD_FIELDS).
-_RECORD_BEFORE_RARE: Final = 22
+# Where a record's rare fields begin (span.RECORD_FIELDS), and its length in rows written
+# before they had a tuple of their own: those fields flat at the end.
+_RARE_AT: Final = len(RECORD_FIELDS) - 1
+_RECORD_BEFORE_RARE: Final = _RARE_AT + len(RARE_FIELDS)
 _INT64_MIN: Final = -(1 << 63)
 _INT64_MAX: Final = (1 << 63) - 1
 
@@ -109,9 +112,9 @@ def events_of(data: bytes, build: Callable[[Any], Event],
         if type(item) is bytes:
             events.append(decode(item))
             continue
-        if len(item) == _RECORD_BEFORE_RARE:  # a row written before RARE_FIELDS
-            item = (*item[:18], item[18:])
         try:
+            if len(item) == _RECORD_BEFORE_RARE:  # a row written before RARE_FIELDS
+                item = (*item[:_RARE_AT], item[_RARE_AT:])
             events.append(build(item))
         except Exception as exc:
             failed(exc)

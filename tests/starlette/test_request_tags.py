@@ -84,10 +84,10 @@ def test_a_queued_request_span_counts_nothing_toward_the_next_collection() -> No
 
     with capture() as captured:
         asyncio.run(requests(2_000))  # their records, once freed, fill the free lists
-        captured.clear()
+        gc.disable()  # from here: a full collection would empty the free lists again
         loop = asyncio.new_event_loop()
-        gc.disable()
         try:
+            captured.clear()
             before = gc.get_count()[0]
             loop.run_until_complete(requests(300))
             added = gc.get_count()[0] - before

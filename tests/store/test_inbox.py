@@ -281,3 +281,18 @@ def test_a_row_of_the_older_flat_records_is_read_as_the_current_ones(tmp_path: P
     assert llm["meta"]["input"]["prompt"]["id"] == "greeting"
     assert llm["meta"]["agent_attribution"]["pagent_name"] == "planner"
     assert sorted(event["_dd"]["sample_rate"] for event in found.values()) == ["0.25", "1", "1"]
+
+
+def test_an_unreadable_item_in_a_row_costs_only_itself() -> None:
+    """A damaged row's item that is no record (an int, None) is left out and reported; the
+    row's other records are still built."""
+    import marshal
+
+    from llmobs_core.store.inbox import events_of
+
+    build = EventBuilder(STATIC_TAGS).build
+    (good,) = [record_from_flat(span) for span in one_span()]
+    failed: list[Exception] = []
+    events = events_of(marshal.dumps([7, good, None], 4), build, failed.append)
+    assert [event["name"] for event in events] == ["n"]
+    assert len(failed) == 2
