@@ -26,9 +26,10 @@ class Rejected(Exception):
 def _messages(data: Any) -> tuple[dict[str, Any], ...] | list[dict[str, Any]]:
     """A string, a message dict, or a list of either. Only plain {"role": str, "content": str}
     messages of ASCII text come back as a tuple, kept as they are (no copy: this runs on every
-    call): the event builder takes a tuple as ready to send, and the cyclic GC untracks a tuple
-    of plain messages at its first pass, so spans waiting for the writer cost it less. Anything
-    else comes back as a list of new dicts, which the event builder finishes."""
+    call): the event builder takes a tuple as ready to send. (The cyclic GC keeps tracking it,
+    as any tuple holding a dict: CPython untracks only tuples of untracked atoms and tuples;
+    docs/asgi.md, "A fifth look", measured what that costs.) Anything else comes back as a
+    list of new dicts, which the event builder finishes."""
     kind = type(data)
     if kind is list or kind is tuple or issubclass(kind, (list, tuple)):
         items = data if kind is list or kind is tuple else list(data)

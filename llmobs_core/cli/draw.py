@@ -105,7 +105,8 @@ def _span_label(span: dict[str, Any], missing_parent: bool = False) -> Text:
         label.append(f"  (parent span {visible(span.get('parent_id'))} is not in this store)",
                      "yellow")
     if kind in ("llm", "embedding"):
-        _model_lines(label, span, meta)
+        _model_line(label, meta)
+    _detail_lines(label, span, meta)
     for prefix, data in (("in", meta.get("input")), ("out", meta.get("output"))):
         if preview := _io_preview(data):
             label.append(f"\n{prefix}: ", "dim").append(literal(preview))
@@ -119,14 +120,18 @@ _USUAL_TAGS = ("ml_app", "agent_service", "service", "env", "version", "language
                "session_id", "ddtrace.version", "source")
 
 
-def _model_lines(label: Text, span: dict[str, Any], meta: dict[str, Any]) -> None:
-    """Model and provider, token metrics, metadata and the span's own tags."""
+def _model_line(label: Text, meta: dict[str, Any]) -> None:
     model = meta.get("model_name")
     if model:
         provider = meta.get("model_provider")
         label.append("\nmodel: ", "dim").append(literal(model, "cyan"))
         if provider:
             label.append(" (").append(literal(provider)).append(")")
+
+
+def _detail_lines(label: Text, span: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Metrics (token counts, mostly), metadata and the span's own tags, of any kind of span:
+    a request span's http tags, a workflow's metadata."""
     metrics = _mapping(span.get("metrics"))
     if metrics:
         shown = "  ".join(f"{key.removesuffix('_tokens') if key.endswith('_tokens') else key}"

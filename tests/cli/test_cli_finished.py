@@ -76,6 +76,29 @@ def test_show_lists_only_a_recorded_llm_spans_own_tags(tmp_path: Path) -> None:
     assert "agent_service" not in output and "ml_app:" not in output
 
 
+def test_show_draws_the_tags_and_metadata_of_spans_of_every_kind(tmp_path: Path) -> None:
+    """A workflow's and a tool's own tags and metadata are drawn as an llm span's are (a
+    request span's http tags were seen only with --json)."""
+    from llmobs_core import LLMObs
+
+    path = tmp_path / "traces.db"
+    LLMObs.enable(ml_app="shop", service="api", exporter=LocalStoreSink(path))
+    try:
+        with LLMObs.workflow(name="GET /items/{item_id}") as request:
+            LLMObs.annotate(request, tags={"http.route": "/items/{item_id}"},
+                            metadata={"cache": "hit"})
+            with LLMObs.tool(name="lookup") as tool:
+                LLMObs.annotate(tool, tags={"db": "primary"})
+        trace_id = LLMObs.export_span(request)["trace_id"]
+    finally:
+        LLMObs.disable()
+    output = run(path, "show", trace_id).stdout
+    assert "tags: http.route:/items/{item_id}" in output
+    assert 'metadata: {"cache": "hit"}' in output
+    assert "tags: db:primary" in output
+    assert "agent_service" not in output and "ml_app:" not in output
+
+
 def test_show_draws_model_metrics_metadata_and_tags_of_llm_spans(tmp_path: Path) -> None:
     """An llm span shows its model and provider, token metrics, metadata and own tags; a plain
     string input has no empty role before it."""
