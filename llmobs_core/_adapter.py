@@ -25,8 +25,9 @@ from typing import Any, Final
 from ._faults import capture_faults, faults, record_fault, safe_str
 from ._log import log, warn_limited
 from .annotations import shape_io_leniently
-from .config import INTEGRATIONS, PROPAGATION_STYLES, integrations_from_env, ml_app_problem
+from .config import PROPAGATION_STYLES, ml_app_problem
 from .context import current_parent, reading_stream, restore, stop_reading
+from .integration_settings import INTEGRATIONS, integrations_from_env
 from .propagation import HEADERS, RemoteContext, inject, inject_into
 from .propagation import context_from as remote_context
 from .propagation.w3c import parse_traceparent

@@ -6,10 +6,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import platformdirs
 
 from ._log import log
 from ._values import as_name, safe_repr
@@ -286,46 +283,3 @@ def _proxy_urls(explicit: Any, variable: str | None) -> tuple[str, ...]:
             type(url) is str for url in explicit):
         raise TypeError("instrumented_proxy_urls must be a list of URL strings")
     return tuple(url.strip() for url in explicit if url.strip())
-
-
-# The local store's file: an explicit path > LLMOBS_LOCAL_PATH > the default, one store per
-# user in the platform's data folder (so a worker started from another folder writes to the
-# same store as the web server, and `llmobs` reads it from anywhere).
-PATH_ENV = "LLMOBS_LOCAL_PATH"
-STORE_FILE = "traces.db"
-
-
-def default_store_path() -> Path:
-    """The user's data folder's llmobs/traces.db: ~/.local/share/llmobs/traces.db on Linux
-    (XDG_DATA_HOME moves it), ~/Library/Application Support/llmobs on macOS, %LOCALAPPDATA%
-    on Windows."""
-    return platformdirs.user_data_path("llmobs", appauthor=False) / STORE_FILE
-
-
-def resolve_store_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """An explicit path beats LLMOBS_LOCAL_PATH, which beats default_store_path()."""
-    if path is None or str(path) == "":
-        path = os.environ.get(PATH_ENV) or default_store_path()
-    return Path(path).expanduser().absolute()
-
-
-# -- LLM client integrations (llmobs_core/integrations/) -------------------------------------
-INTEGRATIONS = ("anthropic", "openai")
-
-
-def integrations_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """The integrations to patch, as ddtrace reads its settings: all of them, less any turned off
-    by DD_TRACE_<NAME>_ENABLED=false or by DD_PATCH_MODULES ("openai:false,anthropic:true");
-    DD_PATCH_MODULES wins where both are set. A value that is not a boolean raises."""
-    env = os.environ if environ is None else environ
-    chosen = {name: parse_bool(env.get(f"DD_TRACE_{name.upper()}_ENABLED"),
-                               f"DD_TRACE_{name.upper()}_ENABLED") is not False
-              for name in INTEGRATIONS}
-    for entry in (env.get("DD_PATCH_MODULES") or "").split(","):
-        if not entry.strip():
-            continue
-        name, _, value = entry.partition(":")
-        enabled = parse_bool(value, f"DD_PATCH_MODULES entry {entry.strip()!r}")
-        if name.strip().lower() in chosen and enabled is not None:
-            chosen[name.strip().lower()] = enabled
-    return tuple(name for name in INTEGRATIONS if chosen[name])

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ._log import log, warn_limited
-from .config import integrations_from_env, parse_bool, resolve
+from .config import parse_bool, resolve
 from .export import sinks_for
 from .export.writer import Writer
+from .integration_settings import integrations_from_env
 from .tracer import Tracer, install, state, uninstall
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 
-from ..config import integrations_from_env, parse_bool, resolve, resolve_store_path
+from ..config import parse_bool, resolve
 from ..export import default_exporters
+from ..integration_settings import integrations_from_env
 from ..integrations import _registry
+from ..store.location import resolve_store_path
 
 
 def describe() -> str:

@@ -13,10 +13,10 @@ from typing import Any
 
 import click
 
-from ..config import resolve_store_path
 from ..store import queries as store_queries
 from ..store import summaries
 from ..store.codec import integer
+from ..store.location import resolve_store_path
 from ..store.reading import open_read_only
 from ..store.settle import dropped_when_settled
 from ..store.settle import settle as settle_inbox

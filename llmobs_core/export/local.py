@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._log import log, warn_limited
-from ..config import resolve_store_path
 from ..store.checkpoint import Checkpoints
 from ..store.inbox import pack
+from ..store.location import resolve_store_path
 from ..store.retention import prune
 from ..store.tags import TagSets
 from ..store.traces import group_by_trace

@@ -8,14 +8,25 @@ ObjectProxy, so `stream.response`, `stream.close()` and the helpers' own methods
 from __future__ import annotations
 
 import contextvars
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import wrapt
 
 from .._adapter import activate, capture_faults, restore
 
-if TYPE_CHECKING:
-    from ._calls import Call
+
+class Call(Protocol):
+    """What a stream needs of the call it belongs to (_calls.Call): the span, where faults
+    are counted, each item handed over, and the end."""
+
+    span: Any
+    place: str
+
+    def take(self, item: Any) -> bool: ...
+
+    def hand_out(self) -> None: ...
+
+    def end(self, error: BaseException | None = None, streamed: bool = False) -> None: ...
 
 # While a helper's manager opens its stream, the traced streams opened under it are collected
 # here, so the manager's exit can end them (the helpers close the HTTP response, not the

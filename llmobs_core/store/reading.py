@@ -13,8 +13,8 @@ from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..config import resolve_store_path
 from .codec import decode, has_tag, integer, kind_of, session_of, tag_value, text
+from .location import resolve_store_path
 from .schema import OLDEST_MIGRATED, SCHEMA_VERSION
 from .settle import settle_before_reading
 

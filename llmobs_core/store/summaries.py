@@ -8,8 +8,8 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import resolve_store_path
 from . import summary_reads, summary_recent
+from .location import resolve_store_path
 from .reading import StorePath, reading
 from .summary_index import FACET_KEYS
 from .traces import FACT_KEYS, FACTS_MARK

@@ -23,9 +23,9 @@ from typing import Any
 
 import platformdirs
 
-from ..config import resolve_store_path
 from .codec import decode
 from .facts import io_text
+from .location import resolve_store_path
 from .reading import StorePath, reading
 
 INDEX_VERSION = 1
