@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PHOENIX_VENV := .phoenix-venv
 PHOENIX_STAMP := $(PHOENIX_VENV)/.installed
 
-.PHONY: setup test compiled clean-compiled bench-pure bench-run demo lint bench lock lock-phoenix clean chromium screenshot
+.PHONY: setup test compiled clean-compiled bench-pure bench-run bench-tools demo lint bench lock lock-phoenix clean chromium screenshot
 
 setup: $(STAMP)
 
@@ -94,12 +94,24 @@ screenshot: $(STAMP) chromium
 
 # The figures are of what a built package runs: the compiled modules, removed afterwards.
 # `make bench-pure` gives the pure-Python figures.
-bench: $(STAMP)
+# wrk loads the ASGI and Django servers (without it, a Python loop that saturates about when
+# they do); valgrind counts instructions. Installed from Debian's packages where missing.
+bench-tools:
+	@missing=""; for tool in wrk valgrind; do command -v $$tool >/dev/null || \
+		missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "Missing:$$missing (apt-get install$$missing, or your platform's packages);" \
+		"the benches that need them say so and fall back or skip."; fi
+
+bench: $(STAMP) bench-tools
 	$(MAKE) --no-print-directory compiled
 	$(MAKE) --no-print-directory bench-run; status=$$?; \
 		$(MAKE) --no-print-directory clean-compiled; exit $$status
 
-bench-pure: $(STAMP) clean-compiled
+bench-pure: $(STAMP) bench-tools clean-compiled
 	$(MAKE) --no-print-directory bench-run
 
 bench-run: $(STAMP)
