@@ -142,7 +142,21 @@ def _detail_lines(label: Text, span: dict[str, Any], meta: dict[str, Any]) -> No
     own = [tag for tag in _sequence(span.get("tags"))
            if isinstance(tag, str) and tag.partition(":")[0] not in _USUAL_TAGS]
     if own:
-        label.append("\ntags: ", "dim").append(literal(short(" ".join(own))))
+        label.append("\ntags: ", "dim").append(literal(_tag_list(own)))
+
+
+def _tag_list(tags: list[str]) -> str:
+    """Each tag shortened on its own, as many as fit in three previews' width: a long first tag
+    must not hide the http.status_code after it."""
+    shown: list[str] = []
+    width = 0
+    for index, tag in enumerate(tags):
+        tag = short(tag)
+        if shown and width + len(tag) > 3 * _PREVIEW_CHARS:
+            return " ".join(shown) + f" (+{len(tags) - index} more)"
+        shown.append(tag)
+        width += len(tag) + 1
+    return " ".join(shown)
 
 
 def _evaluation_label(metric: dict[str, Any]) -> Text:

@@ -78,14 +78,16 @@ def test_show_lists_only_a_recorded_llm_spans_own_tags(tmp_path: Path) -> None:
 
 def test_show_draws_the_tags_and_metadata_of_spans_of_every_kind(tmp_path: Path) -> None:
     """A workflow's and a tool's own tags and metadata are drawn as an llm span's are (a
-    request span's http tags were seen only with --json)."""
+    request span's http tags were seen only with --json), each tag shortened on its own."""
     from llmobs_core import LLMObs
 
     path = tmp_path / "traces.db"
     LLMObs.enable(ml_app="shop", service="api", exporter=LocalStoreSink(path))
     try:
         with LLMObs.workflow(name="GET /items/{item_id}") as request:
-            LLMObs.annotate(request, tags={"http.route": "/items/{item_id}"},
+            LLMObs.annotate(request, tags={"team": "search-" + "x" * 100,
+                                           "http.route": "/items/{item_id}",
+                                           "http.status_code": "200"},
                             metadata={"cache": "hit"})
             with LLMObs.tool(name="lookup") as tool:
                 LLMObs.annotate(tool, tags={"db": "primary"})
@@ -93,10 +95,24 @@ def test_show_draws_the_tags_and_metadata_of_spans_of_every_kind(tmp_path: Path)
     finally:
         LLMObs.disable()
     output = run(path, "show", trace_id).stdout
-    assert "tags: http.route:/items/{item_id}" in output
+    assert "http.route:/items/{item_id} http.status_code:200" in output  # after a long tag
     assert 'metadata: {"cache": "hit"}' in output
     assert "tags: db:primary" in output
     assert "agent_service" not in output and "ml_app:" not in output
+
+
+def test_show_says_how_many_tags_it_leaves_out(tmp_path: Path) -> None:
+    """Tags beyond three previews' width are counted, not drawn."""
+    now = time.time_ns()
+    trace_id = trace_id_at(now)
+    tags = tuple(f"key{index:02}:value{index:02}" for index in range(40))
+    path = tmp_path / "traces.db"
+    LocalStoreSink(path).send_spans([span_event(trace_id, name="many", kind="task", service="api",
+                                                ml_app="shop", start_ns=now, tags=tags)])
+    output = run(path, "show", trace_id).stdout
+    drawn = [tag for tag in tags if tag in output]
+    assert drawn == list(tags[:len(drawn)]) and 5 < len(drawn) < 40
+    assert f"(+{40 - len(drawn)} more)" in output
 
 
 def test_show_draws_model_metrics_metadata_and_tags_of_llm_spans(tmp_path: Path) -> None:
