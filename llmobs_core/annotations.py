@@ -26,8 +26,8 @@ class Rejected(Exception):
 def _messages(data: Any) -> tuple[dict[str, Any], ...] | list[dict[str, Any]]:
     """A string, a message dict, or a list of either. Only plain {"role": str, "content": str}
     messages of ASCII text come back as a tuple, kept as they are (no copy: this runs on every
-    call): the event builder takes a tuple as ready to send. (The cyclic GC keeps tracking it,
-    as any tuple holding a dict: CPython untracks only tuples of untracked atoms and tuples;
+    call): the event builder takes a tuple as ready to send. (The cyclic GC keeps tracking it:
+    CPython untracks a tuple only when it holds nothing but atoms and untracked tuples;
     docs/asgi.md, "A fifth look", measured what that costs.) Anything else comes back as a
     list of new dicts, which the event builder finishes."""
     kind = type(data)

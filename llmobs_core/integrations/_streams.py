@@ -15,7 +15,7 @@ import wrapt
 from .._adapter import activate, capture_faults, restore
 
 
-class Call(Protocol):
+class StreamedCall(Protocol):
     """What a stream needs of the call it belongs to (_calls.Call): the span, where faults
     are counted, each item handed over, and the end."""
 
@@ -35,7 +35,7 @@ opening: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
     "llmobs_opening_streams", default=None)
 
 
-def trace_stream(stream: Any, call: Call) -> Any:
+def trace_stream(stream: Any, call: StreamedCall) -> Any:
     """The traced proxy of a client's sync or async stream."""
     traced = (TracedAsyncStream if hasattr(stream, "__anext__") else TracedStream)(stream, call)
     collected = opening.get()
@@ -45,7 +45,7 @@ def trace_stream(stream: Any, call: Call) -> Any:
 
 
 class TracedStream(wrapt.ObjectProxy):
-    def __init__(self, stream: Any, call: Call) -> None:
+    def __init__(self, stream: Any, call: StreamedCall) -> None:
         super().__init__(stream)
         self._self_call = call
 
@@ -88,7 +88,7 @@ class TracedStream(wrapt.ObjectProxy):
 
 
 class TracedAsyncStream(wrapt.ObjectProxy):
-    def __init__(self, stream: Any, call: Call) -> None:
+    def __init__(self, stream: Any, call: StreamedCall) -> None:
         super().__init__(stream)
         self._self_call = call
 
@@ -202,7 +202,7 @@ class TracedStreamManager(wrapt.ObjectProxy):
             _end_all(self._self_opened)
 
 
-def _adopt(helper_stream: Any, call: Call, opened: list[Any]) -> None:
+def _adopt(helper_stream: Any, call: StreamedCall, opened: list[Any]) -> None:
     """Trace the raw stream a helper's stream object reads from. The helper builds its reading
     generator lazily, so replacing its raw stream before the first read routes every read (its
     iteration, text_stream, until_done, get_final_message) through the proxy. If the helper
@@ -222,5 +222,5 @@ def _adopt(helper_stream: Any, call: Call, opened: list[Any]) -> None:
 class _Ender:
     __slots__ = ("_self_call",)
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: StreamedCall) -> None:
         self._self_call = call
