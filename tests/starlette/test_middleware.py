@@ -232,10 +232,14 @@ def test_a_client_that_disconnects_mid_stream_ends_the_span_marked(server: str) 
 
 
 def test_an_app_exception_marks_the_span_and_the_client_gets_a_500(server: str) -> None:
-    """An exception in the endpoint gives the client a 500 and an error span naming it."""
+    """An exception in the endpoint gives the client a 500 and an error span naming it; the
+    middleware wraps the app from outside, so Starlette's 500 carries the traceresponse too."""
     with capture() as captured:
-        assert httpx.get(f"{server}/boom").status_code == 500
+        response = httpx.get(f"{server}/boom")
+        assert response.status_code == 500
         event = wait_for_span(captured, "GET /boom")
+    assert span_context(response.headers["traceresponse"]) == {
+        "trace_id": event["trace_id"], "span_id": event["span_id"]}
     assert event["status"] == "error"
     assert event["meta"]["error"]["type"] == "builtins.RuntimeError"
     assert event["meta"]["error"]["message"] == "the endpoint failed"
