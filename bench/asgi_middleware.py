@@ -251,14 +251,12 @@ def main(rounds: int, seconds: float, connections: int, use_wrk: bool,
                    check=True, timeout=900)
 
 
-def run_protocol(protocol: str, rounds: int, seconds: float, connections: int, use_wrk: bool,
-                 env: dict[str, str], script: str = __file__, target: float = 0.8,
-                 names: tuple[str, ...] = tuple(SERVERS)) -> None:
-    """Rounds of load on the servers of `script` (this bench's, or django_middleware.py's)."""
-    loop = PROTOCOLS[protocol]["loop"]
-    print(f"-- uvicorn, {protocol} + {loop}" + (" (production: uvicorn[standard])"
-                                               if protocol == "httptools" else ""))
-    servers = {name: start_server(name, protocol, env, script) for name in names}
+def load_in_rounds(servers: dict[str, tuple[int, subprocess.Popen]], rounds: int,
+                   seconds: float, connections: int, use_wrk: bool,
+                   script: str = __file__) -> dict[str, list[dict[str, float]]]:
+    """Each started server's figures, round by round, the order rotated each round to cancel
+    the host's drift; each round printed. The servers are stopped at the end."""
+    names = list(servers)
     results: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     try:
         for port, _ in servers.values():
@@ -271,11 +269,23 @@ def run_protocol(protocol: str, rounds: int, seconds: float, connections: int, u
                                              child.pid))
             print(f"round {index + 1}: " + "  ".join(
                 f"{name} {run['rps']:6.0f} req/s p99 {run['p99_ms']:.2f}"
-                for name, run in ((name, results[name][-1]) for name in names)))
+                for name, run in ((name, results[name][-1]) for name in names)), flush=True)
     finally:
         for _, child in servers.values():
             child.terminate()
             child.wait(120)
+    return results
+
+
+def run_protocol(protocol: str, rounds: int, seconds: float, connections: int, use_wrk: bool,
+                 env: dict[str, str], script: str = __file__, target: float = 0.8,
+                 names: tuple[str, ...] = tuple(SERVERS)) -> None:
+    """Rounds of load on the servers of `script` (this bench's, or django_middleware.py's)."""
+    loop = PROTOCOLS[protocol]["loop"]
+    print(f"-- uvicorn, {protocol} + {loop}" + (" (production: uvicorn[standard])"
+                                               if protocol == "httptools" else ""))
+    servers = {name: start_server(name, protocol, env, script) for name in names}
+    results = load_in_rounds(servers, rounds, seconds, connections, use_wrk, script)
     summary = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
                for name, runs in results.items()}
     bare = summary["bare"]

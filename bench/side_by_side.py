@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from asgi_middleware import PROTOCOLS, SERVERS, measure, start_server  # bench/ is on sys.path
+from asgi_middleware import PROTOCOLS, SERVERS, load_in_rounds, start_server  # bench/ on path
 
 
 def main() -> None:
@@ -57,24 +57,7 @@ def main() -> None:
 
     servers = {"bare": started("bare", "before"), "before": started(args.server, "before"),
                "after": started(args.server, "after")}
-    names = list(servers)
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
-    try:
-        for port, _ in servers.values():
-            measure(port, 1, args.connections, True)  # warm up
-        for index in range(args.rounds):
-            shift = index % len(names)
-            for name in (*names[shift:], *names[:shift]):
-                port, child = servers[name]
-                runs[name].append(measure(port, args.seconds, args.connections, True,
-                                          server_pid=child.pid))
-            print(f"round {index + 1}: " + "  ".join(
-                f"{name} {runs[name][-1]['rps']:6.0f} req/s p99 {runs[name][-1]['p99_ms']:.2f}"
-                for name in names), flush=True)
-    finally:
-        for _, child in servers.values():
-            child.terminate()
-            child.wait(120)
+    runs = load_in_rounds(servers, args.rounds, args.seconds, args.connections, True)
     bare_p99 = statistics.median(run["p99_ms"] for run in runs["bare"])
     print(f"{args.protocol}, {args.server} server, {args.rounds} rounds of {args.seconds:g} s; "
           f"bare {statistics.median(run['rps'] for run in runs['bare']):,.0f} requests/s, "
