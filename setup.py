@@ -1,8 +1,9 @@
 """The accelerator: the modules every traced request or task runs through are also compiled to
 C with mypyc when the package is built, from the same .py files, which stay beside the compiled
-modules as their reference and fallback (docs/accelerator.md). LLMOBS_COMPILE=0 builds the
-pure-Python package; so does a machine without a C compiler, with a warning. Everything else
-about the package is in pyproject.toml."""
+modules as their reference and fallback (docs/accelerator.md); and one module written in C,
+the Datadog event writer, whose Python reference is the module it speeds up. LLMOBS_COMPILE=0
+builds the pure-Python package; so does a machine without a C compiler, with a warning.
+Everything else about the package is in pyproject.toml."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 # Each measured by bench/asgi_instructions.py, bench/celery_tasks.py --instructions and
@@ -44,6 +45,13 @@ COMPILED = [
     "llmobs_starlette/_scope.py",
 ]
 
+# Written in C by hand, each the fast path of the compiled module beside it, which stays the
+# reference and takes what the C code does not cover (docs/accelerator.md): each module's C
+# file, and the other C files it is built with.
+NATIVE = {
+    "llmobs_core/export/_span_json_native.c": ["llmobs_core/export/_json_out.c"],
+}
+
 
 def _say(message: str) -> None:
     print(f"llmobs: {message}", file=sys.stderr)
@@ -62,9 +70,12 @@ def compiled_modules() -> list:
     # The build environment has none of the dependencies (orjson, the optional frameworks and
     # clients): their types matter to `make test`'s mypy run, not to the compiled modules, and
     # the ignores written for them look unused here.
+    native = [Extension(path.removesuffix(".c").replace("/", "."), [path, *others],
+                        depends=[other.replace(".c", ".h") for other in others])
+              for path, others in NATIVE.items()]
     try:
-        return mypycify(["--ignore-missing-imports", "--no-warn-unused-ignores", *COMPILED],
-                        opt_level="3", group_name="llmobs")
+        return native + mypycify(["--ignore-missing-imports", "--no-warn-unused-ignores",
+                                  *COMPILED], opt_level="3", group_name="llmobs")
     except (Exception, SystemExit) as exc:  # mypy's type errors end in SystemExit
         _say(f"mypyc could not translate the accelerator ({exc!r}); building the pure-Python "
              "package")

@@ -8,7 +8,9 @@ texts, names, session ids, tags, the meta of a span with nothing but its kind. B
 event's dicts for orjson cost as much as encoding them (docs/accelerator.md). A record whose
 ids or times are not plain 64-bit ints goes the old way, built with EventBuilder.event(record,
 fresh=False) and encoded whole. Needs orjson; _datadog_payload.py falls back to build() and
-the careful encoding when it is missing or when encoding a record fails."""
+the careful encoding when it is missing or when encoding a record fails. Where the accelerator
+is built, a common record's event is written in C by _span_json_native.c, held to the bytes
+this module writes (docs/accelerator.md, "The native event writer")."""
 
 from __future__ import annotations
 
@@ -22,6 +24,11 @@ try:
     import orjson
 except ImportError:  # a core dependency; without it the sink encodes built events
     orjson = None  # type: ignore[assignment]
+
+try:  # the C fast path of encode(), built with the accelerator (docs/accelerator.md)
+    from ._span_json_native import event as native_event
+except ImportError:
+    native_event = None  # type: ignore[assignment]
 
 # Metric keys seen without a "." (most events have the same few): an event whose keys are all
 # here needs no sanitised_metrics() copy.
@@ -67,8 +74,17 @@ class SpanJSON:
     integer over 64 bits, a value build() itself fails on): the caller then builds the event
     and takes the careful path."""
 
-    def __init__(self, builder: EventBuilder) -> None:
+    def __init__(self, builder: EventBuilder, native: bool = True) -> None:
         self._builder = builder
+        # The C writer, given the static tags as it writes them (",tag,tag"), or None.
+        self._native: Any = native_event if native else None
+        self._static_tags = b""
+        if self._native is not None:
+            try:
+                self._static_tags = b"".join([b"," + orjson.dumps(tag)
+                                              for tag in builder.static_tags])
+            except Exception:  # tags JSON cannot hold: every record takes the Python path
+                self._native = None
         self._event = builder.event
         self._dumps = orjson.dumps
         self._tags: dict[Any, str] = {}  # (ml_app, session_id) -> its spans' common tags
@@ -80,6 +96,11 @@ class SpanJSON:
         self._traces: dict[int, tuple[str, str, Any, str]] = {}
 
     def encode(self, record: SpanRecord) -> bytes:
+        native = self._native
+        if native is not None:
+            data = native(record, self._static_tags)
+            if data is not None:
+                return data
         (kind, name, trace_id, span_id, parent_id, apm_trace_id, ml_app, session_id,
          model_name, model_provider, start_ns, duration_ns, error, input_value, output_value,
          metadata, metrics, span_tags, rare) = record
