@@ -58,13 +58,16 @@ static int put_escaped(Out *out, const char *text, Py_ssize_t length) {
     TRY(grow(out, length));
     Py_ssize_t start = 0, i = 0;
     while (i < length) {
-        uint64_t word;
-        if (i + 8 <= length) {
-            memcpy(&word, text + i, 8);
-            if (!needs_escape(word)) {
-                i += 8;
-                continue;
-            }
+        /* The next 8 bytes; at the end fewer, padded with spaces, which need no escape. */
+        uint64_t word = 0x2020202020202020ULL;
+        Py_ssize_t taken = length - i < 8 ? length - i : 8;
+        if (taken == 8)
+            memcpy(&word, text + i, 8);  /* one load */
+        else
+            memcpy(&word, text + i, taken);
+        if (!needs_escape(word)) {
+            i += taken;
+            continue;
         }
         unsigned char c = (unsigned char)text[i];
         if (c >= 0x20 && c != '"' && c != '\\') {
@@ -129,11 +132,16 @@ int put_int(Out *out, PyObject *number) {
             return FAILED;
         magnitude = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
     } else if (overflow > 0) {
-        magnitude = PyLong_AsUnsignedLongLong(number);
-        if (magnitude == (unsigned long long)-1 && PyErr_Occurred()) {
-            PyErr_Clear();
+        /* PyLong_AsUnsignedLongLong() takes a slow path for these; the mask does not. */
+#if PY_VERSION_HEX >= 0x030D0000
+        if (PyLong_AsNativeBytes(number, &magnitude, 8, Py_ASNATIVEBYTES_NATIVE_ENDIAN |
+                                 Py_ASNATIVEBYTES_UNSIGNED_BUFFER) > 8)
             return NOT_MINE;
-        }
+#else
+        if (_PyLong_NumBits(number) > 64)
+            return NOT_MINE;
+        magnitude = PyLong_AsUnsignedLongLongMask(number);
+#endif
     } else {
         return NOT_MINE;
     }
