@@ -71,7 +71,7 @@ def parse_traceparent(value: str) -> tuple[int, int, int] | None:
     same form; None when it breaks W3C Trace Context's rules."""
     # Slices, a lookup for the two-digit fields, string tests and int() for the ids: a regular
     # expression cost twice as much, on every request a traced caller sends
-    # (tests/propagation/test_traceparent.py holds this to it).
+    # (tests/propagation/test_w3c_readers.py holds this to it).
     if (len(value) < _LENGTH or value[2] != "-" or value[35] != "-" or value[52] != "-"
             or (len(value) > _LENGTH and (value[55] != "-" or "\n" in value))):
         return None
@@ -120,9 +120,12 @@ def _priority(sampled: int, state_priority: int | None) -> int:
 def _decode_dd_member(header: str | None) -> tuple[int | None, dict[str, str]]:
     if not header or "dd=" not in header:
         return None, {}
-    if header.startswith("dd=") and header.count("dd=") == 1:
+    if header.startswith("dd=") and header.find("dd=", 3) == -1:
         # The usual shape, dd first and alone: what the loop below finds, in fewer calls.
-        member = header.partition(",")[0].rstrip(" \t")[3:]
+        member = header.partition(",")[0]
+        if member[-1:] in (" ", "\t"):
+            member = member.rstrip(" \t")
+        member = member[3:]
     else:
         dd = set()  # the distinct dd members, "dd=" removed
         for member in header.split(","):
@@ -135,14 +138,16 @@ def _decode_dd_member(header: str | None) -> tuple[int | None, dict[str, str]]:
                           len(dd))
             return None, {}
         (member,) = dd
-    printable = member.isascii() and member.isprintable()  # then so is each of its items
+    printable = is_printable_ascii(member)  # then so is each of its items
     fields: dict[str, str] = {}
-    conflicts: set[str] = set()
+    conflicts: set[str] | None = None  # keys seen twice, made when one is
     for item in member.split(";"):
         key, sep, value = item.partition(":")
         if (sep and key and value and (printable or is_printable_ascii(item))
                 and "=" not in item):
             if key in fields or conflicts:  # a key seen before: add_unique sorts it out
+                if conflicts is None:
+                    conflicts = set()
                 add_unique(fields, conflicts, key, value)
             else:
                 fields[key] = value
