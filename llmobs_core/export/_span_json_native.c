@@ -10,8 +10,8 @@
    tuple (a subclass included), a key that is not exactly a str, an integer beyond 64 bits, a
    lone surrogate, nesting deeper than MAX_DEPTH. `static_tags` is the writer's static tags
    as JSON, each preceded by a comma. Only MemoryError is raised. It calls no Python function
-   (orjson's dumps, str's methods and the C API's conversions are C) and stops at the first
-   exception, so nothing changes the record while it is read. */
+   (orjson's dumps and the C API's conversions are C) and stops at the first exception, so
+   nothing changes the record while it is read. */
 
 #include "_json_out.h"
 
@@ -211,14 +211,10 @@ static int put_event(Out *out, PyObject *record, PyObject *static_tags) {
         memcpy(apm_trace_text, trace_text, 32);
     else
         TRY(trace_hex(apm_trace_id, apm_trace_text));
-    Py_ssize_t span_start, span_end;
-
     TRY(PUT_LITERAL(out, "{\"trace_id\":\""));
     TRY(put(out, trace_text, 32));
     TRY(PUT_LITERAL(out, "\",\"span_id\":\""));
-    span_start = out->size;
     TRY(put_int(out, span_id));
-    span_end = out->size;
     TRY(PUT_LITERAL(out, "\",\"parent_id\":\""));
     TRY(parent_id == Py_None ? PUT_LITERAL(out, "undefined") : put_int(out, parent_id));
     TRY(PUT_LITERAL(out, "\",\"name\":"));
@@ -239,8 +235,7 @@ static int put_event(Out *out, PyObject *record, PyObject *static_tags) {
     TRY(PUT_LITERAL(out, ",\"tags\":"));
     TRY(put_tags(out, ml_app, session_id, static_tags, span_tags));
     TRY(PUT_LITERAL(out, ",\"_dd\":{\"span_id\":\""));
-    TRY(grow(out, span_end - span_start));  /* may move the data: copy after growing */
-    TRY(put(out, out->data + span_start, span_end - span_start));
+    TRY(put_int(out, span_id));
     TRY(PUT_LITERAL(out, "\",\"trace_id\":\""));
     TRY(put(out, trace_text, 32));
     TRY(PUT_LITERAL(out, "\",\"apm_trace_id\":\""));

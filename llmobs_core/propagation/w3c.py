@@ -19,6 +19,7 @@ from .common import (
     fit,
     is_printable_ascii,
     log,
+    parse_hex,
     parse_priority,
 )
 
@@ -69,8 +70,8 @@ def encode_trace_context(
 def parse_traceparent(value: str) -> tuple[int, int, int] | None:
     """(trace id, span id, flags) of a traceparent value, or of a traceresponse, which has the
     same form; None when it breaks W3C Trace Context's rules."""
-    # Slices, a lookup for the two-digit fields, string tests and int() for the ids: a regular
-    # expression cost twice as much, on every request a traced caller sends
+    # Slices, a lookup for the two-digit fields and parse_hex() for the ids: a regular
+    # expression cost half as much again, on every request a traced caller sends
     # (tests/propagation/test_w3c_readers.py holds this to it).
     if (len(value) < _LENGTH or value[2] != "-" or value[35] != "-" or value[52] != "-"
             or (len(value) > _LENGTH and (value[55] != "-" or "\n" in value))):
@@ -79,24 +80,10 @@ def parse_traceparent(value: str) -> tuple[int, int, int] | None:
     if version is None or flags is None or version == 255 or (
             version == 0 and len(value) > _LENGTH):
         return None
-    trace_hex, span_hex = value[3:35], value[36:52]
-    if not (_lower_hex(trace_hex) and _lower_hex(span_hex)):
-        return None
-    try:
-        trace_id, span_id = int(trace_hex, 16), int(span_hex, 16)
-    except ValueError:  # a letter past "f"
-        return None
-    if not trace_id or not span_id:
+    trace_id, span_id = parse_hex(value[3:35], 32), parse_hex(value[36:52], 16)
+    if trace_id is None or span_id is None:
         return None
     return trace_id, span_id, flags
-
-
-def _lower_hex(text: str) -> bool:
-    """Whether int(text, 16) reads lowercase hex digits only, as W3C requires: int() also takes
-    "A-F", "_", a sign, spaces, "0x" and other scripts' digits. (It refuses "g" to "z".)"""
-    # Each a primitive of the compiled build (isascii() and islower() cost a method lookup).
-    return (text.isalnum() and len(text.encode()) == len(text) and "x" not in text
-            and text.lower() == text)
 
 
 def decode_trace_context(get: Callable[[str], str | None],
