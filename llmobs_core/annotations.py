@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._faults import safe_str
 from ._log import warn_limited
-from ._values import as_name, clean_text, plain, safe_repr
+from ._values import as_name, clean_text, is_ascii, is_plain_atom, plain, safe_repr
 
 if TYPE_CHECKING:
     from .span import LLMObsSpan
@@ -35,7 +35,7 @@ def _messages(data: Any) -> tuple[dict[str, Any], ...] | list[dict[str, Any]]:
         items = data if kind is list or kind is tuple else list(data)
         for item in items:
             if not (type(item) is dict and len(item) == 2 and type(item.get("role")) is str
-                    and type(content := item.get("content")) is str and content.isascii()):
+                    and type(content := item.get("content")) is str and is_ascii(content)):
                 return [_message(item) for item in items]
         return tuple(items)
     if issubclass(kind, str):
@@ -165,14 +165,14 @@ def _items(data: Any, what: str) -> Any:
 
 def metrics_of(data: Any) -> dict[str, float]:
     if type(data) is dict:
-        for key, value in data.items():  # the common case: plain names to ints or finite floats
-            value_type = type(value)
-            if type(key) is not str or "." in key or not key.isascii() or not (
-                    (value_type is int and -(2**63) <= value < 2**64)
-                    or (value_type is float and math.isfinite(value))):
+        flat: dict[Any, Any] = data  # typed: the compiled build iterates it as a dict
+        for key, value in flat.items():  # the common case: plain names to ints or finite floats
+            kind = type(value)
+            if (type(key) is not str or "." in key or not is_ascii(key)
+                    or not (kind is int or kind is float) or not is_plain_atom(value)):
                 break
         else:
-            return data.copy()
+            return flat.copy()
     metrics = {}
     for key, value in _items(data, "metrics"):
         name = as_name(key) or safe_repr(key)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._log import warn_limited
 from ._signals import install_sigterm_drain, uninstall_sigterm_drain
-from ._values import as_name, safe_repr
+from ._values import as_name, is_ascii, safe_repr
 from .annotation_context import apply_contexts
 from .config import Config, ml_app_problem
 from .context import annotation_contexts, current_parent
@@ -53,14 +53,14 @@ class Tracer:
         """Open a span under `parent`: a span, a remote context, None for a new trace, or, by
         default, whatever is active in the current context. Names and ids that are not plain
         strings are written out (session_id=42 is "42") or ignored with a warning."""
-        if type(name) is not str or not name or not name.isascii():
+        if type(name) is not str or not name or not is_ascii(name):
             name = _text_option("name", name) or kind
-        if session_id is not None and (type(session_id) is not str or not session_id.isascii()):
+        if session_id is not None and (type(session_id) is not str or not is_ascii(session_id)):
             session_id = _text_option("session_id", session_id)
-        if model_name is not None and (type(model_name) is not str or not model_name.isascii()):
+        if model_name is not None and (type(model_name) is not str or not is_ascii(model_name)):
             model_name = _text_option("model_name", model_name)
         if model_provider is not None and (
-                type(model_provider) is not str or not model_provider.isascii()):
+                type(model_provider) is not str or not is_ascii(model_provider)):
             model_provider = _text_option("model_provider", model_provider)
         if parent is ACTIVE:
             parent = current_parent.get()

@@ -5,6 +5,17 @@
 #include "_json_out.h"
 
 static PyObject *orjson_dumps;  /* writes floats */
+static unsigned char escaped[256];  /* the bytes JSON escapes: control characters, '"', '\\' */
+
+/* The floats written last, by their bits, with their text: metadata repeats its values
+   (a temperature, a top_p) from one span to the next, and orjson's call costs more than the
+   rest of a value. Slots are chosen by the bits' hash; a new float replaces the old. */
+#define FLOAT_SLOTS 64
+static struct {
+    uint64_t bits;
+    unsigned char length;  /* 0: empty */
+    char text[31];
+} floats[FLOAT_SLOTS];
 
 static const char DIGIT_PAIRS[] =
     "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
@@ -15,6 +26,9 @@ int json_out_ready(void) {
     PyObject *orjson = PyImport_ImportModule("orjson");
     if (orjson == NULL)
         return -1;
+    for (int c = 0; c < 0x20; c++)
+        escaped[c] = 1;
+    escaped['"'] = escaped['\\'] = 1;
     orjson_dumps = PyObject_GetAttrString(orjson, "dumps");
     Py_DECREF(orjson);
     return orjson_dumps == NULL ? -1 : 0;
@@ -52,28 +66,24 @@ static inline int needs_escape(uint64_t word) {
 
 /* `text`'s UTF-8 bytes between JSON's quotes, escaped as orjson escapes them: \" \\ \b \t \n
    \f \r, \u00xx for the other control characters, every other byte as it is. Eight bytes are
-   looked at in one go until one of them needs an escape. */
+   looked at in one go while none of them needs an escape; the rest one at a time. */
 static int put_escaped(Out *out, const char *text, Py_ssize_t length) {
     static const char hex[] = "0123456789abcdef";
     TRY(grow(out, length));
     Py_ssize_t start = 0, i = 0;
     while (i < length) {
-        /* The next 8 bytes; at the end fewer, padded with spaces, which need no escape. */
-        uint64_t word = 0x2020202020202020ULL;
-        Py_ssize_t taken = length - i < 8 ? length - i : 8;
-        if (taken == 8)
+        for (uint64_t word; i + 8 <= length; i += 8) {
             memcpy(&word, text + i, 8);  /* one load */
-        else
-            memcpy(&word, text + i, taken);
-        if (!needs_escape(word)) {
-            i += taken;
-            continue;
+            if (needs_escape(word))
+                break;
         }
-        unsigned char c = (unsigned char)text[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
+        /* The escape among the next 8 bytes, or the last few bytes. */
+        Py_ssize_t stop = i + 8 < length ? i + 8 : length;
+        while (i < stop && !escaped[(unsigned char)text[i]])
             i++;
+        if (i == stop)
             continue;
-        }
+        unsigned char c = (unsigned char)text[i];
         TRY(put(out, text + start, i - start));
         char escape[6] = {'\\', 0, 0, 0, 0, 0};
         Py_ssize_t escape_length = 2;
@@ -103,7 +113,13 @@ int put_text(Out *out, PyObject *text) {
     if (!PyUnicode_CheckExact(text))
         return NOT_MINE;
     Py_ssize_t length;
-    const char *bytes = PyUnicode_AsUTF8AndSize(text, &length);
+    const char *bytes;
+    if (PyUnicode_IS_COMPACT_ASCII(text)) {  /* the common case: its bytes are its UTF-8 */
+        bytes = (const char *)PyUnicode_DATA(text);
+        length = PyUnicode_GET_LENGTH(text);
+    } else {
+        bytes = PyUnicode_AsUTF8AndSize(text, &length);
+    }
     if (bytes == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
             return FAILED;
@@ -163,10 +179,22 @@ int put_int(Out *out, PyObject *number) {
 /* A float as orjson writes it, by orjson: its shortest digits differ from repr()'s spelling in
    places (1e-05 is 0.00001 to orjson) and a value that is not finite is null. */
 static int put_float(Out *out, PyObject *number) {
+    double value = PyFloat_AS_DOUBLE(number);
+    uint64_t bits;
+    memcpy(&bits, &value, 8);
+    unsigned slot = (unsigned)((bits * 0x9E3779B97F4A7C15ULL) >> 58);  /* 6 bits: 64 slots */
+    if (floats[slot].length && floats[slot].bits == bits)
+        return put(out, floats[slot].text, floats[slot].length);
     PyObject *json = PyObject_CallOneArg(orjson_dumps, number);
     if (json == NULL)
         return FAILED;
-    int status = put(out, PyBytes_AS_STRING(json), PyBytes_GET_SIZE(json));
+    Py_ssize_t length = PyBytes_GET_SIZE(json);
+    if (length < (Py_ssize_t)sizeof floats[slot].text) {
+        floats[slot].bits = bits;
+        floats[slot].length = (unsigned char)length;
+        memcpy(floats[slot].text, PyBytes_AS_STRING(json), length);
+    }
+    int status = put(out, PyBytes_AS_STRING(json), length);
     Py_DECREF(json);
     return status;
 }
@@ -183,6 +211,12 @@ int put_items(Out *out, PyObject *sequence, int depth) {
     return PUT_LITERAL(out, "]");
 }
 
+static int has_dot(PyObject *key) {
+    if (PyUnicode_IS_COMPACT_ASCII(key))
+        return memchr(PyUnicode_DATA(key), '.', PyUnicode_GET_LENGTH(key)) != NULL;
+    return PyUnicode_FindChar(key, '.', 0, PyUnicode_GET_LENGTH(key), 1) != -1;
+}
+
 /* A dict with exact str keys; with refuse_dots, one with a "." in a key is NOT_MINE (the
    Python path rewrites metric keys: the intake refuses a "."). */
 int put_dict(Out *out, PyObject *dict, int depth, int refuse_dots) {
@@ -193,7 +227,7 @@ int put_dict(Out *out, PyObject *dict, int depth, int refuse_dots) {
     while (PyDict_Next(dict, &position, &key, &value)) {
         if (!PyUnicode_CheckExact(key))
             return NOT_MINE;
-        if (refuse_dots && PyUnicode_FindChar(key, '.', 0, PyUnicode_GET_LENGTH(key), 1) != -1)
+        if (refuse_dots && has_dot(key))
             return NOT_MINE;
         if (!first)
             TRY(PUT_LITERAL(out, ","));

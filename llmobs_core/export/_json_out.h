@@ -34,7 +34,17 @@ static inline int grow(Out *out, Py_ssize_t more) {
     return out->size + more <= out->capacity ? WRITTEN : move_to_heap(out, out->size + more);
 }
 
-static inline int put(Out *out, const char *bytes, Py_ssize_t length) {
+#if defined(__GNUC__) || defined(__clang__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define ALWAYS_INLINE __forceinline
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+/* Always inlined: a literal's length is then a constant, and its memcpy a few moves rather
+   than a call into the C library. */
+static ALWAYS_INLINE int put(Out *out, const char *bytes, Py_ssize_t length) {
     TRY(grow(out, length));
     memcpy(out->data + out->size, bytes, length);
     out->size += length;

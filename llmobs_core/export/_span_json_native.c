@@ -17,10 +17,18 @@
 
 #define RECORD_LENGTH 19
 
+/* The last trace id written, held, and its text: a trace's spans come one after another. */
+static PyObject *last_trace_id;
+static char last_trace_text[32];
+
 /* 0 <= trace id < 2**128 as "%032x" writes it, into `text`; NOT_MINE for others. */
 static int trace_hex(PyObject *trace_id, char text[32]) {
     static const char hex[] = "0123456789abcdef";
     unsigned char bytes[16];
+    if (trace_id == last_trace_id) {  /* the same int object: ints are immutable */
+        memcpy(text, last_trace_text, 32);
+        return WRITTEN;
+    }
     if (!PyLong_CheckExact(trace_id))
         return NOT_MINE;
 #if PY_VERSION_HEX >= 0x030D0000
@@ -41,6 +49,8 @@ static int trace_hex(PyObject *trace_id, char text[32]) {
         text[2 * i] = hex[bytes[i] >> 4];
         text[2 * i + 1] = hex[bytes[i] & 0xf];
     }
+    memcpy(last_trace_text, text, 32);
+    Py_XSETREF(last_trace_id, Py_NewRef(trace_id));
     return WRITTEN;
 }
 

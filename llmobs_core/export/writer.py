@@ -243,7 +243,8 @@ class Writer:
             if type(entry) is _FlushMarker:
                 marker = entry
                 break
-            item, item_size = entry
+            pair: tuple[Any, int] = entry  # typed: unpacked in C when compiled
+            item, item_size = pair
             size += item_size
             if type(item) is tuple:  # a finished span's record
                 records.append(item)

@@ -169,6 +169,7 @@ def test_what_it_does_not_cover_is_handed_back(changes: dict[str, Any]) -> None:
     "", '"', "\\", "\x00", "\x1f", "\x7f", "\u2028", "😀", "é", "\ud800",
     *("a" * position + special for position in range(18) for special in ('"', "\x01", "\\")),
     "\b\t\n\f\r" + "".join(map(chr, range(32))) + "tail",
+    *("\n" + "a" * position + '"' + "b" * 9 + "\\" for position in range(17)),  # scan resumed
     "x" * 100_000 + "\n",  # far past the stack buffer
 ])
 def test_strings_are_escaped_as_orjson_escapes_them(text: str) -> None:
@@ -199,6 +200,25 @@ def test_numbers_are_written_as_orjson_writes_them(number: Any) -> None:
     if type(number) is int and 0 <= number < (1 << 63):
         times = _record(start_ns=number, duration_ns=number, span_id=number or 1)
         assert _written(times)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(), min_size=1, max_size=300))
+def test_floats_written_again_are_written_as_the_first_time(numbers: list[float]) -> None:
+    """The writer keeps the text of the floats it wrote last (64 slots, by their bits): a float
+    met again, or one that took another's slot, is still written as orjson writes it."""
+    for number in numbers + numbers[::-1]:
+        _written(_record(metadata={"n": number}))
+    for number in (0.0, -0.0, 0.0, math.nan, -math.nan, math.inf, -math.inf):
+        _written(_record(metadata={"n": number}))
+
+
+def test_each_trace_id_is_written_as_its_own_after_another() -> None:
+    """The writer keeps the text of the last trace id it wrote: the next trace's is its own."""
+    first, second = (1 << 127) + 5, (1 << 96) + 3
+    for trace_id in (first, second, first, int(str(first)), second):
+        written = _written(_record(trace_id=trace_id, apm_trace_id=trace_id))
+        assert f'"trace_id":"{trace_id:032x}"'.encode() in written
 
 
 def test_ids_at_the_edges_are_written_as_the_python_path_writes_them() -> None:
