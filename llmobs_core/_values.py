@@ -93,25 +93,17 @@ def plain(value: Any) -> Any:
     if kind is dict:  # the common case, a flat dict of plain values, copied in one call
         flat: dict[Any, Any] = value  # typed: the compiled build iterates it as a dict
         for key, item in flat.items():
-            if type(key) is not str or not is_ascii(key) or not is_plain_atom(item):
+            kind = type(item)
+            if type(key) is not str or not is_ascii(key) or not (
+                    (kind is str and is_ascii(item)) or kind is bool or item is None
+                    or (kind is int and _INT_MIN <= item <= _INT_MAX)
+                    # math.isfinite() without a call (a Python call when compiled): a finite
+                    # float less itself is 0.0, inf or nan less itself is nan
+                    or (type(item) is float and item - item == 0.0)):
                 break
         else:
             return flat.copy()
     return _Snapshot().take(value, 0)
-
-
-def is_plain_atom(item: Any) -> bool:
-    """Whether plain() keeps `item` as it is: an ASCII str, a bool, None, an int of 64 bits or
-    a finite float."""
-    kind = type(item)
-    if kind is str:
-        return is_ascii(item)
-    if kind is float:
-        number: float = item
-        return number - number == 0.0  # nan for inf and nan: math.isfinite() without a call
-    if kind is int:
-        return _INT_MIN <= item <= _INT_MAX
-    return kind is bool or item is None
 
 
 class _Snapshot:

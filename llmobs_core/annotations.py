@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._faults import safe_str
 from ._log import warn_limited
-from ._values import as_name, clean_text, is_ascii, is_plain_atom, plain, safe_repr
+from ._values import as_name, clean_text, is_ascii, plain, safe_repr
 
 if TYPE_CHECKING:
     from .span import LLMObsSpan
@@ -168,8 +168,9 @@ def metrics_of(data: Any) -> dict[str, float]:
         flat: dict[Any, Any] = data  # typed: the compiled build iterates it as a dict
         for key, value in flat.items():  # the common case: plain names to ints or finite floats
             kind = type(value)
-            if (type(key) is not str or "." in key or not is_ascii(key)
-                    or not (kind is int or kind is float) or not is_plain_atom(value)):
+            if type(key) is not str or "." in key or not is_ascii(key) or not (
+                    (kind is int and -(2**63) <= value < 2**64)
+                    or (type(value) is float and value - value == 0.0)):  # finite: _values.plain()
                 break
         else:
             return flat.copy()
