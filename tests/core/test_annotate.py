@@ -84,6 +84,17 @@ def test_bad_fields_are_dropped_one_by_one_with_a_warning(caplog) -> None:
     assert "metric 'bad' dropped" in caplog.text
 
 
+def test_numbers_that_are_not_finite_leave_the_flat_fast_path() -> None:
+    """A flat dict with inf or nan is not copied as it is: metadata writes them as text,
+    metrics drop them, and the finite values beside them are kept as numbers."""
+    with capture() as captured, LLMObs.llm(name="l") as span:
+        LLMObs.annotate(span, metadata={"a": math.inf, "b": -math.inf, "c": math.nan, "d": 0.5},
+                        metrics={"x": math.inf, "y": 2.5, "z": -math.inf, "n": 7})
+    event = captured.spans[0]
+    assert event["meta"]["metadata"] == {"a": "inf", "b": "-inf", "c": "nan", "d": 0.5}
+    assert event["metrics"] == {"y": 2.5, "n": 7}
+
+
 def test_finished_span_and_missing_span_are_warned_about(caplog) -> None:
     """Annotating a finished span or with no active span changes nothing and warns."""
     with capture() as captured:
