@@ -18,18 +18,10 @@ from .feedback import build_feedback
 from .feedback import submit_feedback as feedback_signature
 from .prompts import apply_prompt, apply_tool_definitions
 from .span import KINDS, NOOP_SPAN, LLMObsSpan, NoopSpan
-from .tracer import EnabledFlag, state
+from .tracer import EnabledFlag, start, state
 
 F = TypeVar("F", bound=Callable[..., Any])
 AnySpan = LLMObsSpan | NoopSpan
-
-
-def _start(kind: str, name: Any, session_id: Any, ml_app: Any,
-           model_name: Any = None, model_provider: Any = None) -> AnySpan:
-    tracer = state.tracer
-    if tracer is None:
-        return NOOP_SPAN
-    return tracer.start_span(kind, name, session_id, ml_app, model_name, model_provider)
 
 
 def _app(ml_app: Any, agent_service: Any) -> Any:
@@ -97,27 +89,26 @@ class LLMObs:
     def llm(model_name: str | None = None, name: str | None = None,
             model_provider: str | None = None, session_id: str | None = None,
             ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
-        return _start("llm", name, session_id, _app(ml_app, agent_service), model_name,
-                      model_provider)
+        return start("llm", name, session_id, ml_app, agent_service, model_name, model_provider)
 
     @staticmethod
     def embedding(model_name: str | None = None, name: str | None = None,
                   model_provider: str | None = None, session_id: str | None = None,
                   ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
-        return _start("embedding", name, session_id, _app(ml_app, agent_service), model_name,
-                      model_provider)
+        return start("embedding", name, session_id, ml_app, agent_service, model_name,
+                     model_provider)
 
     @staticmethod
     def workflow(name: str | None = None, session_id: str | None = None,
                  ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
-        return _start("workflow", name, session_id, _app(ml_app, agent_service))
+        return start("workflow", name, session_id, ml_app, agent_service)
 
     @staticmethod
     def agent(name: str | None = None, session_id: str | None = None,
               ml_app: str | None = None, agent_service: str | None = None,
               version: str | None = None) -> AnySpan:
         """An agent span; `version` is sent as its agent_version tag."""
-        span = _start("agent", name, session_id, _app(ml_app, agent_service))
+        span = start("agent", name, session_id, ml_app, agent_service)
         if version is not None and type(span) is LLMObsSpan:
             span.tags = {**(span.tags or {}), "agent_version": safe_repr(version)
                          if type(version) is not str else version}
@@ -126,17 +117,17 @@ class LLMObs:
     @staticmethod
     def tool(name: str | None = None, session_id: str | None = None,
              ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
-        return _start("tool", name, session_id, _app(ml_app, agent_service))
+        return start("tool", name, session_id, ml_app, agent_service)
 
     @staticmethod
     def task(name: str | None = None, session_id: str | None = None,
              ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
-        return _start("task", name, session_id, _app(ml_app, agent_service))
+        return start("task", name, session_id, ml_app, agent_service)
 
     @staticmethod
     def retrieval(name: str | None = None, session_id: str | None = None,
                   ml_app: str | None = None, agent_service: str | None = None) -> AnySpan:
-        return _start("retrieval", name, session_id, _app(ml_app, agent_service))
+        return start("retrieval", name, session_id, ml_app, agent_service)
 
     @staticmethod
     def trace(kind: str, name: str | None = None, **options: Any) -> AnySpan:
@@ -146,9 +137,9 @@ class LLMObs:
             warn_limited("trace.kind", "llmobs: unknown span kind %s (valid kinds: %s); the "
                          "block runs untraced", safe_repr(kind), ", ".join(KINDS))
             return NOOP_SPAN
-        return _start(kind, name, options.get("session_id"),
-                      _app(options.get("ml_app"), options.get("agent_service")),
-                      options.get("model_name"), options.get("model_provider"))
+        return start(kind, name, options.get("session_id"), options.get("ml_app"),
+                     options.get("agent_service"), options.get("model_name"),
+                     options.get("model_provider"))
 
     @staticmethod
     def wrap(kind: str, name: str | None = None, **options: Any) -> Callable[[F], F]:

@@ -16,7 +16,7 @@ from .context import annotation_contexts, current_parent
 from .export.writer import Writer
 from .sampling import keeps
 from .sampling_rules import first_match, root_tags
-from .span import LLMObsSpan
+from .span import NOOP_SPAN, LLMObsSpan, NoopSpan
 
 if TYPE_CHECKING:
     from .propagation.headers import RemoteContext
@@ -107,6 +107,19 @@ class Tracer:
 
     def shutdown(self) -> None:
         self.writer.shutdown(self.config.shutdown_timeout)
+
+
+def start(kind: str, name: Any, session_id: Any, ml_app: Any, agent_service: Any,
+          model_name: Any = None, model_provider: Any = None) -> LLMObsSpan | NoopSpan:
+    """What LLMObs's span-opening methods return (compiled with the span path, where api.py is
+    not): a span from the active tracer, or NOOP_SPAN while llmobs is disabled. ddtrace 4.x's
+    name for ml_app is agent_service; given both, agent_service wins."""
+    tracer = state.tracer
+    if tracer is None:
+        return NOOP_SPAN
+    return tracer.start_span(kind, name, session_id,
+                             ml_app if agent_service is None else agent_service, model_name,
+                             model_provider)
 
 
 def _text_option(option: str, value: Any) -> str | None:
