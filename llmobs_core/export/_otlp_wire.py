@@ -94,8 +94,9 @@ def add_attributes(out: list[bytes], tag: bytes, values: dict[str, Any]) -> None
             head = heads[key]  # the key's field, then the value's tag
         except KeyError:
             head = _head(key)
-        kind = type(value)
-        if kind is str:
+        # type(value) is tested each time, not kept: mypyc then knows a str (an int below) and
+        # encodes and compares it in C
+        if type(value) is str:
             try:
                 data = value.encode()
             except UnicodeEncodeError:  # a lone surrogate: sent as it is, as before
@@ -113,7 +114,7 @@ def add_attributes(out: list[bytes], tag: bytes, values: dict[str, Any]) -> None
             extend((tag, varint(len(head) + len(value_size_varint) + value_size), head,
                     value_size_varint, b"\x0a", n_varint, data))
             continue
-        elif kind is int and 0 <= value < 128 and len(head) < 124:
+        elif type(value) is int and 0 <= value < 128 and len(head) < 124:
             extend((kv_heads[len(head) + 3], head, _SMALL_INT_VALUES[value]))
             continue
         else:
