@@ -124,7 +124,7 @@ def start(kind: str, name: Any, session_id: Any, ml_app: Any, agent_service: Any
 
 def _text_option(option: str, value: Any) -> str | None:
     text = as_name(value)
-    if text is None and type(value) is not str:
+    if text is None and value is not None and type(value) is not str:  # None: left out
         warn_limited(f"span.{option}", "llmobs: %s=%s ignored: use a string (or a number)",
                      option, safe_repr(value))
     return text

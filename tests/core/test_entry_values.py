@@ -51,6 +51,15 @@ def test_names_and_ids_become_strings_or_are_refused_with_a_warning(caplog) -> N
         assert f"llmobs: {option}=" in caplog.text
 
 
+def test_a_span_opened_without_a_name_takes_its_kind_without_a_warning(caplog) -> None:
+    """name is optional (ddtrace's default is the kind): leaving it out is not a bad value."""
+    with capture() as captured:
+        with LLMObs.llm(model_name="m"), LLMObs.workflow(), LLMObs.trace("tool"):
+            pass
+    assert sorted(span["name"] for span in captured.spans) == ["llm", "tool", "workflow"]
+    assert "ignored" not in caplog.text
+
+
 def test_annotate_snapshots_hostile_cyclic_deep_and_oddly_keyed_values() -> None:
     """An unreadable object becomes a stand-in, a cycle and over-deep nesting are cut, keys
     become strings, and the span keeps every field that could be read."""
