@@ -50,6 +50,7 @@ COMPILED = [
 # file, and the other C files it is built with.
 NATIVE = {
     "llmobs_core/export/_span_json_native.c": ["llmobs_core/export/_json_out.c"],
+    "llmobs_core/export/_writer_native.c": [],
 }
 
 

@@ -22,6 +22,11 @@ from .base import Event, Sink
 from .delivery import Delivery, Tally
 from .sizes import evaluation_size, record_size
 
+try:  # built with the accelerator: queued records skip the garbage collector's passes
+    from ._writer_native import untrack
+except ImportError:
+    untrack = None  # type: ignore[assignment]
+
 DROP_REASONS: Final = ("queue_full", "queue_bytes", "span_processor", "unencodable",
                        "sink_error", "shutdown", "sampled_out")
 MAX_QUEUE: Final = 64_000
@@ -72,6 +77,7 @@ class Writer:
         self._max_batch = max_batch
         self._batch_bytes = batch_bytes
         self._interval = interval
+        self._untrack: Callable[[Any], None] | None = untrack
         self.sampled_out = SampledOut()  # counted on the caller's side, without the lock
         self._reset_state()
         self._stopped = False
@@ -110,6 +116,8 @@ class Writer:
         if self._bytes_in - self._bytes_out + size > self._max_bytes:
             self._count_drop("queue_bytes")
             return
+        if type(item) is tuple and self._untrack is not None:
+            self._untrack(item)  # _writer_native.c says why this is safe
         queue.append((item, size))
         self._bytes_in += size
         if self._writer_thread is None:

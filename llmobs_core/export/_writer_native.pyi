@@ -1,0 +1,3 @@
+# The writer's C helper (_writer_native.c), built with the accelerator; absent otherwise.
+
+def untrack(record: object) -> None: ...
