@@ -11,9 +11,9 @@ import threading
 import pytest
 
 from llmobs_core import LLMObs
-from llmobs_core.export.memory import MemorySink
 from llmobs_core.span import RECORD_FIELDS
 from llmobs_core.tracer import state
+from tests.support.gated_sink import GatedSink
 
 
 class Discard:
@@ -31,16 +31,6 @@ class Discard:
     def send_evaluations(self, metrics) -> None: ...
 
     def shutdown(self) -> None: ...
-
-
-class GatedSink(MemorySink):
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = threading.Event()
-
-    def send_spans(self, events):
-        self.gate.wait(30)
-        super().send_spans(events)
 
 
 def test_a_queued_record_is_skipped_by_the_garbage_collector_and_still_delivered() -> None:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -18,18 +17,7 @@ from llmobs_core.export.memory import MemorySink
 from llmobs_core.export.writer import Writer
 from llmobs_core.testing import capture
 from llmobs_core.tracer import Tracer, install, state
-
-
-class GatedSink(MemorySink):
-    """A sink that holds every batch until the test opens the gate."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = threading.Event()
-
-    def send_spans(self, events):
-        self.gate.wait(30)
-        super().send_spans(events)
+from tests.support.gated_sink import GatedSink
 
 
 class FlakySink(MemorySink):
