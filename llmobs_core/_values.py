@@ -93,10 +93,10 @@ def plain(value: Any) -> Any:
     if kind is dict:  # the common case, a flat dict of plain values, copied in one call
         flat: dict[Any, Any] = value  # typed: the compiled build iterates it as a dict
         for key, item in flat.items():
-            kind = type(item)
+            item_type = type(item)
             if type(key) is not str or not is_ascii(key) or not (
-                    (kind is str and is_ascii(item)) or kind is bool or item is None
-                    or (kind is int and _INT_MIN <= item <= _INT_MAX)
+                    (item_type is str and is_ascii(item)) or item_type is bool or item is None
+                    or (item_type is int and _INT_MIN <= item <= _INT_MAX)
                     # math.isfinite() without a call (a Python call when compiled): a finite
                     # float less itself is 0.0, inf or nan less itself is nan
                     or (type(item) is float and item - item == 0.0)):

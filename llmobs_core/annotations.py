@@ -167,9 +167,9 @@ def metrics_of(data: Any) -> dict[str, float]:
     if type(data) is dict:
         flat: dict[Any, Any] = data  # typed: the compiled build iterates it as a dict
         for key, value in flat.items():  # the common case: plain names to ints or finite floats
-            kind = type(value)
+            value_type = type(value)
             if type(key) is not str or "." in key or not is_ascii(key) or not (
-                    (kind is int and -(2**63) <= value < 2**64)
+                    (value_type is int and -(2**63) <= value < 2**64)
                     or (type(value) is float and value - value == 0.0)):  # finite: _values.plain()
                 break
         else:

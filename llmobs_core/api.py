@@ -18,15 +18,10 @@ from .feedback import build_feedback
 from .feedback import submit_feedback as feedback_signature
 from .prompts import apply_prompt, apply_tool_definitions
 from .span import KINDS, NOOP_SPAN, LLMObsSpan, NoopSpan
-from .tracer import EnabledFlag, start, state
+from .tracer import EnabledFlag, app_option, start, state
 
 F = TypeVar("F", bound=Callable[..., Any])
 AnySpan = LLMObsSpan | NoopSpan
-
-
-def _app(ml_app: Any, agent_service: Any) -> Any:
-    """ddtrace 4.x's name for ml_app is agent_service; given both, agent_service wins."""
-    return ml_app if agent_service is None else agent_service
 
 
 class LLMObs:
@@ -62,7 +57,7 @@ class LLMObs:
         clients (openai, anthropic) are traced, less those the environment turns off
         (docs/launcher.md)."""
         lifecycle.start({
-            "ml_app": _app(ml_app, agent_service), "service": service, "env": env,
+            "ml_app": app_option(ml_app, agent_service), "service": service, "env": env,
             "version": version,
             "agentless_enabled": agentless_enabled, "site": site, "api_key": api_key,
             "exporter": exporter, "span_processor": span_processor, "tags": tags,
@@ -274,7 +269,7 @@ class LLMObs:
         store = None if tracer is None else tracer.local_store_path()
         default_app = None if tracer is None else tracer.default_ml_app
         return get_spans(store, default_app, trace_id, span_id, query, span_kind, span_name,
-                         _app(ml_app, agent_service), tags, from_date, to_date, sort, limit)
+                         app_option(ml_app, agent_service), tags, from_date, to_date, sort, limit)
 
     # -- delivery ------------------------------------------------------------------------------
 

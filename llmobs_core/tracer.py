@@ -109,17 +109,20 @@ class Tracer:
         self.writer.shutdown(self.config.shutdown_timeout)
 
 
+def app_option(ml_app: Any, agent_service: Any) -> Any:
+    """ddtrace 4.x's name for ml_app is agent_service; given both, agent_service wins."""
+    return ml_app if agent_service is None else agent_service
+
+
 def start(kind: str, name: Any, session_id: Any, ml_app: Any, agent_service: Any,
           model_name: Any = None, model_provider: Any = None) -> LLMObsSpan | NoopSpan:
     """What LLMObs's span-opening methods return (compiled with the span path, where api.py is
-    not): a span from the active tracer, or NOOP_SPAN while llmobs is disabled. ddtrace 4.x's
-    name for ml_app is agent_service; given both, agent_service wins."""
+    not): a span from the active tracer, or NOOP_SPAN while llmobs is disabled."""
     tracer = state.tracer
     if tracer is None:
         return NOOP_SPAN
-    return tracer.start_span(kind, name, session_id,
-                             ml_app if agent_service is None else agent_service, model_name,
-                             model_provider)
+    return tracer.start_span(kind, name, session_id, app_option(ml_app, agent_service),
+                             model_name, model_provider)
 
 
 def _text_option(option: str, value: Any) -> str | None:

@@ -22,10 +22,18 @@ from .base import Event, Sink
 from .delivery import Delivery, Tally
 from .sizes import evaluation_size, record_size
 
-try:  # built with the accelerator: queued records skip the garbage collector's passes
-    from ._writer_native import untrack
-except ImportError:
-    untrack = None  # type: ignore[assignment]
+
+def _untracker() -> Callable[[Any], None] | None:
+    """_writer_native.untrack where the accelerator is built: queued records then skip the
+    garbage collector's passes (_writer_native.c says why that is safe)."""
+    try:
+        from ._writer_native import untrack
+    except ImportError:
+        return None
+    return untrack
+
+
+UNTRACK: Final = _untracker()
 
 DROP_REASONS: Final = ("queue_full", "queue_bytes", "span_processor", "unencodable",
                        "sink_error", "shutdown", "sampled_out")
@@ -77,7 +85,6 @@ class Writer:
         self._max_batch = max_batch
         self._batch_bytes = batch_bytes
         self._interval = interval
-        self._untrack: Callable[[Any], None] | None = untrack
         self.sampled_out = SampledOut()  # counted on the caller's side, without the lock
         self._reset_state()
         self._stopped = False
@@ -116,8 +123,8 @@ class Writer:
         if self._bytes_in - self._bytes_out + size > self._max_bytes:
             self._count_drop("queue_bytes")
             return
-        if type(item) is tuple and self._untrack is not None:
-            self._untrack(item)  # _writer_native.c says why this is safe
+        if type(item) is tuple and UNTRACK is not None:
+            UNTRACK(item)
         queue.append((item, size))
         self._bytes_in += size
         if self._writer_thread is None:
