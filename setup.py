@@ -51,6 +51,7 @@ COMPILED = [
 NATIVE = {
     "llmobs_core/export/_span_json_native.c": ["llmobs_core/export/_json_out.c"],
     "llmobs_core/export/_writer_native.c": [],
+    "llmobs_core/export/_otlp_native.c": ["llmobs_core/export/_json_out.c"],
 }
 
 

@@ -34,6 +34,28 @@ int json_out_ready(void) {
     return orjson_dumps == NULL ? -1 : 0;
 }
 
+/* An exact int from 0 up to 2**(8 * width), big-endian: a trace or span id as the two C writers
+   write it; NOT_MINE for any other object. */
+int unsigned_bytes(PyObject *number, unsigned char *bytes, Py_ssize_t width) {
+    if (!PyLong_CheckExact(number))
+        return NOT_MINE;
+#if PY_VERSION_HEX >= 0x030D0000
+    Py_ssize_t needed = PyLong_AsNativeBytes(
+        number, bytes, width, Py_ASNATIVEBYTES_BIG_ENDIAN | Py_ASNATIVEBYTES_UNSIGNED_BUFFER |
+        Py_ASNATIVEBYTES_REJECT_NEGATIVE);
+    if (needed < 0 || needed > width) {
+        PyErr_Clear();
+        return NOT_MINE;
+    }
+#else
+    if (_PyLong_AsByteArray((PyLongObject *)number, bytes, (size_t)width, 0, 0) < 0) {
+        PyErr_Clear();  /* negative, or too wide */
+        return NOT_MINE;
+    }
+#endif
+    return WRITTEN;
+}
+
 /* grow()'s rare case: the data moves to the heap, or to a larger block there. */
 int move_to_heap(Out *out, Py_ssize_t needed) {
     Py_ssize_t capacity = needed > out->capacity * 2 ? needed : out->capacity * 2;

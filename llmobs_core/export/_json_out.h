@@ -58,5 +58,7 @@ int put_int(Out *out, PyObject *number);
 int put_items(Out *out, PyObject *sequence, int depth);  /* an exact list or tuple */
 int put_dict(Out *out, PyObject *dict, int depth, int refuse_dots);  /* an exact dict */
 int put_value(Out *out, PyObject *value, int depth);
+/* An exact int below 2**(8 * width), not negative, as `width` big-endian bytes. */
+int unsigned_bytes(PyObject *number, unsigned char *bytes, Py_ssize_t width);
 
 #endif

@@ -9,6 +9,7 @@ varint length and that many bytes (strings, bytes, nested messages)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from struct import Struct
 from typing import Any, Final
 
@@ -41,6 +42,17 @@ EVENT: Final = b"\x5a"
 STATUS: Final = b"\x7a"
 SPAN_KINDS: Final = {"internal": b"\x30\x01", "client": b"\x30\x03"}
 STATUS_OK: Final = b"\x7a\x02\x18\x01"  # code: STATUS_CODE_OK
+
+
+def _native_span() -> Callable[..., bytes | None] | None:
+    try:
+        from ._otlp_native import span as native
+    except ImportError:  # the pure-Python build
+        return None
+    return native
+
+
+_NATIVE_SPAN: Final = _native_span()
 
 
 def varint(n: int) -> bytes:
@@ -144,7 +156,21 @@ def span(trace_id: int, span_id: int, parent_id: int | None, name: str, kind: st
          error: tuple[str, dict[str, Any]] | None = None) -> bytes:
     """An encoded Span message: `fixed` is attributes(ATTRIBUTE, ...) of attributes encoded
     beforehand, `span_attributes` the others; `error` is the status message and the
-    exception event's attributes."""
+    exception event's attributes. Written in C where the accelerator is built and covers
+    the span (_otlp_native.c), else by python_span(), the reference."""
+    if _NATIVE_SPAN is not None:
+        encoded = _NATIVE_SPAN(trace_id, span_id, parent_id, name, kind, start_ns, end_ns,
+                               fixed, span_attributes, error)
+        if encoded is not None:
+            return encoded
+    return python_span(trace_id, span_id, parent_id, name, kind, start_ns, end_ns, fixed,
+                       span_attributes, error)
+
+
+def python_span(trace_id: int, span_id: int, parent_id: int | None, name: str, kind: str,
+                start_ns: int, end_ns: int, fixed: bytes, span_attributes: dict[str, Any],
+                error: tuple[str, dict[str, Any]] | None = None) -> bytes:
+    """span(), in Python."""
     # trace_id (16 bytes, in two halves) and span_id, each after its tag, in one pack
     parts = [_IDS(TRACE_ID, trace_id >> 64, trace_id & _LOW64, SPAN_ID, span_id)]
     if parent_id:
@@ -168,16 +194,26 @@ def span(trace_id: int, span_id: int, parent_id: int | None, name: str, kind: st
 
 def request(resources: dict[bytes, list[bytes]], scope: bytes) -> bytes:
     """ExportTraceServiceRequest: for each encoded Resource, one ResourceSpans holding one
-    ScopeSpans (`scope`, an encoded InstrumentationScope) with its encoded spans."""
-    out = []
+    ScopeSpans (`scope`, an encoded InstrumentationScope) with its encoded spans. Each
+    message's length is added up from its parts, which are joined once at the end: nesting
+    by concatenation copied the whole body at each level."""
+    out: list[bytes] = []
+    scope_field = field(b"\x0a", scope)
     for resource, spans in resources.items():
-        parts = [b"\x0a", varint(len(scope)), scope]
+        parts = [scope_field]
+        size = len(scope_field)  # of the ScopeSpans message
         for encoded in spans:
             n = len(encoded)  # mostly under 16,384 bytes: a varint of two bytes, made inline
-            parts += (b"\x12", bytes((n & 0x7F | 0x80, n >> 7)) if 128 <= n < 16384
-                      else varint(n), encoded)
-        scope_spans = b"".join(parts)
-        out.append(field(b"\x0a", field(b"\x0a", resource) + field(b"\x12", scope_spans)))
+            head = (bytes((0x12, n & 0x7F | 0x80, n >> 7)) if 128 <= n < 16384
+                    else b"\x12" + varint(n))
+            parts.append(head)
+            parts.append(encoded)
+            size += len(head) + n
+        resource_field = field(b"\x0a", resource)
+        scope_head = b"\x12" + varint(size)
+        resource_spans = len(resource_field) + len(scope_head) + size
+        out += (b"\x0a", varint(resource_spans), resource_field, scope_head)
+        out += parts
     return b"".join(out)
 
 

@@ -29,22 +29,7 @@ static int trace_hex(PyObject *trace_id, char text[32]) {
         memcpy(text, last_trace_text, 32);
         return WRITTEN;
     }
-    if (!PyLong_CheckExact(trace_id))
-        return NOT_MINE;
-#if PY_VERSION_HEX >= 0x030D0000
-    Py_ssize_t needed = PyLong_AsNativeBytes(
-        trace_id, bytes, 16, Py_ASNATIVEBYTES_BIG_ENDIAN | Py_ASNATIVEBYTES_UNSIGNED_BUFFER |
-        Py_ASNATIVEBYTES_REJECT_NEGATIVE);
-    if (needed < 0 || needed > 16) {
-        PyErr_Clear();
-        return NOT_MINE;
-    }
-#else
-    if (_PyLong_AsByteArray((PyLongObject *)trace_id, bytes, 16, 0, 0) < 0) {
-        PyErr_Clear();  /* negative, or beyond 128 bits */
-        return NOT_MINE;
-    }
-#endif
+    TRY(unsigned_bytes(trace_id, bytes, 16));
     for (int i = 0; i < 16; i++) {
         text[2 * i] = hex[bytes[i] >> 4];
         text[2 * i + 1] = hex[bytes[i] & 0xf];
