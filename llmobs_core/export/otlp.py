@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 from .._log import warn_limited
@@ -102,16 +102,23 @@ def record_span_data(builder: EventBuilder, record: SpanRecord) -> SpanData:
 
 def span_datas(events: Sequence[Event]) -> list[SpanData]:
     """span_data() of each event; for the writer's events, made from their records."""
+    return list(each_span_data(events))
+
+
+def each_span_data(events: Sequence[Event]) -> Iterator[SpanData]:
+    """span_datas(), one at a time: the sink encodes each before the next is made, so that
+    a batch's attribute dicts never add up for the garbage collector to visit."""
     builder = builder_of(events)
     if builder is None:
-        return [span_data(event) for event in events]
-    datas = []
+        for event in events:
+            yield span_data(event)
+        return
     for record in events.records:  # type: ignore[attr-defined]
         try:
-            datas.append(record_span_data(builder, record))
+            data = record_span_data(builder, record)
         except Exception:  # built as any event is: the same SpanData, or the same failure
-            datas.append(span_data(builder.build(record)))
-    return datas
+            data = span_data(builder.build(record))
+        yield data
 
 
 def _error(meta: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -199,7 +206,10 @@ class OTLPSink:
     # -- the Sink contract (called from the writer thread) --------------------------------------
 
     def send_spans(self, events: Sequence[Event]) -> None:
-        self._export(span_datas(events), "span events")
+        if self._sdk is not None or not events:
+            self._export(span_datas(events), "span events")
+        else:
+            self._post(self.encode(each_span_data(events)), len(events), "span events")
 
     def send_evaluations(self, metrics: list[Event]) -> None:
         """Evaluations of a span go as EVALUATOR spans under it (OTLP has no evaluation
@@ -228,17 +238,19 @@ class OTLPSink:
         if self._sdk is not None:
             self._sdk.export(spans, what)
             return
-        body = self.encode(spans)
+        self._post(self.encode(spans), len(spans), what)
+
+    def _post(self, body: bytes, count: int, what: str) -> None:
         if self._settings.gzip:
             body = gzip.compress(body, compresslevel=6)
         response, _ = post_with_retries(self._origin, "", body, self._settings.headers,
                                         self._retry, self._stop)
         if not response.ok:
             raise DeliveryError(self._origin.masked(
-                f"{len(spans)} {what} refused by the OTLP endpoint {self._settings.endpoint}: "
+                f"{count} {what} refused by the OTLP endpoint {self._settings.endpoint}: "
                 f"HTTP {response.status} {response.reason}"))
 
-    def encode(self, spans: list[SpanData]) -> bytes:
+    def encode(self, spans: Iterable[SpanData]) -> bytes:
         """The OTLP/HTTP protobuf request body for `spans`."""
         by_resource: dict[bytes, list[bytes]] = {}
         known = self._fixed
