@@ -52,6 +52,7 @@ NATIVE = {
     "llmobs_core/export/_span_json_native.c": ["llmobs_core/export/_json_out.c"],
     "llmobs_core/export/_writer_native.c": [],
     "llmobs_core/export/_otlp_native.c": ["llmobs_core/export/_json_out.c"],
+    "llmobs_core/propagation/_w3c_native.c": [],
 }
 
 

@@ -10,7 +10,7 @@ space, but never receives one from here: "+" is always encoded).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote, unquote
 
 from .common import (
@@ -67,9 +67,34 @@ def encode_trace_context(
     }
 
 
+def _native() -> Any:
+    try:
+        from . import _w3c_native
+    except ImportError:  # the pure-Python build
+        return None
+    return _w3c_native
+
+
+_NATIVE: Final[Any] = _native()
+_new: Final = tuple.__new__
+# The readers' C fast paths (_w3c_native.c), None in the pure-Python build: each takes the
+# usual shape of its header and hands back (None) any other, which the Python reader reads.
+_NATIVE_TRACEPARENT: Final[Any] = None if _NATIVE is None else _NATIVE.traceparent
+_NATIVE_DD_MEMBER: Final[Any] = None if _NATIVE is None else _NATIVE.dd_member
+
+
 def parse_traceparent(value: str) -> tuple[int, int, int] | None:
     """(trace id, span id, flags) of a traceparent value, or of a traceresponse, which has the
     same form; None when it breaks W3C Trace Context's rules."""
+    if _NATIVE_TRACEPARENT is not None:
+        parsed: tuple[int, int, int] | None = _NATIVE_TRACEPARENT(value)
+        if parsed is not None:
+            return parsed
+    return python_parse_traceparent(value)
+
+
+def python_parse_traceparent(value: str) -> tuple[int, int, int] | None:
+    """parse_traceparent(), in Python."""
     # Slices, a lookup for the two-digit fields and parse_hex() for the ids: a regular
     # expression cost half as much again, on every request a traced caller sends
     # (tests/propagation/test_w3c_readers.py holds this to it).
@@ -94,7 +119,8 @@ def decode_trace_context(get: Callable[[str], str | None],
     trace_id, span_id, flags = parsed
     sampled = flags & 1
     state_priority, tags = _decode_dd_member(get(TRACESTATE)) if with_state else (None, {})
-    return TraceHeaders(trace_id, span_id, _priority(sampled, state_priority), tags)
+    # tuple.__new__ skips the Python call of the NamedTuple's generated __new__.
+    return _new(TraceHeaders, (trace_id, span_id, _priority(sampled, state_priority), tags))
 
 
 def _priority(sampled: int, state_priority: int | None) -> int:
@@ -105,6 +131,15 @@ def _priority(sampled: int, state_priority: int | None) -> int:
 
 
 def _decode_dd_member(header: str | None) -> tuple[int | None, dict[str, str]]:
+    if _NATIVE_DD_MEMBER is not None:
+        decoded: tuple[int | None, dict[str, str]] | None = _NATIVE_DD_MEMBER(header)
+        if decoded is not None:
+            return decoded
+    return python_decode_dd_member(header)
+
+
+def python_decode_dd_member(header: str | None) -> tuple[int | None, dict[str, str]]:
+    """The priority and tags of tracestate's dd= member, in Python."""
     if not header or "dd=" not in header:
         return None, {}
     if header.startswith("dd=") and header.find("dd=", 3) == -1:
