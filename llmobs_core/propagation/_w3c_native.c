@@ -15,13 +15,11 @@
 #include <Python.h>
 #include <string.h>
 
-/* A lowercase hex digit's value, or -1. */
-static int hex_digit(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+/* Each byte's value as a lowercase hex digit, or -1: filled when the module is made. */
+static signed char hex_values[256];
+
+static inline int hex_digit(char c) {
+    return hex_values[(unsigned char)c];
 }
 
 /* `digits` lowercase hex digits, not all zero: 1, else 0. */
@@ -202,5 +200,8 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__w3c_native(void) {
+    memset(hex_values, -1, sizeof hex_values);
+    for (int i = 0; i < 16; i++)
+        hex_values[(unsigned char)"0123456789abcdef"[i]] = (signed char)i;
     return PyModule_Create(&module);
 }
