@@ -1,4 +1,5 @@
-/* The JSON writer under the C event writer (_span_json_native.c): a growing buffer and the
+/* The JSON writer under the C event writer (_span_json_native.c): a growing buffer, which the
+   OTLP writer (_otlp_native.c) writes into too, an int's big-endian bytes for both, and the
    values it writes exactly as orjson writes them, or NOT_MINE for a value it does not cover
    (docs/accelerator.md, "The native event writer"). */
 
