@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import NamedTuple, TypeVar
+from typing import Final, NamedTuple, TypeVar
 
 log = logging.getLogger("llmobs")
 
@@ -12,6 +12,10 @@ MAX_64 = 2**64 - 1
 MAX_128 = 2**128 - 1
 PRIORITY_MIN, PRIORITY_MAX = -255, 255
 V = TypeVar("V")
+
+# A NamedTuple made from all its fields in order, without the Python call of its generated
+# __new__: what a traced caller's every request pays for each one it reads.
+new_tuple: Final = tuple.__new__
 
 _DECIMAL = re.compile(r"[0-9]{1,40}")
 _PRIORITY = re.compile(r"-?[0-9]{1,3}")

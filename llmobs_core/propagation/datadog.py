@@ -16,6 +16,7 @@ from .common import (
     fit,
     is_printable_ascii,
     log,
+    new_tuple,
     parse_decimal,
     parse_hex,
     parse_priority,
@@ -71,7 +72,8 @@ def decode(get: Callable[[str], str | None]) -> TraceHeaders | None:
     tags = decode_tags(get(TAGS))
     high = parse_hex(tags.get("tid"), 16)
     trace_id = high << 64 | low if high else low
-    return TraceHeaders(trace_id, parent_id, parse_priority(get(SAMPLING_PRIORITY)), tags)
+    priority = parse_priority(get(SAMPLING_PRIORITY))
+    return new_tuple(TraceHeaders, (trace_id, parent_id, priority, tags))
 
 
 def decode_tags(header: str | None) -> dict[str, str]:

@@ -5,7 +5,7 @@ raises. The formats, their size budgets and which header wins (docs/wire-formats
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, Final, NamedTuple
+from typing import Any, NamedTuple
 
 from ..config import PROPAGATION_STYLES, ml_app_problem
 from ..sampling import format_rate, parse_decision, parse_rate
@@ -17,6 +17,7 @@ from .common import (
     PRIORITY_MIN,
     add_unique,
     log,
+    new_tuple,
     parse_decimal,
     parse_hex,
 )
@@ -138,7 +139,6 @@ def extract_dict(headers: Mapping,
 _LLMOBS_KEYS = frozenset(("llmobs_trace_id", "llmobs_parent_id", "llmobs_ml_app", "llmobs_sid",
                           "llmobs_sr", "llmobs_sd"))
 _LLMOBS_TAGS = _LLMOBS_KEYS | {"llmobs_pagent_name", "llmobs_pagent_span_id"}
-_new: Final = tuple.__new__
 
 
 def _extract(get: Callable[[str], str | None], styles: Sequence[str]) -> RemoteContext | None:
@@ -168,7 +168,7 @@ def _extract(get: Callable[[str], str | None], styles: Sequence[str]) -> RemoteC
         # Every field by position, in RemoteContext's order, through tuple.__new__: the
         # NamedTuple's generated __new__ is a Python call, on every request a traced caller
         # sends (three times the cost again by keyword).
-        return _new(RemoteContext, (
+        return new_tuple(RemoteContext, (
             primary.trace_id,  # trace_id
             None,  # parent_id
             primary.trace_id,  # apm_trace_id
@@ -179,7 +179,7 @@ def _extract(get: Callable[[str], str | None], styles: Sequence[str]) -> RemoteC
             None,  # sample_rate
             None,  # sampled
             None))  # pagent
-    return _new(RemoteContext, (
+    return new_tuple(RemoteContext, (
         _llmobs_trace_id(tags.get("llmobs_trace_id")) or primary.trace_id,  # trace_id
         parse_decimal(tags.get("llmobs_parent_id"), MAX_64),  # parent_id
         primary.trace_id,  # apm_trace_id

@@ -19,6 +19,7 @@ from .common import (
     fit,
     is_printable_ascii,
     log,
+    new_tuple,
     parse_hex,
     parse_priority,
 )
@@ -76,7 +77,6 @@ def _native() -> Any:
 
 
 _NATIVE: Final[Any] = _native()
-_new: Final = tuple.__new__
 # The readers' C fast paths (_w3c_native.c), None in the pure-Python build: each takes the
 # usual shape of its header and hands back (None) any other, which the Python reader reads.
 _NATIVE_TRACEPARENT: Final[Any] = None if _NATIVE is None else _NATIVE.traceparent
@@ -119,8 +119,7 @@ def decode_trace_context(get: Callable[[str], str | None],
     trace_id, span_id, flags = parsed
     sampled = flags & 1
     state_priority, tags = _decode_dd_member(get(TRACESTATE)) if with_state else (None, {})
-    # tuple.__new__ skips the Python call of the NamedTuple's generated __new__.
-    return _new(TraceHeaders, (trace_id, span_id, _priority(sampled, state_priority), tags))
+    return new_tuple(TraceHeaders, (trace_id, span_id, _priority(sampled, state_priority), tags))
 
 
 def _priority(sampled: int, state_priority: int | None) -> int:
