@@ -56,6 +56,17 @@ int unsigned_bytes(PyObject *number, unsigned char *bytes, Py_ssize_t width) {
     return WRITTEN;
 }
 
+PyObject *out_result(Out *out, int status) {
+    PyObject *result = NULL;
+    if (status == WRITTEN)
+        result = PyBytes_FromStringAndSize(out->data, out->size);
+    else if (status == NOT_MINE)
+        result = Py_NewRef(Py_None);
+    if (out->data != out->inline_data)
+        PyMem_Free(out->data);
+    return result;
+}
+
 /* grow()'s rare case: the data moves to the heap, or to a larger block there. */
 int move_to_heap(Out *out, Py_ssize_t needed) {
     Py_ssize_t capacity = needed > out->capacity * 2 ? needed : out->capacity * 2;

@@ -29,6 +29,17 @@ typedef struct {
 
 int move_to_heap(Out *out, Py_ssize_t needed);
 
+/* An empty Out, its data on the stack. */
+static inline void out_start(Out *out) {
+    out->data = out->inline_data;
+    out->size = 0;
+    out->capacity = INLINE_BYTES;
+}
+
+/* What a writer's Python function returns for its status: the bytes written (WRITTEN), None
+   (NOT_MINE) or NULL with the exception set (FAILED); the heap's copy, if any, is freed. */
+PyObject *out_result(Out *out, int status);
+
 /* Room for `more` bytes: called before each write, so it is small and inlined, with the rare
    move to the heap out of line. */
 static inline int grow(Out *out, Py_ssize_t more) {

@@ -249,18 +249,8 @@ static PyObject *event(PyObject *module, PyObject *const *args, Py_ssize_t nargs
         return NULL;
     }
     Out out;
-    out.data = out.inline_data;
-    out.size = 0;
-    out.capacity = INLINE_BYTES;
-    int status = put_event(&out, args[0], args[1]);
-    PyObject *result = NULL;
-    if (status == WRITTEN)
-        result = PyBytes_FromStringAndSize(out.data, out.size);
-    else if (status == NOT_MINE)
-        result = Py_NewRef(Py_None);
-    if (out.data != out.inline_data)
-        PyMem_Free(out.data);
-    return result;
+    out_start(&out);
+    return out_result(&out, put_event(&out, args[0], args[1]));
 }
 
 static PyMethodDef methods[] = {
