@@ -5,8 +5,9 @@
    returns what _otlp_wire.python_span() returns for the same arguments, byte for byte, or None
    where it does not cover them: an error, an id or time that is not an exact int in range
    (which the Python path refuses), a kind other than "internal" or "client", a key that is not
-   exactly a str, or a value (an array's items included) whose type is not exactly str, int,
-   float, bool, list or tuple (a subclass included), or arrays nested deeper than MAX_DEPTH.
+   exactly a str, or a value (an array's items included) whose type is not exactly str, int
+   within int64, float, bool, list or tuple (a subclass included), or arrays nested deeper
+   than MAX_DEPTH.
    Strings are written as str.encode("utf-8", "surrogatepass") writes them. Only MemoryError is
    raised. It calls no Python function, so nothing changes the attributes while they are read.
 
@@ -111,8 +112,8 @@ static int put_text_field(Out *out, unsigned char tag, PyObject *text) {
 }
 
 /* The size of the AnyValue message of `value` (common.proto: string 1, bool 2, int 3, double 4,
-   array 5), or -1 for a value this writer leaves to the Python path. An int is written as
-   int64, its lowest 64 bits, as _otlp_wire.any_value() writes any int. */
+   array 5), or -1 for a value this writer leaves to the Python path (an int beyond int64
+   among them). */
 static Py_ssize_t value_size(PyObject *value, int depth) {
     if (IS_TEXT(value)) {
         Py_ssize_t size = text_size(value);
@@ -120,8 +121,11 @@ static Py_ssize_t value_size(PyObject *value, int depth) {
     }
     if (PyBool_Check(value))
         return 2;
-    if (PyLong_CheckExact(value))
-        return 1 + varint_size(PyLong_AsUnsignedLongLongMask(value));
+    if (PyLong_CheckExact(value)) {  /* beyond int64: the Python path writes its text */
+        int overflow;
+        long long number = PyLong_AsLongLongAndOverflow(value, &overflow);
+        return overflow ? -1 : 1 + varint_size((uint64_t)number);
+    }
     if (PyFloat_CheckExact(value))
         return 9;
     if ((PyList_CheckExact(value) || PyTuple_CheckExact(value)) && depth < MAX_DEPTH) {
@@ -143,9 +147,9 @@ static int put_any_value(Out *out, PyObject *value, Py_ssize_t size) {
         return put_text_field(out, 0x0a, value);
     if (PyBool_Check(value))
         return put(out, value == Py_True ? "\x10\x01" : "\x10\x00", 2);
-    if (PyLong_CheckExact(value)) {
+    if (PyLong_CheckExact(value)) {  /* within int64 (value_size), two's complement */
         TRY(put_byte(out, 0x18));
-        return put_varint(out, PyLong_AsUnsignedLongLongMask(value));
+        return put_varint(out, (uint64_t)PyLong_AsLongLong(value));
     }
     if (PyFloat_CheckExact(value)) {
         double number = PyFloat_AS_DOUBLE(value);

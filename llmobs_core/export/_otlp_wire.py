@@ -18,6 +18,10 @@ _DOUBLE: Final = Struct("<d").pack
 _TIMES: Final = Struct("<BQBQ").pack
 _IDS: Final = Struct(">2sQQ2sQ").pack
 _LOW64: Final = (1 << 64) - 1
+# An int beyond int64 is sent as its decimal text, as the metadata's JSON writes it: wrapped to
+# 64 bits, 2**63 tokens read as a negative count.
+_INT64_MIN: Final = -(1 << 63)
+_INT64_MAX: Final = (1 << 63) - 1
 # A varint of two bytes, written as one little-endian number.
 _TWO_BYTES: Final = Struct("<H").pack
 _SMALL: Final = [bytes((n,)) for n in range(128)]  # varints of one byte
@@ -79,7 +83,7 @@ def any_value(value: Any) -> bytes:
         return field(b"\x0a", value.encode("utf-8", "surrogatepass"))
     if kind is bool:
         return b"\x10\x01" if value else b"\x10\x00"
-    if kind is int:
+    if kind is int and _INT64_MIN <= value <= _INT64_MAX:
         return b"\x18" + varint(value & 0xFFFF_FFFF_FFFF_FFFF)  # int64, two's complement
     if kind is float:
         return b"\x21" + _DOUBLE(value)

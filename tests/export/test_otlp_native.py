@@ -50,11 +50,12 @@ def _span(attributes: dict[str, Any], **changes: Any) -> tuple[Any, ...]:
 
 _text = st.text() | st.sampled_from(["lone \ud800", "\udfff\ud83d", "é ✓ 漢 \U0001f600",
                                      "x" * 127, "y" * 128, "é" * 8_200])
-_atoms = st.one_of(_text, st.booleans(), st.floats(), st.integers(),
-                   st.integers(-(1 << 70), 1 << 70))
+_atoms = st.one_of(_text, st.booleans(), st.floats(), st.integers(-(1 << 63), (1 << 63) - 1))
 _covered = st.recursive(_atoms, lambda inner: st.lists(inner, max_size=4)
                         | st.lists(inner, max_size=4).map(tuple), max_leaves=12)
-_others = st.one_of(st.none(), st.binary(max_size=4), st.complex_numbers(),
+# Ints beyond int64 (which the Python path writes as their text) among the rest.
+_others = st.one_of(st.none(), st.binary(max_size=4), st.complex_numbers(), st.integers(),
+                    st.integers(-(1 << 70), 1 << 70),
                     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 _anything = st.recursive(_atoms | _others, lambda inner: st.lists(inner, max_size=4)
                          | st.lists(inner, max_size=4).map(tuple), max_leaves=12)
@@ -100,6 +101,7 @@ def test_the_common_spans_are_taken() -> None:
                      "flag": True}))
     _written(*_span({}, kind="internal", parent_id=None, name="answer"))
     _written(*_span({"k": "v"}, parent_id=0))
+    _written(*_span({"int64 max": (1 << 63) - 1, "int64 min": -(1 << 63), "list": [-1, 0]}))
     _written(*_span({"k": "v"}, trace_id=_MAX_128, span_id=_MAX_64, parent_id=_MAX_64,
                     start_ns=0, end_ns=_MAX_64))
 
@@ -112,8 +114,9 @@ def test_every_length_class_of_a_value_is_written_as_the_python_path_writes_it(l
         _written(*_span({"key": text, "list": [text, [text]]}))
 
 
-@pytest.mark.parametrize("value", [
-    None, b"bytes", 12j, {"a": 1}, ["x", None], ("x", [b"y"]), 1.5 + 0j, object()])
+@pytest.mark.parametrize("value", [  # ints beyond int64 too, written as their text
+    None, b"bytes", 12j, {"a": 1}, ["x", None], ("x", [b"y"]), 1.5 + 0j, object(), 1 << 63,
+    -(1 << 63) - 1, [1, 1 << 70]])
 def test_values_the_python_path_writes_as_their_str_are_handed_back(value) -> None:
     assert native.span(*_span({"k": "v", "other": value})) is None
 

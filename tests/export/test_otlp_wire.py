@@ -118,3 +118,19 @@ def test_several_resources_keep_their_own_spans() -> None:
     assert [len(r.scope_spans[0].spans) for r in decoded.resource_spans] == [1, 2]
     assert [r.resource.attributes[0].value.string_value
             for r in decoded.resource_spans] == ["one", "two"]
+
+
+def test_an_int_beyond_int64_is_sent_as_its_decimal_text() -> None:
+    """int64 is what OTLP holds: 2**63 wrapped to 64 bits would read as a negative count."""
+    values = {"max": 2**63 - 1, "min": -(2**63), "over": 2**63, "under": -(2**63) - 1,
+              "huge": 10**40, "in a list": [2**64, 1]}
+    body = wire.request({wire.resource({}): [wire.span(1, 2, None, "s", "internal", 3, 4, b"",
+                                                       values)]}, wire.scope("", ""))
+    span = ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans[0]
+    read = {kv.key: kv.value for kv in span.attributes}
+    assert (read["max"].int_value, read["min"].int_value) == (2**63 - 1, -(2**63))
+    assert read["over"].string_value == "9223372036854775808"
+    assert read["under"].string_value == "-9223372036854775809"
+    assert read["huge"].string_value == str(10**40)
+    items = read["in a list"].array_value.values
+    assert (items[0].string_value, items[1].int_value) == (str(2**64), 1)
