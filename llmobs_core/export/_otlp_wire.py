@@ -9,9 +9,10 @@ varint length and that many bytes (strings, bytes, nested messages)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from struct import Struct
 from typing import Any, Final
+
+from .._native import native
 
 _FIXED64: Final = Struct("<Q").pack
 _DOUBLE: Final = Struct("<d").pack
@@ -48,15 +49,7 @@ SPAN_KINDS: Final = {"internal": b"\x30\x01", "client": b"\x30\x03"}
 STATUS_OK: Final = b"\x7a\x02\x18\x01"  # code: STATUS_CODE_OK
 
 
-def _native_span() -> Callable[..., bytes | None] | None:
-    try:
-        from ._otlp_native import span as native
-    except ImportError:  # the pure-Python build
-        return None
-    return native
-
-
-_NATIVE_SPAN: Final = _native_span()
+_NATIVE_SPAN: Final = native("llmobs_core.export._otlp_native", "span")
 
 
 def varint(n: int) -> bytes:

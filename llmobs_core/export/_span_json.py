@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from .._native import native
 from ..sampling import format_rate
 from ..span import MODEL_KINDS, RareFields, SpanRecord
 from ..span_events import EventBuilder, plain_metadata, shared_meta
@@ -25,10 +26,8 @@ try:
 except ImportError:  # a core dependency; without it the sink encodes built events
     orjson = None  # type: ignore[assignment]
 
-try:  # the C fast path of encode(), built with the accelerator (docs/accelerator.md)
-    from ._span_json_native import event as native_event
-except ImportError:
-    native_event = None  # type: ignore[assignment]
+# The C fast path of encode(), built with the accelerator (docs/accelerator.md).
+native_event: Final = native("llmobs_core.export._span_json_native", "event")
 
 # Metric keys seen without a "." (most events have the same few): an event whose keys are all
 # here needs no sanitised_metrics() copy.

@@ -106,8 +106,7 @@ def span_datas(events: Sequence[Event]) -> list[SpanData]:
 
 
 def each_span_data(events: Sequence[Event]) -> Iterator[SpanData]:
-    """span_datas(), one at a time: the sink encodes each before the next is made, so that
-    a batch's attribute dicts never add up for the garbage collector to visit."""
+    """span_datas(), one at a time: the sink encodes each before the next is made."""
     builder = builder_of(events)
     if builder is None:
         for event in events:
@@ -206,10 +205,7 @@ class OTLPSink:
     # -- the Sink contract (called from the writer thread) --------------------------------------
 
     def send_spans(self, events: Sequence[Event]) -> None:
-        if self._sdk is not None or not events:
-            self._export(span_datas(events), "span events")
-        else:
-            self._post(self.encode(each_span_data(events)), len(events), "span events")
+        self._export(each_span_data(events), len(events), "span events")
 
     def send_evaluations(self, metrics: list[Event]) -> None:
         """Evaluations of a span go as EVALUATOR spans under it (OTLP has no evaluation
@@ -221,8 +217,7 @@ class OTLPSink:
         if left_out:
             warn_limited("otlp.tag_evaluations", "llmobs: %d evaluations joined on a tag were "
                          "not sent over OTLP: only evaluations of a span are", left_out)
-        if spans:
-            self._export(spans, "evaluations")
+        self._export(spans, len(spans), "evaluations")
 
     def shutdown(self) -> None:
         self._stop.set()
@@ -232,15 +227,15 @@ class OTLPSink:
 
     # -- sending -------------------------------------------------------------------------------
 
-    def _export(self, spans: list[SpanData], what: str) -> None:
-        if not spans:
+    def _export(self, spans: Iterable[SpanData], count: int, what: str) -> None:
+        """Send `count` spans: encoded one at a time as `spans` yields them, so that a batch's
+        attribute dicts never add up for the garbage collector to visit (each_span_data())."""
+        if not count:
             return
         if self._sdk is not None:
-            self._sdk.export(spans, what)
+            self._sdk.export(list(spans), what)
             return
-        self._post(self.encode(spans), len(spans), what)
-
-    def _post(self, body: bytes, count: int, what: str) -> None:
+        body = self.encode(spans)
         if self._settings.gzip:
             body = gzip.compress(body, compresslevel=6)
         response, _ = post_with_retries(self._origin, "", body, self._settings.headers,

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from .._faults import capture_faults
 from .._log import log
+from .._native import native
 from ..sampling import SampledOut
 from ..span import SpanRecord
 from ..span_events import EventBuilder
@@ -22,18 +23,9 @@ from .base import Event, Sink
 from .delivery import Delivery, Tally
 from .sizes import evaluation_size, record_size
 
-
-def _untracker() -> Callable[[Any], None] | None:
-    """_writer_native.untrack where the accelerator is built: queued records then skip the
-    garbage collector's passes (_writer_native.c says why that is safe)."""
-    try:
-        from ._writer_native import untrack
-    except ImportError:
-        return None
-    return untrack
-
-
-UNTRACK: Final = _untracker()
+# Where the accelerator is built, queued records skip the garbage collector's passes
+# (_writer_native.c says why that is safe).
+UNTRACK: Final = native("llmobs_core.export._writer_native", "untrack")
 
 DROP_REASONS: Final = ("queue_full", "queue_bytes", "span_processor", "unencodable",
                        "sink_error", "shutdown", "sampled_out")

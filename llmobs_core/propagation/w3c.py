@@ -10,9 +10,10 @@ space, but never receives one from here: "+" is always encoded).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 from urllib.parse import quote, unquote
 
+from .._native import native
 from .common import (
     TraceHeaders,
     add_unique,
@@ -68,19 +69,10 @@ def encode_trace_context(
     }
 
 
-def _native() -> Any:
-    try:
-        from . import _w3c_native
-    except ImportError:  # the pure-Python build
-        return None
-    return _w3c_native
-
-
-_NATIVE: Final[Any] = _native()
 # The readers' C fast paths (_w3c_native.c), None in the pure-Python build: each takes the
 # usual shape of its header and hands back (None) any other, which the Python reader reads.
-_NATIVE_TRACEPARENT: Final[Any] = None if _NATIVE is None else _NATIVE.traceparent
-_NATIVE_DD_MEMBER: Final[Any] = None if _NATIVE is None else _NATIVE.dd_member
+_NATIVE_TRACEPARENT: Final = native("llmobs_core.propagation._w3c_native", "traceparent")
+_NATIVE_DD_MEMBER: Final = native("llmobs_core.propagation._w3c_native", "dd_member")
 
 
 def parse_traceparent(value: str) -> tuple[int, int, int] | None:
